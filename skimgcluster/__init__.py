@@ -1,0 +1,27 @@
+"""Find structures in images with the AstroLink clustering algorithm.
+
+The chain is image -> :class:`LuminositySampler` -> :class:`AstroLinkClusterer`
+-> :func:`labels_to_image`; :func:`segment` runs it in one call.
+"""
+
+from ._astrolink import DegenerateDataWarning
+from ._background import estimate_background
+from ._clusterer import AstroLinkClusterer
+from ._labels import cluster_masks, labels_to_image
+from ._sampler import LuminositySampler, SampledImage
+from ._segment import Segmentation, segment
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AstroLinkClusterer",
+    "DegenerateDataWarning",
+    "LuminositySampler",
+    "SampledImage",
+    "Segmentation",
+    "__version__",
+    "cluster_masks",
+    "estimate_background",
+    "labels_to_image",
+    "segment",
+]

@@ -1,0 +1,245 @@
+"""A private subclass of :class:`astrolink.AstroLink` that is safe to embed.
+
+Raw AstroLink compiles its numba kernels in every new process (about 30 s),
+checks its inputs with ``assert``, mutates ``os.environ['OMP_NUM_THREADS']``,
+prints to stdout and fails with numba or NumPy errors on tiny or structureless
+data. This subclass keeps AstroLink's algorithm (aggregation, prominence model
+and cluster extraction run AstroLink's own code) and changes only that glue:
+
+* every numba kernel is re-wrapped with ``cache=True`` so a second process
+  loads the machine code from disk instead of compiling it again;
+* ``__init__`` stores already validated parameters and touches no global state
+  (the caller sets the numba thread count around :meth:`run`);
+* messages go to the ``skimgcluster`` logger and warnings, never to stdout;
+* degenerate inputs (too few points, no spread in prominence) are detected
+  before they reach a kernel and give a hierarchy with the root cluster only;
+* the density step is a documented hook, :meth:`estimate_density_and_kNN`,
+  that also keeps the un-normalised log-density and its normalisation so
+  that new points can be compared with fitted ones.
+"""
+
+import logging
+import warnings
+
+import numpy as np
+from astrolink import AstroLink
+from numba import njit
+from pykdtree.kdtree import KDTree
+
+__all__ = []
+
+logger = logging.getLogger("skimgcluster")
+
+# Names of AstroLink's numba kernels; each is re-compiled with a disk cache.
+_KERNELS = (
+    "_rescale_njit",
+    "_compute_logRho_njit",
+    "_compute_weighted_logRho_njit",
+    "_normalise_njit",
+    "_make_graph_njit",
+    "_aggregate_njit_float32_uint32",
+    "_aggregate_njit_float64_uint32",
+    "_aggregate_njit_float32_uint64",
+    "_aggregate_njit_float64_uint64",
+    "_minimize_init_njit",
+    "_wasserstein1_beta_njit",
+)
+
+# Fewest prominences the Beta-model fit in AstroLink can work with.
+_MIN_GROUPS = 3
+
+
+def _cached(dispatcher):
+    options = {k: v for k, v in dispatcher.targetoptions.items() if k != "nopython"}
+    return staticmethod(njit(cache=True, **options)(dispatcher.py_func))
+
+
+class DegenerateDataWarning(UserWarning):
+    """Warning raised when the data hold no structure AstroLink can measure."""
+
+
+class _CachedAstroLink(AstroLink):
+    """AstroLink with cached kernels, no global side effects and no asserts.
+
+    Parameters are those of :class:`astrolink.AstroLink`, already validated
+    by the caller (``AstroLinkClusterer``); ``workers`` is not used here.
+    """
+
+    for _name in _KERNELS:
+        locals()[_name] = _cached(getattr(AstroLink, _name))
+    del _name
+
+    def __init__(
+        self,
+        P,
+        *,
+        d_intrinsic=None,
+        weights=None,
+        k_den=20,
+        adaptive=1,
+        S="auto",
+        k_link="auto",
+        h_style=1,
+        verbose=0,
+        working_memory=None,
+    ):
+        self.P = P
+        self.n_samples, self.d_features = P.shape
+        self.d_intrinsic = self.d_features if d_intrinsic is None else d_intrinsic
+        self.weights = weights
+        self.k_den = int(k_den)
+        self.adaptive = int(adaptive)
+        self.S = S
+        if k_link == "auto":
+            # AstroLink's own fitted rule for k_link.
+            k_link = max(
+                int(
+                    np.ceil(
+                        11.97 * self.d_intrinsic ** (-2.23)
+                        - 22.97 * self.k_den ** (-0.57)
+                        + 10.03
+                    )
+                ),
+                7,
+            )
+        self.k_link = min(int(k_link), self.k_den)
+        self.h_style = h_style
+        self.workers = None
+        self.verbose = verbose
+        self.working_memory = working_memory
+        self.degenerate_ = None
+
+    # -- messages -----------------------------------------------------------
+    def _printFunction(self, message, returnLine=True, urgent=False):
+        if urgent:
+            warnings.warn(str(message).strip(), RuntimeWarning, stacklevel=3)
+        elif self.verbose:
+            logger.info("AstroLink: %s", str(message).strip())
+
+    # -- stages -------------------------------------------------------------
+    def transform_data(self):
+        """Rescale features to unit variance when ``adaptive`` is 1.
+
+        Also stores ``scale_``, the divisor applied to each feature (1 where
+        nothing was done), so that new points can be transformed alike.
+        """
+        P = self.P
+        if self.adaptive:
+            std = P.std(axis=0)
+            if self.d_features > 1:
+                self.P_transform = self._rescale_njit(P)
+            else:
+                self.P_transform = P / std if std[0] > 0 else P.copy()
+            self.scale_ = np.where(std > 0, std, 1.0)
+        else:
+            self.P_transform = P
+            self.scale_ = np.ones(self.d_features)
+        self._transformTime = 0.0
+
+    def estimate_density_and_kNN(self):
+        """Density and neighbour step: the hook that image-aware searches replace.
+
+        Computes, as AstroLink does, the Epanechnikov balloon estimate of the
+        log-density of every point from its ``k_den`` nearest neighbours in
+        ``P_transform`` and keeps the ``k_link`` nearest neighbours. It also
+        keeps ``tree_`` (the KD-tree), ``log_density_raw_`` (before AstroLink's
+        normalisation to [0, 1]) and ``log_density_range_`` (min and max).
+
+        Squared distances are floored at a tiny positive value so that
+        duplicated points give a finite density instead of ``inf``/``nan``;
+        for distinct points this changes nothing.
+        """
+        X = np.ascontiguousarray(self.P_transform)
+        n = self.n_samples
+        self.tree_ = KDTree(X)
+        self.logRho = np.empty(n, dtype=X.dtype)
+        int_type = np.uint32 if n < 2**32 - 1 else np.uint64
+        self.kNN = np.empty((n, self.k_link), dtype=int_type)
+        if self.working_memory is None:
+            chunk = n
+        else:
+            chunk = max(min(int(self.working_memory // (16 * self.k_den)), n), 1)
+        for start in range(0, n, chunk):
+            stop = min(start + chunk, n)
+            sqr, idx = self.tree_.query(X[start:stop], k=self.k_den, sqr_dists=True)
+            self.logRho[start:stop] = self.log_density_from_neighbours(sqr, idx)
+            self.kNN[start:stop] = idx[:, : self.k_link]
+        del self.P_transform
+        self.log_density_raw_ = self.logRho.copy()
+        lo, hi = float(self.logRho.min()), float(self.logRho.max())
+        self.log_density_range_ = (lo, hi)
+        if hi > lo:
+            self.logRho = self._normalise_njit(self.logRho)
+        else:
+            self.logRho = np.zeros_like(self.logRho)
+        self._logRhoTime = 0.0
+
+    def log_density_from_neighbours(self, sqr_distances, indices):
+        """Un-normalised log-density from neighbour distances, as AstroLink."""
+        sqr = np.asarray(sqr_distances, dtype=np.float64).reshape(-1, self.k_den)
+        tiny = np.finfo(np.float64).tiny ** 0.25
+        sqr = np.maximum(sqr, tiny)
+        if self.weights is None:
+            return self._compute_logRho_njit(sqr, self.k_den, self.d_intrinsic)
+        w = self.weights[np.asarray(indices).reshape(-1, self.k_den)]
+        return self._compute_weighted_logRho_njit(sqr, w, self.d_intrinsic)
+
+    def compute_significances(self):
+        """AstroLink's prominence model, or no significant group if degenerate."""
+        prom = self.prominences
+        self.degenerate_ = None
+        if prom.shape[0] < _MIN_GROUPS:
+            self.degenerate_ = (
+                f"only {prom.shape[0]} groups formed; at least {_MIN_GROUPS} are "
+                "needed to fit AstroLink's prominence model"
+            )
+        else:
+            q = np.sort(prom[:, 1])
+            iqr = q[3 * q.size // 4] - q[q.size // 4]
+            if not np.isfinite(q).all() or iqr <= 0 or q.var() <= 0:
+                self.degenerate_ = "the group prominences have no spread"
+        if self.degenerate_ is not None:
+            self.pFit = np.array([np.nan, np.nan])
+            self.groups_sigs = np.full(prom.shape, -np.inf)
+            return
+        with np.errstate(all="ignore"):
+            super().compute_significances()
+        self.groups_sigs = np.nan_to_num(
+            self.groups_sigs, nan=-np.inf, posinf=np.inf, neginf=-np.inf
+        )
+
+    def extract_clusters(self):
+        if self.S == "auto" and self.prominences.shape[0] == 0:
+            self.S = np.inf
+        super().extract_clusters()
+
+    def run(self):
+        """Run AstroLink's stages; tiny data give the root cluster only."""
+        if self.n_samples <= self.k_den or self.n_samples < 3:
+            self.degenerate_ = (
+                f"n_samples={self.n_samples} is too few for k_den={self.k_den} "
+                "(AstroLink needs more points than k_den)"
+            )
+            self._root_only()
+            return
+        self.transform_data()
+        self.estimate_density_and_kNN()
+        self.aggregate()
+        self.compute_significances()
+        self.extract_clusters()
+
+    def _root_only(self):
+        n = self.n_samples
+        self.scale_ = np.ones(self.d_features)
+        self.logRho = np.zeros(n)
+        self.log_density_raw_ = np.zeros(n)
+        self.log_density_range_ = (0.0, 0.0)
+        self.ordering = np.arange(n, dtype=np.uint32)
+        self.clusters = np.array([[0, n]], dtype=np.uint32)
+        self.significances = np.array([np.inf])
+        self.ids = np.array(["1"])
+        self.groups = np.empty((0, 3), dtype=np.uint32)
+        self.prominences = np.empty((0, 2))
+        self.groups_sigs = np.empty((0, 2))
+        self.pFit = np.array([np.nan, np.nan])
+        self.tree_ = None

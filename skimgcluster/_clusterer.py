@@ -1,0 +1,437 @@
+"""AstroLinkClusterer: point cloud -> labels and a hierarchy of clusters."""
+
+import os
+import warnings
+from numbers import Integral, Real
+
+import numba
+import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from pykdtree.kdtree import KDTree
+
+from ._astrolink import DegenerateDataWarning, _CachedAstroLink
+
+__all__ = ["AstroLinkClusterer"]
+
+# AstroLink's significance threshold is limited by scipy's survival functions.
+_MAX_SIGNIFICANCE = 38.44939448087599
+
+
+def _n_threads(n_jobs):
+    """Number of numba threads for ``n_jobs`` (scikit-learn's convention)."""
+    n_cpu = os.cpu_count() or 1
+    if n_jobs is None:
+        return 1
+    if n_jobs < 0:
+        return max(n_cpu + 1 + n_jobs, 1)
+    return min(n_jobs, n_cpu, numba.config.NUMBA_NUM_THREADS)
+
+
+class AstroLinkClusterer(ClusterMixin, BaseEstimator):
+    """Hierarchical density-based clustering with AstroLink.
+
+    A scikit-learn estimator around :class:`astrolink.AstroLink`: it estimates
+    the local density of every point from its ``k_den`` nearest neighbours,
+    aggregates points into a merge tree, fits a model to the prominence of
+    every group and keeps as clusters the groups that are at least
+    ``min_significance`` sigma outliers from that noise model. Clusters are
+    nested: AstroLink returns a hierarchy with ids such as ``'1-2-1'``.
+
+    Parameters
+    ----------
+    k_den : int or 'auto', default='auto'
+        Number of nearest neighbours used to estimate the density of each
+        point (AstroLink's ``k_den``). ``'auto'`` uses AstroLink's default of
+        20 when there are at least 200 points and ``max(4, n_samples // 10)``
+        below that, so that small data sets still form enough groups for
+        AstroLink's noise model.
+    k_link : int or 'auto', default='auto'
+        Number of nearest neighbours used to link points while aggregating
+        (AstroLink's ``k_link``); with ``'auto'`` AstroLink's own rule picks it
+        from ``k_den`` and the dimensionality. Must satisfy
+        ``1 < k_link <= k_den``.
+    min_significance : float or 'auto', default='auto'
+        Lowest significance, in sigma, of a group kept as a cluster
+        (AstroLink's ``S``). ``'auto'`` uses AstroLink's data-driven value.
+    adaptive : bool, default=False
+        Rescale every feature to unit variance before clustering (AstroLink's
+        ``adaptive``). Off by default because :class:`LuminositySampler`
+        already puts position and colour on a chosen relative scale.
+    h_style : {0, 1}, default=1
+        AstroLink's hierarchy style: 0 keeps only the groups that are outliers
+        themselves (as SubFind and EnLink do); 1 also adds the significant
+        complementary groups.
+    d_intrinsic : int or None, default=None
+        Intrinsic dimensionality of the data used by the density estimate;
+        ``None`` means the number of features.
+    label_level : {'deepest', 'top'}, default='deepest'
+        Which cluster a point's label names: the deepest cluster of the
+        hierarchy that contains it, or the top-level cluster (a child of the
+        root) that contains it.
+    working_memory : float or None, default=None
+        Memory, in MiB, that the neighbour query may use at once (scikit-learn's
+        unit). ``None`` queries all points in one go.
+    n_jobs : int or None, default=None
+        Number of threads for AstroLink's parallel kernels. ``None`` means 1,
+        ``-1`` all processors. The result does not depend on it.
+    verbose : int, default=0
+        Log AstroLink's progress to the ``skimgcluster`` logger at INFO level.
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_samples,)
+        Cluster label of every point, ``-1`` for points in no cluster (noise).
+        Labels are consecutive integers from 0; ``cluster_labels_`` maps the
+        clusters of the hierarchy to them.
+    n_clusters_ : int
+        Number of clusters in the hierarchy (the root, the whole data set, is
+        not counted).
+    cluster_ids_ : ndarray of shape (n_clusters_,)
+        AstroLink's id string of every cluster, such as ``'1-2-1'``.
+    significances_ : ndarray of shape (n_clusters_,)
+        Significance of every cluster, in sigma.
+    parents_ : ndarray of shape (n_clusters_,)
+        Index of the parent of every cluster, ``-1`` for a top-level cluster.
+    cluster_labels_ : ndarray of shape (n_clusters_,)
+        The value that stands for every cluster in ``labels_``, or ``-1`` for
+        a cluster that labels no point (with ``label_level='deepest'``, a
+        cluster whose points all lie in its children).
+    ordering_ : ndarray of shape (n_samples,)
+        AstroLink's ordered list: ``X[ordering_]`` is the order of aggregation.
+    cluster_bounds_ : ndarray of shape (n_clusters_, 2)
+        Start and stop of every cluster in ``ordering_``.
+    log_density_ : ndarray of shape (n_samples,)
+        AstroLink's normalised log-density of every point, in [0, 1].
+    k_den_ : int
+        The ``k_den`` used (the value ``'auto'`` resolved to).
+    min_significance_ : float
+        The significance threshold used (the value ``'auto'`` resolved to).
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+
+    See Also
+    --------
+    LuminositySampler : Turns an image into a point cloud for this estimator.
+    labels_to_image : Maps labels of sampled points back to pixels.
+    sklearn.cluster.HDBSCAN : Another hierarchical density-based clustering.
+
+    Notes
+    -----
+    The numba kernels of AstroLink are compiled once and cached on disk, so a
+    new process reuses the compiled code. Data that are too small for
+    ``k_den`` or that hold no measurable structure give every point the label
+    ``-1`` and a :class:`~skimgcluster.DegenerateDataWarning`.
+
+    :meth:`predict` gives a new point the label of the deepest cluster whose
+    density region contains it: it starts from the deepest cluster of its
+    nearest fitted point and climbs the hierarchy until the new point's
+    density (estimated from its ``k_den`` nearest fitted points, exactly as in
+    :meth:`fit`) is at least the lowest density among that cluster's members;
+    if no cluster qualifies it gets ``-1``. On the fitted points it returns
+    ``labels_``.
+
+    References
+    ----------
+    .. [1] Oliver, W. H., et al. "AstroLink: a general-purpose algorithm for
+       finding astrophysically-relevant clusters from point-cloud data",
+       MNRAS (2024).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skimgcluster import AstroLinkClusterer
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.concatenate([rng.normal(0, 1, (300, 2)),
+    ...                     rng.normal(8, 1, (300, 2))])
+    >>> clusterer = AstroLinkClusterer(min_significance=2).fit(X)
+    >>> clusterer.n_clusters_ >= 1
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "k_den": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"})],
+        "k_link": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"})],
+        "min_significance": [
+            Interval(Real, None, _MAX_SIGNIFICANCE, closed="right"),
+            StrOptions({"auto"}),
+        ],
+        "adaptive": ["boolean"],
+        "h_style": [Interval(Integral, 0, 1, closed="both")],
+        "d_intrinsic": [Interval(Integral, 1, None, closed="left"), None],
+        "label_level": [StrOptions({"deepest", "top"})],
+        "working_memory": [Interval(Real, 0, None, closed="neither"), None],
+        "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        *,
+        k_den="auto",
+        k_link="auto",
+        min_significance="auto",
+        adaptive=False,
+        h_style=1,
+        d_intrinsic=None,
+        label_level="deepest",
+        working_memory=None,
+        n_jobs=None,
+        verbose=0,
+    ):
+        self.k_den = k_den
+        self.k_link = k_link
+        self.min_significance = min_significance
+        self.adaptive = adaptive
+        self.h_style = h_style
+        self.d_intrinsic = d_intrinsic
+        self.label_level = label_level
+        self.working_memory = working_memory
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    def _check_params_against_data(self, X):
+        if self.k_den == "auto":
+            self.k_den_ = int(min(20, max(4, X.shape[0] // 10)))
+        else:
+            self.k_den_ = int(self.k_den)
+        if self.k_link != "auto" and self.k_link > self.k_den_:
+            raise ValueError(
+                f"k_link must satisfy 1 < k_link <= k_den; got k_link={self.k_link} "
+                f"with k_den={self.k_den_}."
+            )
+        if self.d_intrinsic is not None and self.d_intrinsic > X.shape[1]:
+            raise ValueError(
+                f"d_intrinsic must be at most the number of features ({X.shape[1]}); "
+                f"got d_intrinsic={self.d_intrinsic}."
+            )
+        if self.n_jobs == 0:
+            raise ValueError("n_jobs must be a non-zero integer or None; got n_jobs=0.")
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None, sample_weight=None):
+        """Find the clusters of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The points, e.g. the output of :class:`LuminositySampler`.
+        y : None
+            Ignored, present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of every point, passed to AstroLink as ``weights``; its
+            density estimate then sums the weights of the neighbours.
+
+        Returns
+        -------
+        self : AstroLinkClusterer
+            The fitted estimator.
+        """
+        X = validate_data(self, X, dtype=np.float64, ensure_min_samples=1)
+        self._check_params_against_data(X)
+        weights = None
+        if sample_weight is not None:
+            weights = _check_sample_weight(sample_weight, X, dtype=np.float64)
+            if np.any(weights < 0):
+                raise ValueError("sample_weight must be non-negative.")
+        self._X_fit = X
+        self._weights = weights
+        model = _CachedAstroLink(
+            X,
+            d_intrinsic=self.d_intrinsic,
+            weights=weights,
+            k_den=self.k_den_,
+            adaptive=int(self.adaptive),
+            S=self.min_significance,
+            k_link=self.k_link,
+            h_style=self.h_style,
+            verbose=self.verbose,
+            working_memory=None
+            if self.working_memory is None
+            else self.working_memory * 2**20,
+        )
+        previous = numba.get_num_threads()
+        numba.set_num_threads(_n_threads(self.n_jobs))
+        try:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                model.run()
+        finally:
+            numba.set_num_threads(previous)
+        if model.degenerate_ is not None:
+            warnings.warn(
+                f"No clusters can be found: {model.degenerate_}. Every point is "
+                "labelled -1.",
+                DegenerateDataWarning,
+                stacklevel=2,
+            )
+        self._store(model)
+        return self
+
+    def _store(self, model):
+        n = model.n_samples
+        clusters = np.asarray(model.clusters, dtype=np.intp)[1:]
+        self.n_clusters_ = clusters.shape[0]
+        self.cluster_ids_ = np.asarray(model.ids[1:], dtype=str)
+        self.significances_ = np.asarray(model.significances[1:], dtype=np.float64)
+        self.cluster_bounds_ = clusters
+        self.ordering_ = np.asarray(model.ordering, dtype=np.intp)
+        self.log_density_ = np.asarray(model.logRho, dtype=np.float64)
+        s = model.S
+        self.min_significance_ = float(s) if s != "auto" else np.inf
+        # Parent of each cluster from the id strings ('1-2-1' -> '1-2').
+        index = {cid: i for i, cid in enumerate(self.cluster_ids_)}
+        self.parents_ = np.array(
+            [index.get(cid.rsplit("-", 1)[0], -1) for cid in self.cluster_ids_],
+            dtype=np.intp,
+        )
+        # Deepest cluster of every point: clusters are listed parents first.
+        deepest = np.full(n, -1, dtype=np.intp)
+        for j, (start, stop) in enumerate(clusters):
+            deepest[self.ordering_[start:stop]] = j
+        self._deepest = deepest
+        self._depth = np.array([cid.count("-") for cid in self.cluster_ids_], dtype=np.intp)
+        self._scale = np.asarray(model.scale_, dtype=np.float64)
+        self._tree = model.tree_
+        self._model = model
+        # Lowest raw log-density among each cluster's members: its density region.
+        raw = np.asarray(model.log_density_raw_, dtype=np.float64)
+        self._raw_density = raw
+        self._cluster_floor = np.array(
+            [raw[self.ordering_[a:b]].min() for a, b in clusters], dtype=np.float64
+        )
+        self.labels_, self.cluster_labels_ = self._labels_from_clusters(deepest)
+        del self._model
+
+    def _top(self, clusters):
+        """Top-level ancestor of each cluster index (-1 stays -1)."""
+        top = np.arange(self.n_clusters_)
+        for j in range(self.n_clusters_):  # parents come before children
+            if self.parents_[j] >= 0:
+                top[j] = top[self.parents_[j]]
+        out = np.full(clusters.shape, -1, dtype=np.intp)
+        ok = clusters >= 0
+        out[ok] = top[clusters[ok]]
+        return out
+
+    def _labels_from_clusters(self, cluster_of_point):
+        chosen = cluster_of_point
+        if self.label_level == "top":
+            chosen = self._top(cluster_of_point)
+        used = np.unique(chosen[chosen >= 0])
+        cluster_labels = np.full(self.n_clusters_, -1, dtype=np.intp)
+        cluster_labels[used] = np.arange(used.size)
+        labels = np.full(chosen.shape, -1, dtype=np.intp)
+        labels[chosen >= 0] = cluster_labels[chosen[chosen >= 0]]
+        return labels, cluster_labels
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit to ``X`` and return ``labels_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The points.
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of every point.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Cluster labels, ``-1`` for noise.
+        """
+        return self.fit(X, sample_weight=sample_weight).labels_
+
+    def predict(self, X):
+        """Label new points with the clusters found by :meth:`fit`.
+
+        A new point takes the deepest cluster of its nearest fitted point,
+        then climbs towards the root until its own density reaches the lowest
+        density of that cluster's members; ``-1`` if none does. See Notes of
+        the class.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            New points with the fitted number of features.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Cluster labels, ``-1`` for noise.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        n = X.shape[0]
+        if self.n_clusters_ == 0 or n == 0:
+            return np.full(n, -1, dtype=np.intp)
+        Xt = np.ascontiguousarray(X / self._scale)
+        k = self.k_den_
+        if self._tree is None:
+            self._tree = KDTree(np.ascontiguousarray(self._X_fit / self._scale))
+        sqr, idx = self._tree.query(Xt, k=k, sqr_dists=True)
+        sqr = np.asarray(sqr).reshape(n, k)
+        idx = np.asarray(idx).reshape(n, k).astype(np.intp)
+        model = _CachedAstroLink.__new__(_CachedAstroLink)
+        model.k_den = k
+        model.d_intrinsic = self._X_fit.shape[1] if self.d_intrinsic is None else self.d_intrinsic
+        model.weights = self._weights
+        with np.errstate(divide="ignore", invalid="ignore"):
+            density = np.asarray(model.log_density_from_neighbours(sqr, idx))
+        density = np.nan_to_num(density, nan=-np.inf)
+        cluster = self._deepest[idx[:, 0]].copy()
+        for _ in range(int(self._depth.max()) + 1 if self._depth.size else 0):
+            active = cluster >= 0
+            below = np.zeros(n, dtype=bool)
+            below[active] = density[active] < self._cluster_floor[cluster[active]]
+            if not below.any():
+                break
+            cluster[below] = self.parents_[cluster[below]]
+        labels = np.full(n, -1, dtype=np.intp)
+        chosen = self._top(cluster) if self.label_level == "top" else cluster
+        ok = chosen >= 0
+        labels[ok] = self.cluster_labels_[chosen[ok]]
+        return labels
+
+    def cluster_members(self, cluster):
+        """Indices of the fitted points in a cluster of the hierarchy.
+
+        Parameters
+        ----------
+        cluster : int or str
+            Index into ``cluster_ids_`` or an AstroLink id such as ``'1-2'``.
+
+        Returns
+        -------
+        indices : ndarray of shape (n_members,)
+            Sorted indices into the fitted ``X``; a child's members are a
+            subset of its parent's.
+        """
+        check_is_fitted(self)
+        if isinstance(cluster, str):
+            hits = np.flatnonzero(self.cluster_ids_ == cluster)
+            if hits.size == 0:
+                raise ValueError(f"cluster must be an id in cluster_ids_; got {cluster!r}.")
+            cluster = int(hits[0])
+        if not isinstance(cluster, Integral) or not -self.n_clusters_ <= cluster < self.n_clusters_:
+            raise ValueError(
+                f"cluster must be an index in [0, {self.n_clusters_}) or an id string; "
+                f"got {cluster!r}."
+            )
+        start, stop = self.cluster_bounds_[cluster]
+        return np.sort(self.ordering_[start:stop])
+
+    def __getstate__(self):
+        # The KD-tree is a C extension object that cannot be pickled; it is
+        # rebuilt from the fitted points on the next call to predict.
+        state = super().__getstate__()
+        state["_tree"] = None
+        return state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags

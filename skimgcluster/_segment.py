@@ -1,0 +1,145 @@
+"""segment: image -> label image and hierarchy in one call."""
+
+import numpy as np
+
+from ._clusterer import AstroLinkClusterer
+from ._labels import labels_to_image
+from ._sampler import LuminositySampler
+from ._validation import check_image, check_mask
+
+__all__ = ["segment", "Segmentation"]
+
+
+class Segmentation:
+    """Result of :func:`segment`.
+
+    Attributes
+    ----------
+    label_image : (M, N) ndarray of int32
+        0 for background, ``k + 1`` for the pixels of label ``k``.
+    labels : ndarray of shape (n_samples,)
+        Label of every sampled point (``-1`` for noise).
+    points : ndarray of shape (n_samples, n_features)
+        The sampled points (x, y, colour features).
+    n_sources : int
+        Number of sources in ``label_image`` (distinct non-zero values).
+    cluster_ids : ndarray of shape (n_clusters,)
+        AstroLink id of every cluster of the hierarchy.
+    significances : ndarray of shape (n_clusters,)
+        Significance in sigma of every cluster.
+    parents : ndarray of shape (n_clusters,)
+        Index of each cluster's parent, ``-1`` at the top level.
+    cluster_labels : ndarray of shape (n_clusters,)
+        Label of every cluster in ``labels`` (``label_image`` holds it plus 1),
+        ``-1`` for a cluster that labels no point.
+    source_significance : ndarray of shape (n_labels,)
+        Significance of the cluster behind each label ``k`` (pixel value k+1).
+    maps : SampledImage
+        Luminosity, background, noise, footprint and sampling weights.
+    sampler : LuminositySampler
+        The fitted sampler.
+    clusterer : AstroLinkClusterer
+        The fitted clusterer.
+    """
+
+    def __init__(self, label_image, points, sampler, clusterer, maps):
+        self.label_image = label_image
+        self.points = points
+        self.sampler = sampler
+        self.clusterer = clusterer
+        self.maps = maps
+        self.labels = clusterer.labels_
+        self.cluster_ids = clusterer.cluster_ids_
+        self.significances = clusterer.significances_
+        self.parents = clusterer.parents_
+        self.cluster_labels = clusterer.cluster_labels_
+        n_labels = int(self.labels.max()) + 1 if self.labels.size else 0
+        sig = np.full(n_labels, np.nan)
+        used = self.cluster_labels >= 0
+        sig[self.cluster_labels[used]] = self.significances[used]
+        self.source_significance = sig
+        self.n_sources = int(np.count_nonzero(np.unique(label_image)))
+
+    def __repr__(self):
+        return (
+            f"Segmentation(n_sources={self.n_sources}, n_clusters={self.cluster_ids.size}, "
+            f"shape={self.label_image.shape}, n_samples={self.points.shape[0]})"
+        )
+
+
+def _split_params(params):
+    sampler_keys = set(LuminositySampler().get_params())
+    clusterer_keys = set(AstroLinkClusterer().get_params())
+    s, c = {}, {}
+    for key, value in params.items():
+        if key in sampler_keys:
+            s[key] = value
+        elif key in clusterer_keys:
+            c[key] = value
+        else:
+            raise TypeError(
+                f"segment() got an unexpected keyword {key!r}; it takes the parameters of "
+                f"LuminositySampler ({', '.join(sorted(sampler_keys))}) and "
+                f"AstroLinkClusterer ({', '.join(sorted(clusterer_keys))})."
+            )
+    return s, c
+
+
+DEFAULT_CLUSTERER = {"min_significance": 3.0}
+
+
+def segment(image, *, mask=None, random_state=None, **params):
+    """Find the sources of an image: sample, cluster and map back to pixels.
+
+    Runs :class:`LuminositySampler`, :class:`AstroLinkClusterer` and
+    :func:`labels_to_image` (filling each source's footprint, the pixels
+    above the detection threshold) with sensible defaults for images.
+
+    Parameters
+    ----------
+    image : (M, N[, C]) array-like
+        The image: grayscale or any number of bands, any real dtype; NaN
+        pixels are masked.
+    mask : (M, N) ndarray of bool, default=None
+        Pixels to exclude (True).
+    random_state : int, RandomState instance or None, default=None
+        Seed of the sampling; the same int gives the same segmentation.
+    **params
+        Parameters of :class:`LuminositySampler` and
+        :class:`AstroLinkClusterer` by name (e.g. ``n_samples=200_000``,
+        ``k_den=30``, ``colour_scale=0``). For images ``min_significance``
+        defaults to 3.
+
+    Returns
+    -------
+    result : Segmentation
+        The label image, the hierarchy with significances and what led to it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skimgcluster import segment
+    >>> rng = np.random.default_rng(0)
+    >>> image = rng.normal(0, 1, (96, 96))
+    >>> yy, xx = np.mgrid[:96, :96]
+    >>> for y0, x0 in [(25, 25), (70, 60)]:
+    ...     image += 40 * np.exp(-((yy - y0) ** 2 + (xx - x0) ** 2) / 18)
+    >>> result = segment(image, random_state=0)
+    >>> result.n_sources
+    2
+    """
+    sampler_params, clusterer_params = _split_params(params)
+    clusterer_params = {**DEFAULT_CLUSTERER, **clusterer_params}
+    data, quantum = check_image(image)
+    mask = check_mask(mask, data.shape[:2])
+    if mask is not None:
+        data[mask] = np.nan
+    sampler = LuminositySampler(random_state=random_state, **sampler_params)
+    sampler.fit(data)
+    maps = sampler._analyse(data, quantum)
+    points = sampler._draw(maps, data, quantum)
+    clusterer = AstroLinkClusterer(**clusterer_params).fit(points)
+    label_image = labels_to_image(
+        clusterer.labels_, points, data.shape[:2], footprint=maps.footprint
+    )
+    return Segmentation(label_image, points, sampler, clusterer, maps)

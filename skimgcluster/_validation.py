@@ -1,0 +1,71 @@
+"""Shared input checks for images."""
+
+import numpy as np
+
+__all__ = []
+
+
+def check_image(image, *, name="image"):
+    """Validate an image and return it as float64 (H, W, C) with NaN for masked.
+
+    Accepts (M, N) and (M, N, C) arrays of a real numeric or boolean dtype,
+    and numpy masked arrays (masked pixels become NaN).
+
+    Returns
+    -------
+    data : ndarray of shape (M, N, C), float64
+    quantum : float
+        Step between representable values (1 for integer dtypes, else 0).
+    """
+    mask = None
+    if isinstance(image, np.ma.MaskedArray):
+        mask = np.ma.getmaskarray(image)
+        image = image.data
+    if not isinstance(image, np.ndarray):
+        try:
+            image = np.asarray(image)
+        except Exception as exc:  # ragged lists and other junk
+            raise TypeError(
+                f"{name} must be an array of shape (M, N) or (M, N, C); could not "
+                f"convert {type(image).__name__} to an array: {exc}"
+            ) from None
+    dtype = image.dtype
+    if dtype == object or dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must have a real numeric dtype (bool, integer or float); "
+            f"got dtype={dtype}."
+        )
+    if image.ndim not in (2, 3):
+        raise ValueError(
+            f"{name} must have shape (M, N) or (M, N, C); got shape {image.shape} "
+            f"with {image.ndim} dimension(s)."
+        )
+    if image.shape[0] == 0 or image.shape[1] == 0 or (image.ndim == 3 and image.shape[2] == 0):
+        raise ValueError(f"{name} must have no zero-sized axis; got shape {image.shape}.")
+    quantum = 1.0 if dtype.kind in "biu" else 0.0
+    data = np.array(image, dtype=np.float64, copy=True)
+    if data.ndim == 2:
+        data = data[:, :, None]
+    if mask is not None:
+        if mask.ndim == 2:
+            data[mask] = np.nan
+        else:
+            data = np.where(mask.reshape(data.shape), np.nan, data)
+    if np.isinf(data).any():
+        raise ValueError(
+            f"{name} must not contain infinite values; got {int(np.isinf(data).sum())} "
+            "infinite pixel value(s). Mask them as NaN instead."
+        )
+    return data, quantum
+
+
+def check_mask(mask, shape, *, name="mask"):
+    """Validate a boolean pixel mask of shape ``shape`` (True = excluded)."""
+    if mask is None:
+        return None
+    mask = np.asarray(mask)
+    if mask.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, the image's; got {mask.shape}.")
+    if mask.dtype != bool:
+        raise TypeError(f"{name} must be a boolean array; got dtype={mask.dtype}.")
+    return mask
