@@ -68,7 +68,7 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         offset) and estimates only the noise; ``None`` subtracts nothing.
     background_box_size : int, default=64
         Side in pixels of the boxes of the automatic background.
-    detection_threshold : float, default=1.5
+    detection_threshold : float, default=3.5
         Pixels whose smoothed luminosity is below this many noise standard
         deviations above the sky get no samples. The remaining pixels form
         the footprint.
@@ -161,7 +161,7 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         max_samples=500_000,
         background="auto",
         background_box_size=64,
-        detection_threshold=1.5,
+        detection_threshold=3.5,
         smoothing=1.0,
         stretch="linear",
         colour_scale=20.0,

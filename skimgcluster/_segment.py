@@ -85,7 +85,9 @@ def _split_params(params):
     return s, c
 
 
-DEFAULT_CLUSTERER = {"min_significance": 3.0}
+# Image defaults of the clusterer, chosen on synthetic fields with known truth
+# (see benchmarks/README.md); AstroLinkClusterer's own defaults are AstroLink's.
+DEFAULT_CLUSTERER = {"k_den": 10, "min_significance": 3.0}
 
 
 def segment(image, *, mask=None, random_state=None, **params):
@@ -107,8 +109,8 @@ def segment(image, *, mask=None, random_state=None, **params):
     **params
         Parameters of :class:`LuminositySampler` and
         :class:`AstroLinkClusterer` by name (e.g. ``n_samples=200_000``,
-        ``k_den=30``, ``colour_scale=0``). For images ``min_significance``
-        defaults to 3.
+        ``k_den=30``, ``colour_scale=0``). For images ``k_den`` defaults to
+        10 and ``min_significance`` to 3.
 
     Returns
     -------
