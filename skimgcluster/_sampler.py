@@ -1,5 +1,6 @@
 """LuminositySampler: image -> luminosity-weighted point cloud."""
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -9,6 +10,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._astrolink import DegenerateDataWarning
 from ._background import estimate_background
 from ._validation import check_image, check_mask
 
@@ -261,7 +263,9 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
             _, smooth_noise = estimate_background(
                 np.where(invalid, np.nan, smooth), box_size=self.background_box_size
             )
-            smooth_noise = np.maximum(smooth_noise, floor / max(1.0, 2 * np.sqrt(np.pi) * self.smoothing))
+            smooth_noise = np.maximum(
+                smooth_noise, floor / max(1.0, 2 * np.sqrt(np.pi) * self.smoothing)
+            )
             bands = np.where(invalid[:, :, None], 0.0, bands)
             bands = ndimage.gaussian_filter(
                 bands, (self.smoothing, self.smoothing, 0), mode="nearest"
@@ -330,6 +334,13 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         flat = maps.weights.ravel()
         candidates = np.flatnonzero(flat > 0)
         if n == 0 or candidates.size == 0:
+            if candidates.size == 0:
+                warnings.warn(
+                    "No pixel of the image lies above the detection threshold "
+                    f"(detection_threshold={self.detection_threshold}); no points drawn.",
+                    DegenerateDataWarning,
+                    stacklevel=3,
+                )
             return np.empty((0, 2 + n_colour))
         cdf = np.cumsum(flat[candidates])
         u = rng.uniform(0.0, cdf[-1], size=n)

@@ -39,7 +39,8 @@ class Segmentation:
     sampler : LuminositySampler
         The fitted sampler.
     clusterer : AstroLinkClusterer
-        The fitted clusterer.
+        The fitted clusterer (left unfitted when no pixel was above the
+        detection threshold, in which case the hierarchy arrays are empty).
     """
 
     def __init__(self, label_image, points, sampler, clusterer, maps):
@@ -48,11 +49,18 @@ class Segmentation:
         self.sampler = sampler
         self.clusterer = clusterer
         self.maps = maps
-        self.labels = clusterer.labels_
-        self.cluster_ids = clusterer.cluster_ids_
-        self.significances = clusterer.significances_
-        self.parents = clusterer.parents_
-        self.cluster_labels = clusterer.cluster_labels_
+        if hasattr(clusterer, "labels_"):
+            self.labels = clusterer.labels_
+            self.cluster_ids = clusterer.cluster_ids_
+            self.significances = clusterer.significances_
+            self.parents = clusterer.parents_
+            self.cluster_labels = clusterer.cluster_labels_
+        else:  # nothing was sampled, so nothing was clustered
+            self.labels = np.empty(0, dtype=np.intp)
+            self.cluster_ids = np.empty(0, dtype=str)
+            self.significances = np.empty(0)
+            self.parents = np.empty(0, dtype=np.intp)
+            self.cluster_labels = np.empty(0, dtype=np.intp)
         n_labels = int(self.labels.max()) + 1 if self.labels.size else 0
         sig = np.full(n_labels, np.nan)
         used = self.cluster_labels >= 0
@@ -140,7 +148,11 @@ def segment(image, *, mask=None, random_state=None, **params):
     sampler.fit(data)
     maps = sampler._analyse(data, quantum)
     points = sampler._draw(maps, data, quantum)
-    clusterer = AstroLinkClusterer(**clusterer_params).fit(points)
+    clusterer = AstroLinkClusterer(**clusterer_params)
+    if points.shape[0] == 0:  # the sampler has warned that nothing is above threshold
+        label_image = np.zeros(data.shape[:2], dtype=np.int32)
+        return Segmentation(label_image, points, sampler, clusterer, maps)
+    clusterer.fit(points)
     label_image = labels_to_image(
         clusterer.labels_, points, data.shape[:2], footprint=maps.footprint
     )
