@@ -9,13 +9,14 @@ from ._background import estimate_background
 from ._clusterer import AstroLinkClusterer
 from ._labels import cluster_masks, labels_to_image
 from ._sampler import LuminositySampler, SampledImage
-from ._segment import Segmentation, segment
+from ._segment import ImageSegmenter, Segmentation, segment
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AstroLinkClusterer",
     "DegenerateDataWarning",
+    "ImageSegmenter",
     "LuminositySampler",
     "SampledImage",
     "Segmentation",

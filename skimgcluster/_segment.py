@@ -1,13 +1,15 @@
 """segment: image -> label image and hierarchy in one call."""
 
 import numpy as np
+from sklearn.base import BaseEstimator, clone
+from sklearn.utils.validation import check_is_fitted
 
 from ._clusterer import AstroLinkClusterer
 from ._labels import labels_to_image
 from ._sampler import LuminositySampler
 from ._validation import check_image, check_mask
 
-__all__ = ["segment", "Segmentation"]
+__all__ = ["segment", "Segmentation", "ImageSegmenter"]
 
 
 class Segmentation:
@@ -139,21 +141,169 @@ def segment(image, *, mask=None, random_state=None, **params):
     2
     """
     sampler_params, clusterer_params = _split_params(params)
-    clusterer_params = {**DEFAULT_CLUSTERER, **clusterer_params}
-    data, quantum = check_image(image)
-    mask = check_mask(mask, data.shape[:2])
-    if mask is not None:
-        data[mask] = np.nan
-    sampler = LuminositySampler(random_state=random_state, **sampler_params)
-    sampler.fit(data)
-    maps = sampler._analyse(data, quantum)
-    points = sampler._draw(maps, data, quantum)
-    clusterer = AstroLinkClusterer(**clusterer_params)
-    if points.shape[0] == 0:  # the sampler has warned that nothing is above threshold
-        label_image = np.zeros(data.shape[:2], dtype=np.int32)
-        return Segmentation(label_image, points, sampler, clusterer, maps)
-    clusterer.fit(points)
-    label_image = labels_to_image(
-        clusterer.labels_, points, data.shape[:2], footprint=maps.footprint
+    segmenter = ImageSegmenter(
+        sampler=LuminositySampler(random_state=random_state, **sampler_params),
+        clusterer=AstroLinkClusterer(**{**DEFAULT_CLUSTERER, **clusterer_params}),
     )
-    return Segmentation(label_image, points, sampler, clusterer, maps)
+    return segmenter.segment_image(image, mask=mask)
+
+
+def _check_images(X):
+    """A sequence of images: a list/tuple of arrays or an array of shape (n, M, N[, C])."""
+    if isinstance(X, np.ndarray):
+        if X.ndim not in (3, 4):
+            raise ValueError(
+                "X must be a sequence of images: a list of (M, N[, C]) arrays or an "
+                f"array of shape (n_images, M, N[, C]); got an array of shape {X.shape}."
+            )
+        return list(X)
+    if isinstance(X, (list, tuple)):
+        return list(X)
+    raise TypeError(
+        "X must be a sequence of images (a list of arrays or an array of shape "
+        f"(n_images, M, N[, C])); got {type(X).__name__}."
+    )
+
+
+class ImageSegmenter(BaseEstimator):
+    """Segment images with a sampler and a clusterer, as one estimator.
+
+    The scikit-learn face of :func:`segment` for model selection: its samples
+    are whole images, so :class:`~sklearn.model_selection.GridSearchCV` can
+    split a set of images into folds and score parameter choices on held-out
+    images against their true label images (see
+    :func:`skimgcluster.metrics.make_detection_scorer`).
+
+    Parameters
+    ----------
+    sampler : LuminositySampler or None, default=None
+        Turns each image into points; ``None`` means ``LuminositySampler()``.
+    clusterer : AstroLinkClusterer or None, default=None
+        Clusters the points; ``None`` means ``AstroLinkClusterer(k_den=10,
+        min_significance=3)``, the image defaults of :func:`segment`. Pass
+        estimators explicitly to search their parameters as
+        ``sampler__<name>`` and ``clusterer__<name>``.
+
+    Attributes
+    ----------
+    n_images_ : int
+        Number of images seen by :term:`fit`.
+
+    Notes
+    -----
+    Nothing is learnt from the training images: every image is segmented
+    on its own, from its own background, noise and point cloud. ``fit`` only
+    checks its input. Cross-validation therefore measures how well a
+    parameter choice generalises to images it was not chosen on.
+
+    Examples
+    --------
+    >>> from skimgcluster import AstroLinkClusterer, ImageSegmenter, LuminositySampler
+    >>> from skimgcluster.datasets import make_field
+    >>> image, truth, _ = make_field((64, 64), 4, random_state=0)
+    >>> segmenter = ImageSegmenter(LuminositySampler(random_state=0),
+    ...                            AstroLinkClusterer(k_den=10, min_significance=3))
+    >>> [label_image] = segmenter.fit([image]).predict([image])
+    >>> label_image.shape
+    (64, 64)
+    """
+
+    def __init__(self, sampler=None, clusterer=None):
+        self.sampler = sampler
+        self.clusterer = clusterer
+
+    def _steps(self):
+        sampler = LuminositySampler() if self.sampler is None else clone(self.sampler)
+        clusterer = (
+            AstroLinkClusterer(**DEFAULT_CLUSTERER)
+            if self.clusterer is None
+            else clone(self.clusterer)
+        )
+        return sampler, clusterer
+
+    def fit(self, X, y=None):
+        """Check the images; nothing is learnt (see Notes).
+
+        Parameters
+        ----------
+        X : sequence of (M, N[, C]) arrays
+            The images.
+        y : sequence of (M, N) label images or None
+            Ignored; true label images are used only by scorers.
+
+        Returns
+        -------
+        self : ImageSegmenter
+        """
+        images = _check_images(X)
+        for image in images:
+            check_image(image, name="each image of X")
+        self._steps()[0]._validate_params()
+        self._steps()[1]._validate_params()
+        self.n_images_ = len(images)
+        return self
+
+    def segment_image(self, image, mask=None):
+        """Segment one image.
+
+        Parameters
+        ----------
+        image : (M, N[, C]) array-like
+            The image.
+        mask : (M, N) ndarray of bool, default=None
+            Pixels to exclude (True).
+
+        Returns
+        -------
+        result : Segmentation
+        """
+        sampler, clusterer = self._steps()
+        data, quantum = check_image(image)
+        mask = check_mask(mask, data.shape[:2])
+        if mask is not None:
+            data[mask] = np.nan
+        sampler.fit(data)
+        maps = sampler._analyse(data, quantum)
+        points = sampler._draw(maps, data, quantum)
+        if points.shape[0] == 0:  # the sampler has warned that nothing is above threshold
+            label_image = np.zeros(data.shape[:2], dtype=np.int32)
+            return Segmentation(label_image, points, sampler, clusterer, maps)
+        clusterer.fit(points)
+        label_image = labels_to_image(
+            clusterer.labels_, points, data.shape[:2], footprint=maps.footprint
+        )
+        return Segmentation(label_image, points, sampler, clusterer, maps)
+
+    def predict(self, X):
+        """Label image of every image.
+
+        Parameters
+        ----------
+        X : sequence of (M, N[, C]) arrays
+            The images.
+
+        Returns
+        -------
+        label_images : list of (M, N) ndarray of int32
+            One label image per image, 0 = background.
+        """
+        check_is_fitted(self)
+        return [self.segment_image(image).label_image for image in _check_images(X)]
+
+    def score(self, X, y):
+        """Mean detection F1 of the label images of ``X`` against ``y``.
+
+        Parameters
+        ----------
+        X : sequence of (M, N[, C]) arrays
+            The images.
+        y : sequence of (M, N) int arrays
+            Their true label images.
+
+        Returns
+        -------
+        score : float
+        """
+        from .metrics import detection_f1_score
+
+        return detection_f1_score(self.predict(X), list(y))

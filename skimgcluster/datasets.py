@@ -1,0 +1,297 @@
+"""Seeded synthetic images with known truth.
+
+Fields of Sersic-profile sources blurred by a Gaussian PSF on a sky with noise,
+in several bands with a distinct colour per source, returned with the true
+label image and a table of the sources. They serve the tests, the tuning
+examples and the quality benchmarks.
+"""
+
+from numbers import Integral
+
+import numpy as np
+from scipy import ndimage
+from scipy.special import gammaincinv
+from sklearn.utils import check_random_state
+
+__all__ = ["make_field", "make_blended_pairs", "SOURCE_COLUMNS"]
+
+#: Columns of the source table returned by the generators.
+SOURCE_COLUMNS = (
+    "label",  # value of the source in the true label image (0 if it covers no pixel)
+    "x",  # centre, column coordinate in pixels
+    "y",  # centre, row coordinate in pixels
+    "flux",  # total flux summed over bands
+    "snr",  # detection signal-to-noise (see make_field)
+    "r_eff",  # half-light radius in pixels, before the PSF
+    "sersic_n",  # Sersic index
+    "axis_ratio",  # b / a
+    "theta",  # position angle in radians, counter-clockwise from +x
+    "pair",  # index of the blended pair, -1 for a single source
+)
+
+
+def _sersic_stamp(shape, x0, y0, r_eff, n, q, theta, oversample):
+    """Unit-flux Sersic profile on a pixel grid (integrated by sub-sampling)."""
+    h, w = shape
+    b = gammaincinv(2 * n, 0.5)
+    half = int(np.ceil(min(max(8 * r_eff, 6), max(h, w))))
+    r0, c0 = int(round(y0)), int(round(x0))
+    rows = slice(max(r0 - half, 0), min(r0 + half + 1, h))
+    cols = slice(max(c0 - half, 0), min(c0 + half + 1, w))
+    sub = (np.arange(oversample) + 0.5) / oversample - 0.5
+    yy = np.arange(rows.start, rows.stop)[:, None, None, None] + sub[None, :, None, None]
+    xx = np.arange(cols.start, cols.stop)[None, None, :, None] + sub[None, None, None, :]
+    dx, dy = xx - x0, yy - y0
+    c, s = np.cos(theta), np.sin(theta)
+    major = dx * c + dy * s
+    minor = -dx * s + dy * c
+    r = np.sqrt(major**2 + (minor / q) ** 2)
+    profile = np.exp(-b * ((r / r_eff) ** (1.0 / n) - 1.0)).mean(axis=(1, 3))
+    return rows, cols, profile
+
+
+def _check_shape(shape):
+    if len(shape) != 2 or not all(isinstance(s, Integral) and s >= 16 for s in shape):
+        raise ValueError(f"shape must be (M, N) with M, N >= 16; got {shape!r}.")
+    return tuple(int(s) for s in shape)
+
+
+def _render(shape, sources, colours, psf_sigma, noise, sky, n_bands, truth_threshold, rng):
+    """Image and truth for a list of source parameter dicts."""
+    h, w = shape
+    models = []
+    for src in sources:
+        unit = np.zeros(shape)
+        oversample = 5 if src["r_eff"] < 3 else 3
+        rows, cols, prof = _sersic_stamp(
+            shape, src["x"], src["y"], src["r_eff"], src["sersic_n"],
+            src["axis_ratio"], src["theta"], oversample,
+        )  # fmt: skip
+        total = prof.sum()
+        unit[rows, cols] = prof / total if total > 0 else 0.0
+        if psf_sigma > 0:
+            unit = ndimage.gaussian_filter(unit, psf_sigma, mode="constant")
+        models.append(unit)
+    models = np.array(models) if models else np.zeros((0, h, w))
+    # Noise of the band-mean image, the luminosity skimgcluster detects on.
+    noise_mean = noise / np.sqrt(n_bands)
+    for k, src in enumerate(sources):
+        # Scale the flux so that the source reaches its S/N inside its own
+        # truth footprint: S/N = flux / (noise_mean * sqrt(n_pixels)).
+        area = max(int(np.count_nonzero(models[k] > 0.05 * models[k].max())), 1)
+        src["flux"] = float(src["snr"] * noise_mean * np.sqrt(area))
+    flux = np.array([s["flux"] for s in sources])
+    mean_models = models * flux[:, None, None] if len(sources) else models
+    image = np.empty((h, w, n_bands))
+    for band in range(n_bands):
+        fractions = colours[:, band] if len(sources) else np.zeros(0)
+        band_model = np.tensordot(fractions * n_bands, mean_models, axes=(0, 0))
+        image[:, :, band] = sky[band] + band_model + rng.normal(0.0, noise, (h, w))
+    total = mean_models.sum(axis=0)
+    truth = np.zeros(shape, dtype=np.int32)
+    if len(sources):
+        owner = mean_models.argmax(axis=0) + 1
+        truth = np.where(total >= truth_threshold * noise_mean, owner, 0).astype(np.int32)
+    present = np.unique(truth)
+    for k, src in enumerate(sources):
+        src["label"] = k + 1 if (k + 1) in present else 0
+    return image.astype(np.float32), truth
+
+
+def _table(sources):
+    return {col: np.array([s[col] for s in sources]) for col in SOURCE_COLUMNS}
+
+
+def _draw_source(rng, x, y, snr_range, size_range):
+    lo, hi = np.log10(snr_range[0]), np.log10(snr_range[1])
+    slo, shi = np.log10(size_range[0]), np.log10(size_range[1])
+    return {
+        "x": float(x),
+        "y": float(y),
+        "snr": float(10 ** rng.uniform(lo, hi)),
+        "r_eff": float(10 ** rng.uniform(slo, shi)),
+        "sersic_n": float(rng.uniform(0.5, 4.0)),
+        "axis_ratio": float(rng.uniform(0.3, 1.0)),
+        "theta": float(rng.uniform(0, np.pi)),
+        "pair": -1,
+    }
+
+
+def _colour(rng, n_bands, away_from=None, min_distance=0.25):
+    """Fractions of the flux in each band (sum to 1), optionally far from another."""
+    for _ in range(100):
+        c = rng.dirichlet(np.full(n_bands, 1.5))
+        if away_from is None or np.abs(c - away_from).sum() >= min_distance:
+            return c
+    return c
+
+
+def make_field(
+    shape=(256, 256),
+    n_sources=30,
+    *,
+    n_bands=3,
+    snr_range=(5.0, 500.0),
+    size_range=(0.8, 8.0),
+    psf_fwhm=2.5,
+    noise=1.0,
+    sky=100.0,
+    blend_fraction=0.2,
+    truth_threshold=1.0,
+    random_state=None,
+):
+    """A synthetic multi-band field of sources with known truth.
+
+    Sources have Sersic profiles (index 0.5-4, axis ratio 0.3-1, random
+    orientation), half-light radii drawn log-uniformly in ``size_range``,
+    detection signal-to-noise drawn log-uniformly in ``snr_range`` (from
+    barely detectable to bright) and a random colour: the fraction of the
+    flux in each band, drawn from a Dirichlet distribution. A fraction
+    ``blend_fraction`` of them come as close pairs of different colours,
+    separated by 1-2.5 times the sum of their radii (plus the PSF).
+    Everything is blurred by a Gaussian PSF and lies on a sky with Gaussian
+    noise.
+
+    Parameters
+    ----------
+    shape : tuple of int, default=(256, 256)
+        ``(M, N)`` of the image.
+    n_sources : int, default=30
+        Number of sources (pairs count as two).
+    n_bands : int, default=3
+        Number of bands.
+    snr_range : (float, float), default=(5.0, 500.0)
+        Range of the detection S/N: the flux of the band-mean image inside the
+        source's truth footprint over the noise of that sum.
+    size_range : (float, float), default=(0.8, 8.0)
+        Range of half-light radii in pixels, before the PSF.
+    psf_fwhm : float, default=2.5
+        Full width at half maximum of the Gaussian PSF, in pixels.
+    noise : float, default=1.0
+        Standard deviation of the noise in each band.
+    sky : float or sequence of float, default=100.0
+        Sky level of each band.
+    blend_fraction : float, default=0.2
+        Fraction of the sources placed in close pairs of different colours.
+    truth_threshold : float, default=1.0
+        A pixel belongs to the truth when the noiseless band-mean model there
+        is at least this many noise standard deviations of the band-mean
+        image; it takes the source contributing most.
+    random_state : int, RandomState instance or None, default=None
+        Seed.
+
+    Returns
+    -------
+    image : (M, N, n_bands) ndarray of float32
+        The field.
+    truth : (M, N) ndarray of int32
+        True label image: 0 for sky, ``k + 1`` for source ``k``.
+    sources : dict of ndarray
+        The source table, one array per column of :data:`SOURCE_COLUMNS`.
+
+    Examples
+    --------
+    >>> from skimgcluster.datasets import make_field
+    >>> image, truth, sources = make_field((64, 64), 5, random_state=0)
+    >>> image.shape, truth.shape, len(sources["x"])
+    ((64, 64, 3), (64, 64), 5)
+    """
+    shape = _check_shape(shape)
+    rng = check_random_state(random_state)
+    if not isinstance(n_sources, Integral) or n_sources < 0:
+        raise ValueError(f"n_sources must be a non-negative integer; got {n_sources!r}.")
+    if not isinstance(n_bands, Integral) or n_bands < 1:
+        raise ValueError(f"n_bands must be a positive integer; got {n_bands!r}.")
+    sky = np.broadcast_to(np.asarray(sky, dtype=float), (n_bands,))
+    psf_sigma = psf_fwhm / (2 * np.sqrt(2 * np.log(2)))
+    h, w = shape
+    margin = 6
+    n_pairs = int(round(blend_fraction * n_sources / 2))
+    sources, colours = [], []
+    for p in range(n_pairs):
+        a = _draw_source(rng, *rng.uniform(margin, (w - margin, h - margin)), snr_range, size_range)
+        b = _draw_source(rng, 0, 0, snr_range, size_range)
+        sep = rng.uniform(1.0, 2.5) * (a["r_eff"] + b["r_eff"] + psf_sigma)
+        angle = rng.uniform(0, 2 * np.pi)
+        b["x"] = float(np.clip(a["x"] + sep * np.cos(angle), margin, w - margin))
+        b["y"] = float(np.clip(a["y"] + sep * np.sin(angle), margin, h - margin))
+        a["pair"] = b["pair"] = p
+        ca = _colour(rng, n_bands)
+        cb = _colour(rng, n_bands, away_from=ca) if n_bands > 1 else ca
+        sources += [a, b]
+        colours += [ca, cb]
+    while len(sources) < n_sources:
+        x, y = rng.uniform(margin, (w - margin, h - margin))
+        sources.append(_draw_source(rng, x, y, snr_range, size_range))
+        colours.append(_colour(rng, n_bands))
+    colours = np.array(colours).reshape(len(sources), n_bands)
+    image, truth = _render(
+        shape, sources, colours, psf_sigma, noise, sky, n_bands, truth_threshold, rng
+    )
+    return image, truth, _table(sources)
+
+
+def make_blended_pairs(
+    n_pairs=8,
+    *,
+    stamp_size=48,
+    n_bands=3,
+    snr_range=(30.0, 300.0),
+    size_range=(1.5, 4.0),
+    separation_range=(0.8, 1.6),
+    psf_fwhm=2.5,
+    noise=1.0,
+    sky=100.0,
+    truth_threshold=1.0,
+    random_state=None,
+):
+    """Close pairs of sources of different colours, one pair per stamp.
+
+    The pairs are laid out on a grid of ``stamp_size`` pixel cells (a row of
+    stamps), each pair separated by ``separation_range`` times the sum of the
+    two half-light radii plus the PSF sigma: close enough to overlap above
+    the noise. The two colours of a pair differ by at least 0.25 in summed
+    absolute band fraction.
+
+    Parameters
+    ----------
+    n_pairs : int, default=8
+        Number of pairs.
+    stamp_size : int, default=48
+        Side of each pair's cell in pixels.
+    n_bands, snr_range, size_range, psf_fwhm, noise, sky, truth_threshold, random_state
+        As in :func:`make_field`.
+    separation_range : (float, float), default=(0.8, 1.6)
+        Range of separations in units of ``r_eff_1 + r_eff_2 + psf_sigma``.
+
+    Returns
+    -------
+    image : (stamp_size, n_pairs * stamp_size, n_bands) ndarray of float32
+    truth : (stamp_size, n_pairs * stamp_size) ndarray of int32
+    sources : dict of ndarray
+        Source table; ``pair`` says which pair a source belongs to.
+    """
+    rng = check_random_state(random_state)
+    shape = _check_shape((stamp_size, stamp_size * n_pairs))
+    sky = np.broadcast_to(np.asarray(sky, dtype=float), (n_bands,))
+    psf_sigma = psf_fwhm / (2 * np.sqrt(2 * np.log(2)))
+    sources, colours = [], []
+    for p in range(n_pairs):
+        cx, cy = (p + 0.5) * stamp_size, 0.5 * stamp_size
+        a = _draw_source(rng, 0, 0, snr_range, size_range)
+        b = _draw_source(rng, 0, 0, snr_range, size_range)
+        sep = rng.uniform(*separation_range) * (a["r_eff"] + b["r_eff"] + psf_sigma)
+        angle = rng.uniform(0, np.pi)
+        dx, dy = 0.5 * sep * np.cos(angle), 0.5 * sep * np.sin(angle)
+        a["x"], a["y"] = float(cx - dx), float(cy - dy)
+        b["x"], b["y"] = float(cx + dx), float(cy + dy)
+        a["pair"] = b["pair"] = p
+        ca = _colour(rng, n_bands)
+        cb = _colour(rng, n_bands, away_from=ca) if n_bands > 1 else ca
+        sources += [a, b]
+        colours += [ca, cb]
+    colours = np.array(colours).reshape(len(sources), n_bands)
+    image, truth = _render(
+        shape, sources, colours, psf_sigma, noise, sky, n_bands, truth_threshold, rng
+    )
+    return image, truth, _table(sources)
