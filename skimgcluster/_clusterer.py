@@ -67,10 +67,17 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
     d_intrinsic : int or None, default=None
         Intrinsic dimensionality of the data used by the density estimate;
         ``None`` means the number of features.
-    label_level : {'deepest', 'top'}, default='deepest'
+    label_level : {'deepest', 'leaf', 'top'}, default='deepest'
         Which cluster a point's label names: the deepest cluster of the
-        hierarchy that contains it, or the top-level cluster (a child of the
-        root) that contains it.
+        hierarchy that contains it; or a leaf cluster (one without children):
+        a point whose deepest cluster has children takes the leaf below that
+        cluster whose members include its nearest neighbour (the envelope of
+        nested structures is shared among them, as a deblender does); or the
+        top-level cluster (a child of the root) that contains it.
+    min_cluster_size : int, default=1
+        Clusters with fewer points are dropped from the hierarchy (with their
+        children, which are smaller still); their points go to the parent.
+        AstroLink itself keeps groups of three points or more.
     working_memory : float or None, default=None
         Memory, in MiB, that the neighbour query may use at once (scikit-learn's
         unit). ``None`` queries all points in one go.
@@ -161,7 +168,8 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
         "adaptive": ["boolean"],
         "h_style": [Interval(Integral, 0, 1, closed="both")],
         "d_intrinsic": [Interval(Integral, 1, None, closed="left"), None],
-        "label_level": [StrOptions({"deepest", "top"})],
+        "label_level": [StrOptions({"deepest", "leaf", "top"})],
+        "min_cluster_size": [Interval(Integral, 1, None, closed="left")],
         "working_memory": [Interval(Real, 0, None, closed="neither"), None],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
@@ -177,6 +185,7 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
         h_style=1,
         d_intrinsic=None,
         label_level="deepest",
+        min_cluster_size=1,
         working_memory=None,
         n_jobs=None,
         verbose=0,
@@ -188,6 +197,7 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
         self.h_style = h_style
         self.d_intrinsic = d_intrinsic
         self.label_level = label_level
+        self.min_cluster_size = min_cluster_size
         self.working_memory = working_memory
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -272,9 +282,11 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
     def _store(self, model):
         n = model.n_samples
         clusters = np.asarray(model.clusters, dtype=np.intp)[1:]
+        keep = (clusters[:, 1] - clusters[:, 0]) >= self.min_cluster_size
+        clusters = clusters[keep]
         self.n_clusters_ = clusters.shape[0]
-        self.cluster_ids_ = np.asarray(model.ids[1:], dtype=str)
-        self.significances_ = np.asarray(model.significances[1:], dtype=np.float64)
+        self.cluster_ids_ = np.asarray(model.ids[1:], dtype=str)[keep]
+        self.significances_ = np.asarray(model.significances[1:], dtype=np.float64)[keep]
         self.cluster_bounds_ = clusters
         self.ordering_ = np.asarray(model.ordering, dtype=np.intp)
         self.log_density_ = np.asarray(model.logRho, dtype=np.float64)
@@ -315,10 +327,51 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
         out[ok] = top[clusters[ok]]
         return out
 
-    def _labels_from_clusters(self, cluster_of_point):
-        chosen = cluster_of_point
+    def _leaf(self, clusters, Xt):
+        """Leaf cluster for points in ``clusters`` (their deepest cluster).
+
+        A point whose cluster has children takes the leaf descendant of that
+        cluster that holds its nearest neighbour among the leaves' members.
+        """
+        clusters = clusters.copy()
+        has_child = np.zeros(self.n_clusters_, dtype=bool)
+        has_child[self.parents_[self.parents_ >= 0]] = True
+        inner = np.flatnonzero(has_child)
+        if inner.size == 0:
+            return clusters
+        leaf_points = np.flatnonzero(~has_child[self._deepest] & (self._deepest >= 0))
+        leaf_of_point = self._deepest[leaf_points]
+        for j in inner:
+            todo = np.flatnonzero(clusters == j)
+            if todo.size == 0:
+                continue
+            # Leaf members below j: points whose leaf has j as an ancestor.
+            below = self._is_below(leaf_of_point, j)
+            candidates = leaf_points[below]
+            tree = KDTree(np.ascontiguousarray(self._X_fit[candidates] / self._scale))
+            _, nearest = tree.query(np.ascontiguousarray(Xt[todo]), k=1)
+            clusters[todo] = leaf_of_point[below][np.asarray(nearest).ravel()]
+        return clusters
+
+    def _is_below(self, clusters, ancestor):
+        """Whether each cluster index in ``clusters`` descends from ``ancestor``."""
+        out = np.zeros(clusters.shape, dtype=bool)
+        current = clusters.copy()
+        while True:
+            current = np.where(current >= 0, self.parents_[np.maximum(current, 0)], -1)
+            out |= current == ancestor
+            if not (current >= 0).any():
+                return out
+
+    def _choose(self, cluster_of_point, Xt):
         if self.label_level == "top":
-            chosen = self._top(cluster_of_point)
+            return self._top(cluster_of_point)
+        if self.label_level == "leaf":
+            return self._leaf(cluster_of_point, Xt)
+        return cluster_of_point
+
+    def _labels_from_clusters(self, cluster_of_point):
+        chosen = self._choose(cluster_of_point, self._X_fit / self._scale)
         used = np.unique(chosen[chosen >= 0])
         cluster_labels = np.full(self.n_clusters_, -1, dtype=np.intp)
         cluster_labels[used] = np.arange(used.size)
@@ -391,7 +444,7 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
                 break
             cluster[below] = self.parents_[cluster[below]]
         labels = np.full(n, -1, dtype=np.intp)
-        chosen = self._top(cluster) if self.label_level == "top" else cluster
+        chosen = self._choose(cluster, Xt)
         ok = chosen >= 0
         labels[ok] = self.cluster_labels_[chosen[ok]]
         return labels

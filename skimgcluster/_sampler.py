@@ -93,6 +93,13 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         within their pixel; ``'triangular'`` adds a triangular offset of up to
         one pixel so the point density is continuous across pixel edges;
         ``'none'`` puts them on pixel centres.
+    sampling : {'systematic', 'random'}, default='systematic'
+        How pixels are drawn. ``'random'`` draws every point independently
+        (the notebook's rule), so the count in a pixel has Poisson-like
+        scatter that adds clumps of its own; ``'systematic'`` draws evenly
+        spaced quantiles of the luminosity distribution after one random
+        offset, so every pixel gets the floor or the ceiling of its expected
+        count and the point density follows the image, not the sampling noise.
     random_state : int, RandomState instance or None, default=None
         Seed of the sampling. Pass an int for reproducible points: the same
         int gives the same points at every call of :meth:`transform`.
@@ -152,6 +159,7 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         "stretch": [StrOptions({"linear", "sqrt", "asinh"})],
         "colour_scale": [Interval(Real, 0, None, closed="left")],
         "jitter": [StrOptions({"triangular", "uniform", "none"})],
+        "sampling": [StrOptions({"systematic", "random"})],
         "random_state": ["random_state"],
     }
 
@@ -168,6 +176,7 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         stretch="linear",
         colour_scale=20.0,
         jitter="triangular",
+        sampling="systematic",
         random_state=None,
     ):
         self.n_samples = n_samples
@@ -180,6 +189,7 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         self.stretch = stretch
         self.colour_scale = colour_scale
         self.jitter = jitter
+        self.sampling = sampling
         self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -343,7 +353,12 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
                 )
             return np.empty((0, 2 + n_colour))
         cdf = np.cumsum(flat[candidates])
-        u = rng.uniform(0.0, cdf[-1], size=n)
+        if self.sampling == "systematic":
+            # One uniform offset, then evenly spaced quantiles: every pixel gets
+            # the floor or the ceiling of its expected count.
+            u = (np.arange(n) + rng.uniform()) * (cdf[-1] / n)
+        else:
+            u = rng.uniform(0.0, cdf[-1], size=n)
         pick = candidates[np.minimum(np.searchsorted(cdf, u, side="right"), candidates.size - 1)]
         row, col = np.divmod(pick, w)
         x = col.astype(np.float64)
