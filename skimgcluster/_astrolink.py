@@ -25,6 +25,7 @@ import numpy as np
 from astrolink import AstroLink
 from numba import njit
 from pykdtree.kdtree import KDTree
+from sklearn.exceptions import ConvergenceWarning
 
 __all__ = []
 
@@ -95,9 +96,7 @@ class _CachedAstroLink(AstroLink):
             k_link = max(
                 int(
                     np.ceil(
-                        11.97 * self.d_intrinsic ** (-2.23)
-                        - 22.97 * self.k_den ** (-0.57)
-                        + 10.03
+                        11.97 * self.d_intrinsic ** (-2.23) - 22.97 * self.k_den ** (-0.57) + 10.03
                     )
                 ),
                 7,
@@ -112,7 +111,8 @@ class _CachedAstroLink(AstroLink):
     # -- messages -----------------------------------------------------------
     def _printFunction(self, message, returnLine=True, urgent=False):
         if urgent:
-            warnings.warn(str(message).strip(), RuntimeWarning, stacklevel=3)
+            text = str(message).replace("[Warning]", "").strip()
+            warnings.warn(f"AstroLink: {text}", ConvergenceWarning, stacklevel=3)
         elif self.verbose:
             logger.info("AstroLink: %s", str(message).strip())
 
@@ -126,11 +126,12 @@ class _CachedAstroLink(AstroLink):
         P = self.P
         if self.adaptive:
             std = P.std(axis=0)
-            if self.d_features > 1:
-                self.P_transform = self._rescale_njit(P)
-            else:
-                self.P_transform = P / std if std[0] > 0 else P.copy()
             self.scale_ = np.where(std > 0, std, 1.0)
+            # Not AstroLink's _rescale_njit: that kernel leaves constant
+            # features uninitialised, and (compiled with fastmath) its result
+            # differs from ``P / scale_`` in the last bits, so new points
+            # transformed alike by ``predict`` would not meet the fitted ones.
+            self.P_transform = P / self.scale_
         else:
             self.P_transform = P
             self.scale_ = np.ones(self.d_features)

@@ -1,5 +1,7 @@
 """Robust estimates of the sky background and its noise."""
 
+from numbers import Integral, Real
+
 import numpy as np
 from scipy import ndimage
 
@@ -19,6 +21,9 @@ def _clipped_stats(values, n_sigma, max_iters):
         for _ in range(max_iters):
             med = np.nanmedian(values, axis=1, keepdims=True)
             std = _MAD_TO_STD * np.nanmedian(np.abs(values - med), axis=1, keepdims=True)
+            # Where over half the pixels share one value the MAD is 0: clip on
+            # the standard deviation instead, so that sources are still removed.
+            std = np.where(std > 0, std, np.nanstd(values, axis=1, keepdims=True))
             out = np.abs(values - med) > n_sigma * std
             out &= std > 0
             if not out.any():
@@ -76,7 +81,23 @@ def estimate_background(image, *, box_size=64, filter_size=3, n_sigma=3.0, max_i
     noise : (M, N) ndarray
         Standard deviation of the sky noise at every pixel.
     """
-    image = np.asarray(image, dtype=np.float64)
+    image = np.asarray(image)
+    if image.ndim != 2:
+        raise ValueError(f"image must be a single-band (M, N) array; got shape {image.shape}.")
+    if image.dtype.kind not in "biuf":
+        raise TypeError(f"image must have a real numeric dtype; got dtype={image.dtype}.")
+    if image.size == 0:
+        raise ValueError(f"image must not be empty; got shape {image.shape}.")
+    for name, value, low in (
+        ("box_size", box_size, 1),
+        ("filter_size", filter_size, 1),
+        ("max_iters", max_iters, 1),
+    ):
+        if not isinstance(value, Integral) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
+    if not isinstance(n_sigma, Real) or not n_sigma > 0:
+        raise ValueError(f"n_sigma must be a positive number; got {n_sigma!r}.")
+    image = image.astype(np.float64, copy=False)
     h, w = image.shape
     by = box_size if h >= 2 * box_size else h
     bx = box_size if w >= 2 * box_size else w

@@ -6,11 +6,10 @@ from numbers import Integral, Real
 
 import numba
 import numpy as np
+from pykdtree.kdtree import KDTree
 from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
-
-from pykdtree.kdtree import KDTree
 
 from ._astrolink import DegenerateDataWarning, _CachedAstroLink
 
@@ -26,7 +25,9 @@ def _n_threads(n_jobs):
     if n_jobs is None:
         return 1
     if n_jobs < 0:
-        return max(n_cpu + 1 + n_jobs, 1)
+        n_jobs = max(n_cpu + 1 + n_jobs, 1)
+    # numba refuses more threads than NUMBA_NUM_THREADS, which may be below
+    # the number of processors.
     return min(n_jobs, n_cpu, numba.config.NUMBA_NUM_THREADS)
 
 
@@ -258,9 +259,7 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
             k_link=self.k_link,
             h_style=self.h_style,
             verbose=self.verbose,
-            working_memory=None
-            if self.working_memory is None
-            else self.working_memory * 2**20,
+            working_memory=None if self.working_memory is None else self.working_memory * 2**20,
         )
         previous = numba.get_num_threads()
         numba.set_num_threads(_n_threads(self.n_jobs))
@@ -271,10 +270,9 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
             numba.set_num_threads(previous)
         if model.degenerate_ is not None:
             warnings.warn(
-                f"No clusters can be found: {model.degenerate_}. Every point is "
-                "labelled -1.",
+                f"No clusters can be found: {model.degenerate_}. Every point is labelled -1.",
                 DegenerateDataWarning,
-                stacklevel=2,
+                stacklevel=3,  # past scikit-learn's _fit_context wrapper
             )
         self._store(model)
         return self
@@ -480,7 +478,7 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
     def __getstate__(self):
         # The KD-tree is a C extension object that cannot be pickled; it is
         # rebuilt from the fitted points on the next call to predict.
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: do not drop our own tree
         state["_tree"] = None
         return state
 

@@ -1,7 +1,6 @@
 """labels_to_image: labels of sampled points -> pixels."""
 
 import numpy as np
-from scipy import ndimage
 from skimage.segmentation import expand_labels, watershed
 
 __all__ = ["labels_to_image", "cluster_masks"]
@@ -13,14 +12,19 @@ def _check_points(labels, points, shape):
     if labels.ndim != 1:
         raise ValueError(f"labels must be 1-D of shape (n_samples,); got shape {labels.shape}.")
     if labels.size and labels.dtype.kind not in "iu":
-        if labels.dtype.kind == "f" and np.all(np.isfinite(labels)) and np.all(labels == np.round(labels)):
+        if (
+            labels.dtype.kind == "f"
+            and np.all(np.isfinite(labels))
+            and np.all(labels == np.round(labels))
+        ):
             labels = labels.astype(np.intp)
         else:
             raise TypeError(f"labels must be integers; got dtype={labels.dtype}.")
     labels = labels.astype(np.intp, copy=False)
     if points.ndim != 2 or points.shape[1] < 2:
         raise ValueError(
-            f"points must have shape (n_samples, >= 2) with x and y first; got shape {points.shape}."
+            "points must have shape (n_samples, >= 2) with x and y first; "
+            f"got shape {points.shape}."
         )
     if points.shape[0] != labels.shape[0]:
         raise ValueError(
@@ -120,9 +124,7 @@ def labels_to_image(labels, points, shape, *, footprint=None, fill_distance=1.0)
     if footprint is not None:
         footprint = np.asarray(footprint, dtype=bool)
         if footprint.shape != shape:
-            raise ValueError(
-                f"footprint must have the image shape {shape}; got {footprint.shape}."
-            )
+            raise ValueError(f"footprint must have the image shape {shape}; got {footprint.shape}.")
         seeds = np.where(footprint, seeds, 0)
         if seeds.any():
             seeds = watershed(np.zeros(shape, dtype=np.uint8), markers=seeds, mask=footprint)
@@ -173,15 +175,16 @@ def cluster_masks(clusterer, points, shape, *, footprint=None, fill_distance=1.0
         index[j] = out_i
     full = {}
     for j in range(clusterer.n_clusters_):
-        need = j in index or any(
-            _is_ancestor(clusterer.parents_, j, k) for k in index
-        )
+        need = j in index or any(_is_ancestor(clusterer.parents_, j, k) for k in index)
         if not need:
             continue
         members = clusterer.cluster_members(j)
         lab = np.full(points.shape[0], -1, dtype=np.intp)
         lab[members] = 0
-        m = labels_to_image(lab, points, shape, footprint=footprint, fill_distance=fill_distance) > 0
+        m = (
+            labels_to_image(lab, points, shape, footprint=footprint, fill_distance=fill_distance)
+            > 0
+        )
         parent = clusterer.parents_[j]
         if parent >= 0 and parent in full:
             m &= full[parent]

@@ -30,10 +30,9 @@ def check_image(image, *, name="image"):
                 f"convert {type(image).__name__} to an array: {exc}"
             ) from None
     dtype = image.dtype
-    if dtype == object or dtype.kind not in "biuf":
+    if dtype.kind not in "biuf":
         raise TypeError(
-            f"{name} must have a real numeric dtype (bool, integer or float); "
-            f"got dtype={dtype}."
+            f"{name} must have a real numeric dtype (bool, integer or float); got dtype={dtype}."
         )
     if image.ndim not in (2, 3):
         raise ValueError(

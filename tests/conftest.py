@@ -1,0 +1,110 @@
+"""Shared fixtures and hypothesis profiles of the test suite.
+
+Every fixture builds its data from its own seeded ``np.random.default_rng``;
+nothing here touches the global NumPy random state.
+"""
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+# AstroLink runs take 10-100 ms each, far above hypothesis' default deadline,
+# and their first call in a process may compile numba kernels.
+settings.register_profile(
+    "dev",
+    deadline=None,
+    max_examples=25,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "ci",
+    deadline=None,
+    max_examples=25,
+    derandomize=True,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+def gaussian_image(shape, sources, *, noise=1.0, sky=0.0, seed=0):
+    """A single-band image of round Gaussian sources on Gaussian noise.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(M, N)``.
+    sources : sequence of (row, col, amplitude, sigma)
+        Centre (pixel centres at integers), peak value and width of each source.
+    noise, sky : float
+        Standard deviation and level of the background.
+    seed : int
+        Seed of the noise.
+    """
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    image = sky + rng.normal(0.0, noise, shape)
+    for row, col, amp, sigma in sources:
+        image += amp * np.exp(-((yy - row) ** 2 + (xx - col) ** 2) / (2 * sigma**2))
+    return image
+
+
+#: Sources of the ``two_source_image`` fixture: (row, col, amplitude, sigma).
+TWO_SOURCES = ((20, 18, 60.0, 2.5), (44, 46, 60.0, 2.5))
+
+#: Sources of the ``three_source_image`` fixture, well apart on a 96 x 96 image.
+THREE_SOURCES = ((22, 24, 50.0, 2.5), (70, 28, 50.0, 2.5), (48, 72, 50.0, 2.5))
+
+
+@pytest.fixture
+def two_source_image():
+    """64 x 64 float image with two bright, well separated Gaussian sources."""
+    return gaussian_image((64, 64), TWO_SOURCES, noise=1.0, sky=10.0, seed=1)
+
+
+@pytest.fixture
+def three_source_image():
+    """96 x 96 float image with three separated Gaussian sources."""
+    return gaussian_image((96, 96), THREE_SOURCES, noise=1.0, sky=5.0, seed=2)
+
+
+@pytest.fixture
+def rgb_image():
+    """48 x 48 x 3 image: a red source on the left, a blue one on the right."""
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[:48, :48]
+    red = 80.0 * np.exp(-((yy - 24) ** 2 + (xx - 12) ** 2) / (2 * 2.5**2))
+    blue = 80.0 * np.exp(-((yy - 24) ** 2 + (xx - 36) ** 2) / (2 * 2.5**2))
+    image = rng.normal(5.0, 0.5, (48, 48, 3))
+    image[:, :, 0] += red
+    image[:, :, 2] += blue
+    return image
+
+
+@pytest.fixture
+def two_blobs():
+    """600 points in two well separated 2-D Gaussian blobs and their true labels."""
+    rng = np.random.default_rng(4)
+    X = np.concatenate([rng.normal(0.0, 1.0, (300, 2)), rng.normal(10.0, 1.0, (300, 2))])
+    truth = np.repeat([0, 1], 300)
+    return X, truth
+
+
+def nested_points(seed=0):
+    """A galaxy with two knots and a separate, bigger blob: a two-level hierarchy.
+
+    With ``AstroLinkClusterer(k_den=20, min_significance=3)`` and ``seed=0``
+    AstroLink finds ``'1-1'`` (the blob) and ``'1-2'`` (the galaxy) with the
+    children ``'1-2-1'`` and ``'1-2-2'`` (the knots). Rows 0-799 are the
+    galaxy's envelope, 800-949 and 950-1099 its knots, 1100-3099 the blob.
+    """
+    rng = np.random.default_rng(seed)
+    parts = [
+        rng.normal([0.0, 0.0], 4.0, (800, 2)),  # envelope
+        rng.normal([-4.0, 0.0], 0.8, (150, 2)),  # left knot
+        rng.normal([4.0, 0.0], 0.8, (150, 2)),  # right knot
+        rng.normal([30.0, 0.0], 3.0, (2000, 2)),  # separate, bigger blob
+    ]
+    return np.concatenate(parts)

@@ -1,0 +1,1 @@
+"""Property-based tests (hypothesis), each beside a plain example test."""

@@ -1,0 +1,139 @@
+"""Tests of estimate_background: sky level and noise of a single-band image."""
+
+import numpy as np
+import pytest
+from conftest import gaussian_image
+
+from skimgcluster import estimate_background
+
+
+@pytest.mark.parametrize(
+    ("shape", "box_size"), [((128, 128), 64), ((128, 96), 32), ((40, 50), 64), ((17, 128), 16)]
+)
+def test_flat_noisy_image_recovers_level_and_sigma(shape, box_size):
+    rng = np.random.default_rng(0)
+    image = rng.normal(100.0, 5.0, shape)
+    background, noise = estimate_background(image, box_size=box_size)
+    assert background.shape == shape and noise.shape == shape
+    # Uncertainty of the median and MAD of one box of >= 256 pixels: < 0.5.
+    np.testing.assert_allclose(background, 100.0, atol=1.0)
+    np.testing.assert_allclose(noise, 5.0, atol=1.0)
+    assert background.mean() == pytest.approx(100.0, abs=0.3)
+    assert noise.mean() == pytest.approx(5.0, abs=0.3)
+
+
+def test_sources_do_not_bias_the_sky():
+    sources = [(20, 20, 500.0, 3.0), (90, 40, 500.0, 3.0), (60, 100, 300.0, 4.0)]
+    image = gaussian_image((128, 128), sources, noise=2.0, sky=50.0, seed=1)
+    background, noise = estimate_background(image, box_size=32)
+    np.testing.assert_allclose(background, 50.0, atol=0.6)
+    np.testing.assert_allclose(noise, 2.0, atol=0.4)
+
+
+def test_gradient_is_followed():
+    rng = np.random.default_rng(2)
+    yy, xx = np.mgrid[:128, :128]
+    sky = 20.0 + 0.2 * xx + 0.1 * yy
+    image = sky + rng.normal(0.0, 1.0, sky.shape)
+    background, _ = estimate_background(image, box_size=16, filter_size=1)
+    # Away from the edges (beyond the outer box centres the mesh is held
+    # constant), the bilinear mesh follows the plane.
+    inner = (slice(8, 120), slice(8, 120))
+    np.testing.assert_allclose(background[inner], sky[inner], atol=0.6)
+    # A single global estimate could not do this.
+    assert np.ptp(background) > 30
+
+
+def test_nan_pixels_are_ignored():
+    rng = np.random.default_rng(3)
+    image = rng.normal(10.0, 1.0, (64, 64))
+    image[::3, ::2] = np.nan
+    image[5:30, 5:30] = np.nan
+    background, noise = estimate_background(image, box_size=32)
+    assert np.all(np.isfinite(background)) and np.all(np.isfinite(noise))
+    np.testing.assert_allclose(background, 10.0, atol=0.3)
+    np.testing.assert_allclose(noise, 1.0, atol=0.3)
+
+
+def test_empty_box_takes_the_median_of_the_others():
+    rng = np.random.default_rng(4)
+    image = rng.normal(7.0, 1.0, (64, 64))
+    image[:16, :16] = np.nan  # one whole box of 16 x 16
+    background, noise = estimate_background(image, box_size=16, filter_size=1)
+    assert np.all(np.isfinite(background))
+    np.testing.assert_allclose(background[:16, :16], 7.0, atol=0.3)
+    np.testing.assert_allclose(noise[:16, :16], 1.0, atol=0.3)
+
+
+def test_all_nan_image_gives_zeros():
+    background, noise = estimate_background(np.full((20, 20), np.nan))
+    np.testing.assert_array_equal(background, 0.0)
+    np.testing.assert_array_equal(noise, 0.0)
+
+
+def test_single_pixel_image():
+    background, noise = estimate_background(np.array([[3.0]]))
+    np.testing.assert_array_equal(background, [[3.0]])
+    assert noise.shape == (1, 1)
+
+
+def test_quantised_data_with_zero_mad_gets_positive_noise():
+    rng = np.random.default_rng(5)
+    # Mostly one value: the MAD is 0, the fallback keeps the noise positive.
+    image = rng.poisson(0.2, (64, 64)).astype(float)
+    assert np.median(np.abs(image - np.median(image))) == 0
+    _, noise = estimate_background(image)
+    assert np.all(noise > 0)
+    assert np.all(noise <= 1.01 * image.std())
+
+
+def test_result_does_not_depend_on_input_dtype():
+    rng = np.random.default_rng(6)
+    image = rng.integers(90, 110, (48, 48))
+    b_int, n_int = estimate_background(image, box_size=16)
+    b_float, n_float = estimate_background(image.astype(np.float32), box_size=16)
+    np.testing.assert_allclose(b_int, b_float)
+    np.testing.assert_allclose(n_int, n_float)
+
+
+def test_input_is_not_modified():
+    rng = np.random.default_rng(7)
+    image = rng.normal(0.0, 1.0, (32, 32))
+    image[3, 3] = 100.0
+    image[4, 4] = np.nan
+    copy = image.copy()
+    estimate_background(image, box_size=8)
+    np.testing.assert_array_equal(image, copy)
+
+
+def test_flat_sky_with_sources_has_small_noise():
+    # A noiseless zero sky (a rendered or dark-subtracted image) with two
+    # sources: more than half the pixels are exactly 0, so the MAD is 0 and
+    # the noise of the sky is 0. The estimate must not be the spread of the
+    # sources (13.7 today), or a faint source drops below the threshold.
+    image = np.round(gaussian_image((64, 64), [(20, 18, 200.0, 2.5), (44, 46, 6.0, 2.5)], noise=0))
+    _, noise = estimate_background(image)
+    assert noise.max() < 1.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"box_size": 0}, "box_size"),
+        ({"filter_size": 0}, "filter_size"),
+        ({"max_iters": 1.5}, "max_iters"),
+        ({"n_sigma": -1}, "n_sigma"),
+    ],
+)
+def test_bad_parameters_name_the_parameter(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        estimate_background(np.zeros((16, 16)), **kwargs)
+
+
+def test_bad_images():
+    with pytest.raises(ValueError, match="single-band"):
+        estimate_background(np.zeros((8, 8, 3)))
+    with pytest.raises(ValueError, match="empty"):
+        estimate_background(np.zeros((0, 8)))
+    with pytest.raises(TypeError, match="dtype"):
+        estimate_background(np.zeros((8, 8), dtype=complex))

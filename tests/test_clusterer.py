@@ -1,0 +1,535 @@
+"""Tests of AstroLinkClusterer: point cloud -> labels and a hierarchy."""
+
+import logging
+import os
+import pickle
+
+import numba
+import numpy as np
+import pytest
+from conftest import nested_points
+from sklearn.exceptions import NotFittedError
+
+from skimgcluster import AstroLinkClusterer, DegenerateDataWarning, _clusterer
+
+
+@pytest.fixture(scope="module")
+def nested():
+    X = nested_points()
+    clusterer = AstroLinkClusterer(k_den=20, min_significance=3.0).fit(X)
+    return X, clusterer
+
+
+def _depth(ids):
+    return np.array([cid.count("-") for cid in ids])
+
+
+# -- basic clustering ------------------------------------------------------------------
+
+
+def test_two_well_separated_blobs_are_found(two_blobs):
+    X, truth = two_blobs
+    clusterer = AstroLinkClusterer(min_significance=2.0).fit(X)
+    labels = clusterer.labels_
+    assert labels.shape == (600,)
+    assert labels.dtype == np.intp
+    assert set(np.unique(labels)) <= {-1, 0, 1}
+    assert clusterer.n_clusters_ == 2
+    # Each blob is (nearly) one cluster, and the two clusters differ.
+    majority = [np.bincount(labels[truth == t] + 1).argmax() - 1 for t in (0, 1)]
+    assert majority[0] != majority[1] and -1 not in majority
+    for t, m in zip((0, 1), majority, strict=True):
+        assert np.mean(labels[truth == t] == m) > 0.9
+    assert clusterer.n_features_in_ == 2
+
+
+def test_fit_returns_self_and_fit_predict_returns_labels(two_blobs):
+    X, _ = two_blobs
+    clusterer = AstroLinkClusterer(min_significance=2.0)
+    assert clusterer.fit(X) is clusterer
+    labels = AstroLinkClusterer(min_significance=2.0).fit_predict(X)
+    np.testing.assert_array_equal(labels, clusterer.labels_)
+
+
+def test_labels_are_consecutive_from_zero(nested):
+    _, clusterer = nested
+    labels = clusterer.labels_
+    used = np.unique(labels[labels >= 0])
+    np.testing.assert_array_equal(used, np.arange(used.size))
+    # cluster_labels_ maps clusters onto exactly those labels.
+    mapped = clusterer.cluster_labels_[clusterer.cluster_labels_ >= 0]
+    np.testing.assert_array_equal(np.sort(mapped), used)
+
+
+def test_noise_is_minus_one():
+    rng = np.random.default_rng(6)
+    X = np.concatenate(
+        [
+            rng.normal(0.0, 0.5, (300, 2)),
+            rng.normal(10.0, 0.5, (300, 2)),
+            rng.uniform(-30, 30, (300, 2)),
+        ]
+    )
+    labels = AstroLinkClusterer(min_significance=2.0).fit(X).labels_
+    assert labels.min() == -1
+    # The uniform background is mostly noise, the blobs are not.
+    assert np.mean(labels[600:] == -1) > 0.6
+    assert np.mean(labels[:600] >= 0) > 0.95
+
+
+def test_fitted_attributes_shapes(nested):
+    X, c = nested
+    n = X.shape[0]
+    assert c.n_clusters_ == len(c.cluster_ids_)
+    for name in ("cluster_ids_", "significances_", "parents_", "cluster_labels_"):
+        assert getattr(c, name).shape == (c.n_clusters_,), name
+    assert c.cluster_bounds_.shape == (c.n_clusters_, 2)
+    assert c.ordering_.shape == (n,)
+    np.testing.assert_array_equal(np.sort(c.ordering_), np.arange(n))
+    assert c.log_density_.shape == (n,)
+    assert c.log_density_.min() == pytest.approx(0.0)
+    assert c.log_density_.max() == pytest.approx(1.0)
+    assert c.k_den_ == 20
+    assert c.min_significance_ == 3.0
+
+
+# -- hierarchy -------------------------------------------------------------------------
+
+
+def test_test_data_are_nested(nested):
+    # Precondition of the hierarchy tests: the data give a two-level tree.
+    _, c = nested
+    assert list(c.cluster_ids_) == ["1-1", "1-2", "1-2-1", "1-2-2"]
+    np.testing.assert_array_equal(c.parents_, [-1, -1, 1, 1])
+
+
+def test_parents_index_earlier_clusters(nested):
+    _, c = nested
+    for j, parent in enumerate(c.parents_):
+        assert -1 <= parent < j
+        if parent == -1:
+            assert _depth([c.cluster_ids_[j]])[0] == 1
+        else:
+            # '1-2-1' -> '1-2'
+            assert c.cluster_ids_[j].rsplit("-", 1)[0] == c.cluster_ids_[parent]
+
+
+def test_ids_are_astrolink_style(nested):
+    _, c = nested
+    for cid in c.cluster_ids_:
+        parts = cid.split("-")
+        assert parts[0] == "1" and len(parts) >= 2
+        assert all(p.isdigit() and int(p) >= 1 for p in parts)
+    assert len(set(c.cluster_ids_)) == c.n_clusters_
+
+
+def test_child_members_are_subset_of_parent_members(nested):
+    X, c = nested
+    for j, parent in enumerate(c.parents_):
+        members = c.cluster_members(j)
+        assert members.size >= 3
+        assert np.all(np.diff(members) > 0)  # sorted, unique
+        assert members.max() < X.shape[0]
+        if parent >= 0:
+            parent_members = c.cluster_members(parent)
+            assert np.isin(members, parent_members).all()
+            assert members.size < parent_members.size
+    # Siblings are disjoint.
+    assert not np.intersect1d(c.cluster_members(2), c.cluster_members(3)).size
+
+
+def test_cluster_members_by_id_and_by_index(nested):
+    _, c = nested
+    np.testing.assert_array_equal(c.cluster_members("1-2-1"), c.cluster_members(2))
+    np.testing.assert_array_equal(c.cluster_members(-1), c.cluster_members(c.n_clusters_ - 1))
+    with pytest.raises(ValueError, match="1-9"):
+        c.cluster_members("1-9")
+    with pytest.raises(ValueError, match="index"):
+        c.cluster_members(c.n_clusters_)
+
+
+def test_knots_are_found_where_they_are(nested):
+    X, c = nested
+    # '1-2-1' and '1-2-2' sit on the knots at x = -4 and x = +4 (in some order).
+    # Their members include some of the envelope, which pulls them inwards.
+    centres = sorted(X[c.cluster_members(j)].mean(axis=0)[0] for j in (2, 3))
+    np.testing.assert_allclose(centres, [-4.0, 4.0], atol=1.5)
+    np.testing.assert_allclose(X[c.cluster_members(0)].mean(axis=0), [30.0, 0.0], atol=0.5)
+
+
+def test_significances_at_least_min_significance(nested):
+    _, c = nested
+    assert np.all(c.significances_ >= c.min_significance_)
+    assert np.all(np.isfinite(c.significances_))
+
+
+def test_auto_min_significance_is_resolved(two_blobs):
+    X, _ = two_blobs
+    c = AstroLinkClusterer().fit(X)
+    assert np.isfinite(c.min_significance_) and c.min_significance_ > 0
+    assert np.all(c.significances_ >= c.min_significance_)
+
+
+def test_higher_min_significance_keeps_a_subset(nested):
+    X, c = nested
+    strict = AstroLinkClusterer(k_den=20, min_significance=10.0).fit(X)
+    assert set(strict.cluster_ids_) <= set(c.cluster_ids_)
+    assert strict.n_clusters_ < c.n_clusters_
+
+
+# -- label_level -----------------------------------------------------------------------
+
+
+def test_label_level_deepest(nested):
+    X, c = nested
+    # The envelope's own points get the label of '1-2'; knot points theirs.
+    for j in range(c.n_clusters_):
+        assert c.cluster_labels_[j] >= 0
+    for j in (2, 3):
+        members = c.cluster_members(j)
+        assert np.all(c.labels_[members] == c.cluster_labels_[j])
+    envelope_only = np.setdiff1d(c.cluster_members(1), c.cluster_members(2))
+    envelope_only = np.setdiff1d(envelope_only, c.cluster_members(3))
+    assert np.all(c.labels_[envelope_only] == c.cluster_labels_[1])
+    assert np.unique(c.labels_[c.labels_ >= 0]).size == 4
+
+
+def test_label_level_top(nested):
+    X, deepest = nested
+    top = AstroLinkClusterer(k_den=20, min_significance=3.0, label_level="top").fit(X)
+    # Same hierarchy, labels only at the top level.
+    np.testing.assert_array_equal(top.cluster_ids_, deepest.cluster_ids_)
+    np.testing.assert_array_equal(top.cluster_labels_[top.parents_ >= 0], -1)
+    assert np.unique(top.labels_[top.labels_ >= 0]).size == 2
+    for j in np.flatnonzero(top.parents_ == -1):
+        members = top.cluster_members(j)
+        assert np.all(top.labels_[members] == top.cluster_labels_[j])
+    # Noise is the same at both levels, and 'top' merges deeper labels.
+    np.testing.assert_array_equal(top.labels_ == -1, deepest.labels_ == -1)
+    for label in np.unique(deepest.labels_[deepest.labels_ >= 0]):
+        assert np.unique(top.labels_[deepest.labels_ == label]).size == 1
+
+
+def test_label_level_leaf(nested):
+    X, deepest = nested
+    leaf = AstroLinkClusterer(k_den=20, min_significance=3.0, label_level="leaf").fit(X)
+    # Clusters with children label no point; every point of the galaxy goes
+    # to one of its two knots.
+    assert leaf.cluster_labels_[1] == -1
+    galaxy = leaf.cluster_members(1)
+    knot_labels = leaf.cluster_labels_[[2, 3]]
+    assert np.isin(leaf.labels_[galaxy], knot_labels).all()
+    left = galaxy[X[galaxy, 0] < -6]
+    right = galaxy[X[galaxy, 0] > 6]
+    assert np.unique(leaf.labels_[left]).size == 1
+    assert np.unique(leaf.labels_[right]).size == 1
+    assert leaf.labels_[left][0] != leaf.labels_[right][0]
+    np.testing.assert_array_equal(leaf.labels_ == -1, deepest.labels_ == -1)
+
+
+def test_min_cluster_size_drops_small_clusters(nested):
+    X, c = nested
+    sizes = np.diff(c.cluster_bounds_, axis=1).ravel()
+    threshold = int(np.sort(sizes)[1]) + 1  # drops the two smallest: the knots
+    pruned = AstroLinkClusterer(k_den=20, min_significance=3.0, min_cluster_size=threshold).fit(X)
+    np.testing.assert_array_equal(pruned.cluster_ids_, c.cluster_ids_[sizes >= threshold])
+    assert np.all(np.diff(pruned.cluster_bounds_, axis=1) >= threshold)
+    assert np.all(pruned.parents_ < np.arange(pruned.n_clusters_))
+    # The knots' points go to their parent.
+    knots = np.concatenate([c.cluster_members(2), c.cluster_members(3)])
+    galaxy_label = pruned.cluster_labels_[list(pruned.cluster_ids_).index("1-2")]
+    assert np.all(pruned.labels_[knots] == galaxy_label)
+
+
+# -- predict ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("label_level", ["deepest", "top", "leaf"])
+def test_predict_on_fitted_points_returns_labels(label_level):
+    X = nested_points()
+    c = AstroLinkClusterer(k_den=20, min_significance=3.0, label_level=label_level).fit(X)
+    np.testing.assert_array_equal(c.predict(X), c.labels_)
+    # Any subset, in any order.
+    rng = np.random.default_rng(0)
+    idx = rng.permutation(X.shape[0])[:500]
+    np.testing.assert_array_equal(c.predict(X[idx]), c.labels_[idx])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 4])
+def test_predict_on_fitted_points_with_adaptive_scaling(seed):
+    # Features on very different scales, rescaled by adaptive=True. predict
+    # must transform new points exactly as fit did (this failed for seeds 1
+    # and 4 when fit used AstroLink's fastmath kernel and predict X / scale).
+    X = nested_points(seed) * np.array([1.0, 37.3])
+    c = AstroLinkClusterer(k_den=20, min_significance=3.0, adaptive=True).fit(X)
+    assert c.n_clusters_ >= 2
+    np.testing.assert_array_equal(c.predict(X), c.labels_)
+
+
+def test_adaptive_makes_result_scale_invariant():
+    X = nested_points()
+    a = AstroLinkClusterer(k_den=20, min_significance=3.0, adaptive=True).fit(X)
+    b = AstroLinkClusterer(k_den=20, min_significance=3.0, adaptive=True).fit(X * [5.0, 0.1])
+    np.testing.assert_array_equal(a.cluster_ids_, b.cluster_ids_)
+    assert np.mean(a.labels_ == b.labels_) > 0.99
+
+
+def test_adaptive_with_a_constant_feature():
+    # A constant feature must be left as it is (AstroLink's rescaling kernel
+    # left it uninitialised), so with d_intrinsic=2 it changes nothing.
+    X = nested_points()
+    Z = np.column_stack([X, np.full(X.shape[0], 5.0)])
+    a = AstroLinkClusterer(k_den=20, min_significance=3.0, adaptive=True).fit(X)
+    for _ in range(3):
+        b = AstroLinkClusterer(k_den=20, min_significance=3.0, adaptive=True, d_intrinsic=2).fit(Z)
+        np.testing.assert_array_equal(a.labels_, b.labels_)
+        np.testing.assert_array_equal(b.predict(Z), b.labels_)
+
+
+def test_predict_on_far_away_points_is_noise(nested):
+    X, c = nested
+    far = np.array([[500.0, 500.0], [-300.0, 0.0], [15.0, 60.0], [15.0, -60.0]])
+    np.testing.assert_array_equal(c.predict(far), -1)
+
+
+def test_predict_on_new_points_near_clusters(nested):
+    X, c = nested
+    rng = np.random.default_rng(11)
+    new = rng.normal([30.0, 0.0], 0.5, (50, 2))  # the dense core of the big blob
+    assert np.all(c.predict(new) == c.cluster_labels_[0])
+
+
+def test_predict_checks_n_features(nested):
+    _, c = nested
+    with pytest.raises(ValueError, match="features"):
+        c.predict(np.zeros((3, 3)))
+
+
+def test_predict_before_fit_raises():
+    with pytest.raises(NotFittedError):
+        AstroLinkClusterer().predict(np.zeros((3, 2)))
+
+
+def test_predict_with_no_clusters_gives_noise():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(10, 2))
+    with pytest.warns(DegenerateDataWarning):
+        c = AstroLinkClusterer(k_den=20).fit(X)
+    np.testing.assert_array_equal(c.predict(rng.normal(size=(4, 2))), -1)
+
+
+# -- sample_weight ---------------------------------------------------------------------
+
+
+def test_sample_weight_accepted(two_blobs):
+    X, _ = two_blobs
+    base = AstroLinkClusterer(min_significance=2.0).fit(X)
+    # A constant weight scales every density by the same factor: same result.
+    same = AstroLinkClusterer(min_significance=2.0).fit(X, sample_weight=np.full(600, 3.0))
+    np.testing.assert_array_equal(same.labels_, base.labels_)
+    np.testing.assert_array_equal(same.predict(X), same.labels_)
+
+
+def test_sample_weight_changes_density(two_blobs):
+    X, _ = two_blobs
+    rng = np.random.default_rng(3)
+    w = rng.uniform(0.1, 10.0, 600)
+    c = AstroLinkClusterer(min_significance=2.0).fit(X, sample_weight=w)
+    base = AstroLinkClusterer(min_significance=2.0).fit(X)
+    assert c.labels_.shape == (600,)
+    assert not np.allclose(c.log_density_, base.log_density_)
+    np.testing.assert_array_equal(c.predict(X), c.labels_)
+    labels = AstroLinkClusterer(min_significance=2.0).fit_predict(X, sample_weight=w)
+    np.testing.assert_array_equal(labels, c.labels_)
+
+
+@pytest.mark.parametrize(
+    ("weights", "error"),
+    [(-np.ones(600), "non-negative"), (np.ones(599), "shape")],
+)
+def test_bad_sample_weight_raises(two_blobs, weights, error):
+    X, _ = two_blobs
+    with pytest.raises(ValueError, match=error):
+        AstroLinkClusterer().fit(X, sample_weight=weights)
+
+
+# -- degenerate data -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 20])
+def test_fewer_points_than_k_den_gives_noise_and_warning(n):
+    rng = np.random.default_rng(n)
+    X = rng.normal(size=(n, 2))
+    with pytest.warns(DegenerateDataWarning, match="k_den"):
+        c = AstroLinkClusterer(k_den=20).fit(X)
+    np.testing.assert_array_equal(c.labels_, np.full(n, -1))
+    assert c.n_clusters_ == 0
+    assert c.cluster_ids_.shape == (0,)
+
+
+def test_identical_points_give_noise_and_warning():
+    X = np.ones((100, 2))
+    with pytest.warns(DegenerateDataWarning):
+        c = AstroLinkClusterer().fit(X)
+    np.testing.assert_array_equal(c.labels_, -1)
+
+
+def test_auto_k_den_adapts_to_small_data():
+    rng = np.random.default_rng(6)
+    assert AstroLinkClusterer().fit(rng.normal(size=(500, 2))).k_den_ == 20
+    small = np.concatenate([rng.normal(0, 0.3, (40, 2)), rng.normal(5, 0.3, (40, 2))])
+    assert AstroLinkClusterer().fit(small).k_den_ == 8
+
+
+# -- parameters ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"k_den": 1}, "k_den"),
+        ({"k_link": 1}, "k_link"),
+        ({"k_link": 30, "k_den": 10}, "k_link"),
+        ({"min_significance": 50.0}, "min_significance"),
+        ({"h_style": 2}, "h_style"),
+        ({"label_level": "bottom"}, "label_level"),
+        ({"d_intrinsic": 3}, "d_intrinsic"),
+        ({"n_jobs": 0}, "n_jobs"),
+        ({"min_cluster_size": 0}, "min_cluster_size"),
+    ],
+)
+def test_invalid_parameters_raise(params, match, two_blobs):
+    X, _ = two_blobs
+    with pytest.raises(ValueError, match=match):
+        AstroLinkClusterer(**params).fit(X)
+
+
+def test_rejects_nan(two_blobs):
+    X, _ = two_blobs
+    X = X.copy()
+    X[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        AstroLinkClusterer().fit(X)
+
+
+def test_working_memory_does_not_change_the_result(nested):
+    X, c = nested
+    chunked = AstroLinkClusterer(k_den=20, min_significance=3.0, working_memory=0.01).fit(X)
+    np.testing.assert_array_equal(chunked.labels_, c.labels_)
+    np.testing.assert_array_equal(chunked.log_density_, c.log_density_)
+
+
+def test_h_style_zero_runs(nested):
+    X, _ = nested
+    c = AstroLinkClusterer(k_den=20, min_significance=3.0, h_style=0).fit(X)
+    assert np.all(c.significances_ >= 3.0)
+    np.testing.assert_array_equal(c.predict(X), c.labels_)
+
+
+# -- global state, threads, determinism ------------------------------------------------
+
+
+def test_fit_leaves_os_environ_unchanged(two_blobs):
+    X, _ = two_blobs
+    before = dict(os.environ)
+    AstroLinkClusterer(n_jobs=2).fit(X)
+    AstroLinkClusterer(n_jobs=-1).fit(X)
+    assert dict(os.environ) == before
+
+
+@pytest.mark.parametrize("n_jobs", [None, 1, 2, -1])
+def test_numba_thread_count_is_restored(two_blobs, n_jobs):
+    X, _ = two_blobs
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        AstroLinkClusterer(n_jobs=n_jobs).fit(X)
+        assert numba.get_num_threads() == 1
+    finally:
+        numba.set_num_threads(previous)
+
+
+def test_numba_thread_count_is_restored_after_an_error(two_blobs, monkeypatch):
+    X, _ = two_blobs
+    previous = numba.get_num_threads()
+
+    def boom(self):
+        assert numba.get_num_threads() == _clusterer._n_threads(2)
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(_clusterer._CachedAstroLink, "run", boom)
+    numba.set_num_threads(1)
+    try:
+        with pytest.raises(RuntimeError, match="boom"):
+            AstroLinkClusterer(n_jobs=2).fit(X)
+        assert numba.get_num_threads() == 1
+    finally:
+        numba.set_num_threads(previous)
+
+
+def test_negative_n_jobs_respects_numba_thread_limit(two_blobs, monkeypatch):
+    # On a machine with more processors than NUMBA_NUM_THREADS (set by the
+    # user), n_jobs=-1 asked numba for more threads than it has and failed.
+    X, _ = two_blobs
+    limit = numba.config.NUMBA_NUM_THREADS
+    monkeypatch.setattr(_clusterer.os, "cpu_count", lambda: limit + 6)
+    labels = AstroLinkClusterer(n_jobs=-1, min_significance=2.0).fit(X).labels_
+    expected = AstroLinkClusterer(n_jobs=1, min_significance=2.0).fit(X).labels_
+    np.testing.assert_array_equal(labels, expected)
+    assert AstroLinkClusterer(n_jobs=-3).fit(X).n_clusters_ >= 1
+
+
+def test_n_jobs_does_not_change_labels(nested):
+    X, _ = nested
+    one = AstroLinkClusterer(k_den=20, min_significance=3.0, n_jobs=1).fit(X)
+    two = AstroLinkClusterer(k_den=20, min_significance=3.0, n_jobs=2).fit(X)
+    np.testing.assert_array_equal(one.labels_, two.labels_)
+    np.testing.assert_array_equal(one.ordering_, two.ordering_)
+    np.testing.assert_array_equal(one.cluster_ids_, two.cluster_ids_)
+    np.testing.assert_array_equal(one.significances_, two.significances_)
+
+
+def test_refit_gives_the_same_result(nested):
+    X, c = nested
+    again = AstroLinkClusterer(k_den=20, min_significance=3.0).fit(X)
+    np.testing.assert_array_equal(again.labels_, c.labels_)
+    np.testing.assert_array_equal(again.significances_, c.significances_)
+
+
+def test_fit_does_not_modify_x(nested):
+    X, _ = nested
+    X = X.copy()
+    copy = X.copy()
+    AstroLinkClusterer(k_den=20, min_significance=3.0, adaptive=True).fit(X)
+    np.testing.assert_array_equal(X, copy)
+
+
+def test_no_output_on_stdout(two_blobs, capsys, caplog):
+    X, _ = two_blobs
+    with caplog.at_level(logging.INFO, logger="skimgcluster"):
+        AstroLinkClusterer(verbose=2).fit(X)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+    assert any("AstroLink" in r.getMessage() for r in caplog.records)
+
+
+# -- pickling --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("adaptive", [False, True])
+def test_pickle_round_trip_then_predict(nested, adaptive):
+    X = nested[0] * np.array([1.0, 7.0])
+    c = AstroLinkClusterer(k_den=20, min_significance=3.0, adaptive=adaptive).fit(X)
+    restored = pickle.loads(pickle.dumps(c))
+    np.testing.assert_array_equal(restored.labels_, c.labels_)
+    np.testing.assert_array_equal(restored.cluster_ids_, c.cluster_ids_)
+    np.testing.assert_array_equal(restored.predict(X), c.labels_)
+    new = np.random.default_rng(1).normal([0.0, 0.0], [6.0, 42.0], (200, 2))
+    np.testing.assert_array_equal(restored.predict(new), c.predict(new))
+
+
+def test_pickling_does_not_change_the_original(nested):
+    X, c = nested
+    tree = c._tree
+    pickle.dumps(c)
+    assert c._tree is tree

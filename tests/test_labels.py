@@ -1,0 +1,250 @@
+"""Tests of labels_to_image and cluster_masks: labels of points -> pixels."""
+
+import numpy as np
+import pytest
+from conftest import nested_points
+from skimage.measure import regionprops
+
+from skimgcluster import AstroLinkClusterer, cluster_masks, labels_to_image
+
+# -- labels_to_image -------------------------------------------------------------------
+
+
+def test_dtype_background_and_label_plus_one():
+    points = np.array([[1.0, 2.0], [4.0, 0.0], [3.0, 3.0]])  # (x, y)
+    image = labels_to_image([0, 2, -1], points, (4, 6), fill_distance=0)
+    assert image.dtype == np.int32
+    assert image.shape == (4, 6)
+    expected = np.zeros((4, 6), dtype=np.int32)
+    expected[2, 1] = 1  # label 0 at row y=2, column x=1
+    expected[0, 4] = 3  # label 2
+    np.testing.assert_array_equal(image, expected)
+
+
+def test_points_go_to_the_nearest_pixel_centre():
+    # Pixel (r, c) covers [c - 0.5, c + 0.5) x [r - 0.5, r + 0.5).
+    points = np.array([[1.49, 0.0], [1.5, 2.0], [-0.5, 1.0], [0.51, 0.49]])
+    image = labels_to_image([0, 1, 2, 3], points, (3, 3), fill_distance=0)
+    assert image[2, 2] == 2  # (1.5, 2.0): the upper edge belongs to the next pixel
+    assert image[1, 0] == 3  # (-0.5, 1.0): the lower edge belongs to the pixel
+    # (1.49, 0.0) and (0.51, 0.49) both fall in pixel (0, 1), where labels 0
+    # and 3 tie with one vote each: the lower label wins.
+    assert image[0, 1] == 1 and image[0, 0] == 0
+    assert np.count_nonzero(image) == 3
+
+
+def test_points_outside_are_clipped_to_the_edge():
+    points = np.array([[-5.0, 1.0], [10.0, 100.0]])
+    image = labels_to_image([0, 1], points, (3, 4), fill_distance=0)
+    assert image[1, 0] == 1
+    assert image[2, 3] == 2
+
+
+def test_majority_vote_and_ties():
+    points = np.array([[0.0, 0.0]] * 3 + [[2.0, 0.0]] * 2 + [[4.0, 0.0]] * 2)
+    labels = [1, 1, 0, 5, -1, 3, 2]
+    image = labels_to_image(labels, points, (1, 5), fill_distance=0)
+    # Pixel 0: two votes for 1, one for 0. Pixel 2: a tie of 5 and noise,
+    # noise (the lower label) wins. Pixel 4: a tie of 3 and 2, 2 wins.
+    np.testing.assert_array_equal(image, [[2, 0, 0, 0, 3]])
+
+
+def test_noise_only_gives_background():
+    rng = np.random.default_rng(0)
+    points = rng.uniform(0, 10, (50, 2))
+    image = labels_to_image(np.full(50, -1), points, (10, 10))
+    np.testing.assert_array_equal(image, 0)
+    assert image.dtype == np.int32
+
+
+def test_empty_input_gives_background():
+    image = labels_to_image(np.empty(0, dtype=int), np.empty((0, 2)), (5, 7))
+    np.testing.assert_array_equal(image, np.zeros((5, 7)))
+    assert image.dtype == np.int32
+
+
+def test_fill_distance_grows_seeds():
+    points = np.array([[5.0, 5.0]])
+    sizes = {}
+    for d in (0, 1, 2, 3):
+        image = labels_to_image([0], points, (11, 11), fill_distance=d)
+        rows, cols = np.nonzero(image)
+        assert np.all(np.hypot(rows - 5, cols - 5) <= d + 1e-9)
+        sizes[d] = rows.size
+        np.testing.assert_array_equal(np.unique(image), [0, 1])
+    assert sizes[0] == 1 and sizes[1] == 5  # a pixel, then its 4-neighbours
+    assert sizes[0] < sizes[1] < sizes[2] < sizes[3]
+
+
+def test_fill_distance_does_not_overwrite_other_labels():
+    points = np.array([[2.0, 2.0], [4.0, 2.0]])
+    image = labels_to_image([0, 1], points, (5, 7), fill_distance=3)
+    assert image[2, 2] == 1 and image[2, 4] == 2
+    assert image[2, 0] == 1 and image[2, 6] == 2
+
+
+def test_footprint_filling():
+    footprint = np.zeros((10, 12), dtype=bool)
+    footprint[1:5, 1:6] = True  # region A, seeded by label 0
+    footprint[6:9, 7:11] = True  # region B, seeded by label 1 and noise
+    footprint[1:3, 9:11] = True  # region C, no seed
+    points = np.array([[2.0, 2.0], [9.0, 7.0], [8.0, 8.0], [8.0, 8.0], [0.0, 9.0]])
+    labels = [0, 1, -1, -1, 1]  # the last point lies outside the footprint
+    image = labels_to_image(labels, points, footprint.shape, footprint=footprint)
+    assert image.dtype == np.int32
+    np.testing.assert_array_equal(image[1:5, 1:6], 1)  # flooded from one pixel
+    np.testing.assert_array_equal(image[6:9, 7:11], 2)  # noise seed yields to the label
+    np.testing.assert_array_equal(image[1:3, 9:11], 0)  # nothing to flood from
+    np.testing.assert_array_equal(image[~footprint], 0)
+
+
+def test_footprint_split_between_two_labels_by_distance():
+    footprint = np.zeros((3, 11), dtype=bool)
+    footprint[1, :] = True
+    points = np.array([[1.0, 1.0], [9.0, 1.0]])
+    image = labels_to_image([0, 1], points, (3, 11), footprint=footprint)
+    np.testing.assert_array_equal(image[1, :5], 1)
+    np.testing.assert_array_equal(image[1, 6:], 2)
+    np.testing.assert_array_equal(image[[0, 2]], 0)
+
+
+def test_float_integer_labels_accepted():
+    points = np.array([[0.0, 0.0], [1.0, 1.0]])
+    a = labels_to_image(np.array([0.0, 1.0]), points, (2, 2), fill_distance=0)
+    b = labels_to_image(np.array([0, 1]), points, (2, 2), fill_distance=0)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_shape_of_a_colour_image_is_cut_to_two():
+    points = np.array([[1.0, 1.0, 5.0, 5.0, 10.0]])  # colour columns are ignored
+    image = labels_to_image([0], points, (3, 4, 3), fill_distance=0)
+    assert image.shape == (3, 4)
+
+
+def test_regionprops_on_output():
+    rng = np.random.default_rng(1)
+    a = rng.normal([10.0, 8.0], 1.0, (300, 2))  # (x, y)
+    b = rng.normal([30.0, 20.0], 1.5, (300, 2))
+    points = np.concatenate([a, b])
+    labels = np.repeat([0, 1], 300)
+    image = labels_to_image(labels, points, (32, 40))
+    props = regionprops(image)
+    assert [p.label for p in props] == [1, 2]
+    # regionprops centroids are (row, col) = (y, x).
+    np.testing.assert_allclose(props[0].centroid, (8.0, 10.0), atol=0.5)
+    np.testing.assert_allclose(props[1].centroid, (20.0, 30.0), atol=0.5)
+    assert props[1].area > props[0].area
+
+
+@pytest.mark.parametrize(
+    ("labels", "points", "shape", "kwargs", "error", "match"),
+    [
+        ([0, 1], np.zeros((3, 2)), (4, 4), {}, ValueError, "same length"),
+        ([[0, 1]], np.zeros((2, 2)), (4, 4), {}, ValueError, "1-D"),
+        ([0], np.zeros((1, 1)), (4, 4), {}, ValueError, "points must have shape"),
+        ([0], np.zeros(2), (4, 4), {}, ValueError, "points must have shape"),
+        ([-2], np.zeros((1, 2)), (4, 4), {}, ValueError, "-1"),
+        ([0.5], np.zeros((1, 2)), (4, 4), {}, TypeError, "integers"),
+        (["a"], np.zeros((1, 2)), (4, 4), {}, TypeError, "integers"),
+        ([0], np.array([[np.nan, 1.0]]), (4, 4), {}, ValueError, "finite"),
+        ([0], np.zeros((1, 2)), (0, 4), {}, ValueError, "shape"),
+        ([0], np.zeros((1, 2)), (4,), {}, ValueError, "shape"),
+        ([0], np.zeros((1, 2)), (4, 4), {"fill_distance": -1}, ValueError, "fill_distance"),
+        (
+            [0],
+            np.zeros((1, 2)),
+            (4, 4),
+            {"footprint": np.ones((4, 5), dtype=bool)},
+            ValueError,
+            "footprint",
+        ),
+    ],
+)
+def test_bad_input_raises(labels, points, shape, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        labels_to_image(labels, points, shape, **kwargs)
+
+
+def test_inputs_are_not_modified():
+    rng = np.random.default_rng(2)
+    points = rng.uniform(-2, 12, (100, 4))
+    labels = rng.integers(-1, 3, 100)
+    footprint = rng.random((10, 10)) > 0.3
+    copies = points.copy(), labels.copy(), footprint.copy()
+    labels_to_image(labels, points, (10, 10), footprint=footprint)
+    labels_to_image(labels, points, (10, 10), fill_distance=2)
+    for original, copy in zip((points, labels, footprint), copies, strict=True):
+        np.testing.assert_array_equal(original, copy)
+
+
+# -- cluster_masks ---------------------------------------------------------------------
+
+IMAGE_SHAPE = (60, 72)
+
+
+@pytest.fixture(scope="module")
+def nested_in_image():
+    # The nested points, scaled and moved into the image: AstroLink's result
+    # does not change under a uniform scaling and a translation.
+    points = nested_points() * 1.2 + [20.0, 30.0]
+    clusterer = AstroLinkClusterer(k_den=20, min_significance=3.0).fit(points)
+    assert list(clusterer.cluster_ids_) == ["1-1", "1-2", "1-2-1", "1-2-2"]
+    return points, clusterer
+
+
+def test_cluster_masks_ids_and_shapes(nested_in_image):
+    points, c = nested_in_image
+    ids, masks = cluster_masks(c, points, IMAGE_SHAPE)
+    np.testing.assert_array_equal(ids, c.cluster_ids_)
+    assert masks.shape == (c.n_clusters_, *IMAGE_SHAPE)
+    assert masks.dtype == bool
+    assert np.all(masks.sum(axis=(1, 2)) > 10)
+
+
+@pytest.mark.parametrize("fill_distance", [0, 1.0, 3.0])
+def test_child_mask_inside_parent_mask(nested_in_image, fill_distance):
+    points, c = nested_in_image
+    ids, masks = cluster_masks(c, points, IMAGE_SHAPE, fill_distance=fill_distance)
+    for j, parent in enumerate(c.parents_):
+        if parent >= 0:
+            assert np.all(masks[parent][masks[j]])
+            assert masks[j].sum() < masks[parent].sum()
+    # The blob and the galaxy are far apart: their masks do not touch.
+    assert not np.any(masks[0] & masks[1])
+
+
+def test_cluster_mask_covers_its_members(nested_in_image):
+    points, c = nested_in_image
+    _, masks = cluster_masks(c, points, IMAGE_SHAPE, fill_distance=0)
+    for j in range(c.n_clusters_):
+        members = c.cluster_members(j)
+        col = np.floor(points[members, 0] + 0.5).astype(int)
+        row = np.floor(points[members, 1] + 0.5).astype(int)
+        # Pixels where the cluster's members are a majority are in the mask.
+        assert masks[j][row, col].mean() > 0.5
+        centre = np.round(np.median(points[members], axis=0)).astype(int)
+        assert masks[j][centre[1], centre[0]]
+
+
+def test_cluster_masks_by_level(nested_in_image):
+    points, c = nested_in_image
+    ids_all, masks_all = cluster_masks(c, points, IMAGE_SHAPE)
+    ids1, masks1 = cluster_masks(c, points, IMAGE_SHAPE, level=1)
+    ids2, masks2 = cluster_masks(c, points, IMAGE_SHAPE, level=2)
+    np.testing.assert_array_equal(ids1, ["1-1", "1-2"])
+    np.testing.assert_array_equal(ids2, ["1-2-1", "1-2-2"])
+    np.testing.assert_array_equal(masks1, masks_all[:2])
+    np.testing.assert_array_equal(masks2, masks_all[2:])
+    ids3, masks3 = cluster_masks(c, points, IMAGE_SHAPE, level=3)
+    assert ids3.shape == (0,) and masks3.shape == (0, *IMAGE_SHAPE)
+
+
+def test_cluster_masks_with_footprint(nested_in_image):
+    points, c = nested_in_image
+    yy, xx = np.mgrid[: IMAGE_SHAPE[0], : IMAGE_SHAPE[1]]
+    footprint = (np.abs(yy - 30) < 12) & (xx > 3)
+    _, masks = cluster_masks(c, points, IMAGE_SHAPE, footprint=footprint)
+    assert not np.any(masks & ~footprint)
+    for j, parent in enumerate(c.parents_):
+        if parent >= 0:
+            assert np.all(masks[parent][masks[j]])

@@ -1,0 +1,272 @@
+"""Tests of segment and of the same chain as a scikit-learn Pipeline."""
+
+import os
+
+import numpy as np
+import pytest
+from conftest import THREE_SOURCES, TWO_SOURCES
+from sklearn.base import clone
+from sklearn.pipeline import make_pipeline
+
+from skimgcluster import (
+    AstroLinkClusterer,
+    DegenerateDataWarning,
+    LuminositySampler,
+    Segmentation,
+    labels_to_image,
+    segment,
+)
+from skimgcluster._segment import DEFAULT_CLUSTERER
+
+
+def _labels_at_centres(label_image, sources):
+    return [int(label_image[row, col]) for row, col, _, _ in sources]
+
+
+# -- segment ---------------------------------------------------------------------------
+
+
+def test_finds_three_separated_sources(three_source_image):
+    result = segment(three_source_image, random_state=0)
+    assert isinstance(result, Segmentation)
+    assert result.n_sources == 3
+    image = result.label_image
+    assert image.shape == (96, 96) and image.dtype == np.int32
+    at_centres = _labels_at_centres(image, THREE_SOURCES)
+    # Every true centre lies in a labelled region, each in its own.
+    assert all(v > 0 for v in at_centres)
+    assert len(set(at_centres)) == 3
+    np.testing.assert_array_equal(np.unique(image), [0, 1, 2, 3])
+    # Most of the image is background.
+    assert np.mean(image == 0) > 0.8
+
+
+def test_finds_two_sources(two_source_image):
+    result = segment(two_source_image, random_state=0)
+    assert result.n_sources == 2
+    at_centres = _labels_at_centres(result.label_image, TWO_SOURCES)
+    assert sorted(at_centres) == [1, 2]
+
+
+def test_finds_sources_in_a_colour_image(three_source_image):
+    rgb = np.stack([three_source_image, 0.5 * three_source_image, 0.2 * three_source_image], -1)
+    result = segment(rgb.astype(np.float32), random_state=0)
+    assert result.points.shape[1] == 5
+    assert result.n_sources == 3
+    assert len(set(_labels_at_centres(result.label_image, THREE_SOURCES))) == 3
+
+
+def test_finds_sources_in_a_uint8_image(three_source_image):
+    image = np.clip(np.round(three_source_image * 4), 0, 255).astype(np.uint8)
+    result = segment(image, random_state=0)
+    assert result.n_sources == 3
+    assert len(set(_labels_at_centres(result.label_image, THREE_SOURCES))) == 3
+
+
+def test_result_attributes_are_consistent(three_source_image):
+    result = segment(three_source_image, random_state=0)
+    n = result.points.shape[0]
+    assert result.labels.shape == (n,)
+    np.testing.assert_array_equal(result.labels, result.clusterer.labels_)
+    n_clusters = result.cluster_ids.shape[0]
+    for name in ("significances", "parents", "cluster_labels"):
+        assert getattr(result, name).shape == (n_clusters,), name
+    n_labels = result.labels.max() + 1
+    assert result.source_significance.shape == (n_labels,)
+    assert np.all(result.source_significance >= result.clusterer.min_significance_)
+    # Pixel value k + 1 is label k; sources cover only the footprint.
+    assert result.label_image.max() <= n_labels
+    assert not np.any((result.label_image > 0) & ~result.maps.footprint)
+    assert "n_sources=3" in repr(result)
+
+
+def test_segment_is_the_chain_by_hand(three_source_image):
+    result = segment(three_source_image, random_state=0, k_den=12, min_significance=3.0)
+    sampler = LuminositySampler(random_state=0)
+    points = sampler.fit_transform(three_source_image)
+    maps = sampler.analyse(three_source_image)
+    clusterer = AstroLinkClusterer(**{**DEFAULT_CLUSTERER, "k_den": 12, "min_significance": 3.0})
+    clusterer.fit(points)
+    expected = labels_to_image(clusterer.labels_, points, (96, 96), footprint=maps.footprint)
+    np.testing.assert_array_equal(result.points, points)
+    np.testing.assert_array_equal(result.labels, clusterer.labels_)
+    np.testing.assert_array_equal(result.label_image, expected)
+
+
+def test_image_defaults_of_the_clusterer(two_source_image):
+    result = segment(two_source_image, random_state=0)
+    params = result.clusterer.get_params()
+    for key, value in DEFAULT_CLUSTERER.items():
+        assert params[key] == value
+
+
+def test_keyword_routing(three_source_image):
+    result = segment(
+        three_source_image,
+        random_state=0,
+        n_samples=900,
+        detection_threshold=5.0,
+        jitter="uniform",
+        k_den=12,
+        min_significance=4.0,
+        label_level="top",
+    )
+    sampler, clusterer = result.sampler, result.clusterer
+    assert sampler.n_samples == 900
+    assert sampler.detection_threshold == 5.0
+    assert sampler.jitter == "uniform"
+    assert sampler.random_state == 0
+    assert clusterer.k_den == 12 and clusterer.k_den_ == 12
+    assert clusterer.min_significance == 4.0
+    assert clusterer.label_level == "top"
+    assert result.points.shape == (900, 2)
+
+
+def test_unknown_keyword_raises_type_error(two_source_image):
+    with pytest.raises(TypeError, match="n_sample"):
+        segment(two_source_image, n_sample=100)
+    with pytest.raises(TypeError, match="'threshold'"):
+        segment(two_source_image, threshold=3)
+
+
+def test_invalid_parameter_value_raises(two_source_image):
+    with pytest.raises(ValueError, match="k_den"):
+        segment(two_source_image, k_den=1)
+
+
+def test_same_random_state_same_label_image(three_source_image):
+    a = segment(three_source_image, random_state=5)
+    b = segment(three_source_image, random_state=5)
+    np.testing.assert_array_equal(a.label_image, b.label_image)
+    np.testing.assert_array_equal(a.points, b.points)
+    c = segment(three_source_image, random_state=6)
+    assert not np.array_equal(a.points, c.points)
+    assert c.n_sources == a.n_sources
+
+
+def test_mask_hides_a_source(three_source_image):
+    row, col = THREE_SOURCES[0][:2]
+    mask = np.zeros((96, 96), dtype=bool)
+    mask[row - 12 : row + 13, col - 12 : col + 13] = True
+    result = segment(three_source_image, mask=mask, random_state=0)
+    assert result.n_sources == 2
+    assert not np.any(result.label_image[mask])
+    assert all(v > 0 for v in _labels_at_centres(result.label_image, THREE_SOURCES[1:]))
+
+
+def test_nan_pixels_hide_a_source(three_source_image):
+    row, col = THREE_SOURCES[1][:2]
+    image = three_source_image.copy()
+    image[row - 12 : row + 13, col - 12 : col + 13] = np.nan
+    result = segment(image, random_state=0)
+    assert result.n_sources == 2
+    assert result.label_image[row, col] == 0
+
+
+def test_nothing_above_threshold_gives_empty_result():
+    image = np.random.default_rng(0).normal(0.0, 1.0, (40, 40))
+    with pytest.warns(DegenerateDataWarning):
+        result = segment(image, random_state=0, detection_threshold=50.0)
+    assert result.n_sources == 0
+    np.testing.assert_array_equal(result.label_image, 0)
+    assert result.label_image.dtype == np.int32
+    assert result.points.shape == (0, 2)
+    assert result.labels.shape == (0,)
+    assert result.cluster_ids.shape == (0,)
+    assert result.source_significance.shape == (0,)
+
+
+def test_segment_leaves_os_environ_unchanged(two_source_image):
+    before = dict(os.environ)
+    segment(two_source_image, random_state=0, n_jobs=-1)
+    assert dict(os.environ) == before
+
+
+def test_segment_does_not_modify_the_image(three_source_image):
+    image = three_source_image.copy()
+    mask = np.zeros(image.shape, dtype=bool)
+    mask[:5] = True
+    segment(image, mask=mask, random_state=0)
+    np.testing.assert_array_equal(image, three_source_image)
+
+
+# -- the same chain as a Pipeline ------------------------------------------------------
+
+SAMPLER_PARAMS = {"n_samples": 2000, "random_state": 0}
+CLUSTERER_PARAMS = {"k_den": 15, "min_significance": 3.0}
+
+
+def _pipeline():
+    return make_pipeline(
+        LuminositySampler(**SAMPLER_PARAMS), AstroLinkClusterer(**CLUSTERER_PARAMS)
+    )
+
+
+def _by_hand(image, sampler_params=SAMPLER_PARAMS, clusterer_params=CLUSTERER_PARAMS):
+    points = LuminositySampler(**sampler_params).fit_transform(image)
+    clusterer = AstroLinkClusterer(**clusterer_params).fit(points)
+    return points, clusterer
+
+
+def test_pipeline_fit_matches_steps_by_hand(three_source_image):
+    pipe = _pipeline().fit(three_source_image)
+    points, clusterer = _by_hand(three_source_image)
+    np.testing.assert_array_equal(pipe[-1].labels_, clusterer.labels_)
+    np.testing.assert_array_equal(pipe[-1].cluster_ids_, clusterer.cluster_ids_)
+    assert pipe[-1].n_clusters_ == 3
+    assert pipe[0].image_shape_ == (96, 96)
+
+
+def test_pipeline_fit_predict(three_source_image):
+    labels = _pipeline().fit_predict(three_source_image)
+    _, clusterer = _by_hand(three_source_image)
+    np.testing.assert_array_equal(labels, clusterer.labels_)
+    assert labels.shape == (2000,)
+
+
+def test_pipeline_predict_on_the_fitted_image_returns_labels(three_source_image):
+    pipe = _pipeline().fit(three_source_image)
+    np.testing.assert_array_equal(pipe.predict(three_source_image), pipe[-1].labels_)
+
+
+def test_fitted_pipeline_to_label_image(three_source_image):
+    # The documented path: an int random_state gives the same points at
+    # every transform, so the clusterer's labels_ belong to these points.
+    pipe = _pipeline().fit(three_source_image)
+    points = pipe[0].transform(three_source_image)
+    label_image = labels_to_image(pipe[-1].labels_, points, three_source_image.shape[:2])
+    hand_points, clusterer = _by_hand(three_source_image)
+    np.testing.assert_array_equal(points, hand_points)
+    expected = labels_to_image(clusterer.labels_, hand_points, (96, 96))
+    np.testing.assert_array_equal(label_image, expected)
+    at_centres = _labels_at_centres(label_image, THREE_SOURCES)
+    assert sorted(at_centres) == [1, 2, 3]
+
+
+def test_pipeline_get_and_set_params(three_source_image):
+    pipe = _pipeline()
+    params = pipe.get_params()
+    assert params["luminositysampler__n_samples"] == 2000
+    assert params["luminositysampler__random_state"] == 0
+    assert params["astrolinkclusterer__k_den"] == 15
+    assert params["astrolinkclusterer__min_significance"] == 3.0
+    pipe.set_params(luminositysampler__n_samples=1200, astrolinkclusterer__k_den=12)
+    assert pipe[0].n_samples == 1200 and pipe[-1].k_den == 12
+    labels = pipe.fit_predict(three_source_image)
+    assert labels.shape == (1200,)
+    assert pipe[-1].k_den_ == 12
+    _, clusterer = _by_hand(
+        three_source_image,
+        {**SAMPLER_PARAMS, "n_samples": 1200},
+        {**CLUSTERER_PARAMS, "k_den": 12},
+    )
+    np.testing.assert_array_equal(labels, clusterer.labels_)
+
+
+def test_pipeline_clone(three_source_image):
+    pipe = _pipeline().fit(three_source_image)
+    twin = clone(pipe)
+    assert twin.get_params()["luminositysampler__n_samples"] == 2000
+    assert not hasattr(twin[-1], "labels_")
+    assert twin[0] is not pipe[0] and twin[-1] is not pipe[-1]
+    np.testing.assert_array_equal(twin.fit_predict(three_source_image), pipe[-1].labels_)
