@@ -4,14 +4,23 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from scipy import ndimage
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._astrolink import DegenerateDataWarning
-from ._background import estimate_background
+from ._background import (
+    _MAD_TO_STD,
+    _clipped_stats,
+    _Mesh,
+    _nanmedian_rows,
+    abs_max_finite,
+    band_mean,
+    gaussian_kernel,
+    local_means,
+    smooth_nan_as_zero,
+)
 from ._validation import check_image, check_mask
 
 __all__ = ["LuminositySampler", "SampledImage"]
@@ -20,29 +29,74 @@ __all__ = ["LuminositySampler", "SampledImage"]
 class SampledImage:
     """What the sampler derived from one image, before drawing samples.
 
+    Full-resolution maps other than ``luminosity`` and ``footprint`` are
+    computed from the meshes when first asked for, so that large images do
+    not hold them in memory unless they are wanted (e.g. for a figure).
+
     Attributes
     ----------
-    luminosity : (M, N) ndarray
+    luminosity : (M, N) ndarray of float32
         Background-subtracted luminosity (mean over bands), NaN where masked.
-    background : (M, N) ndarray
-        Sky level of the luminosity.
-    noise : (M, N) ndarray
-        Standard deviation of the sky noise of the luminosity.
-    weights : (M, N) ndarray
-        Sampling weight of every pixel (0 outside the footprint).
     footprint : (M, N) ndarray of bool
         Pixels above the detection threshold: the pixels sources can cover.
-    bands : (M, N, C) ndarray
-        Background-subtracted, smoothed bands used for the colour features.
+    candidates : ndarray of shape (n_footprint,)
+        Flat indices of the footprint pixels, in increasing order.
+    candidate_weights : ndarray of shape (n_footprint,)
+        Sampling weight of each footprint pixel.
+    background : (M, N) ndarray of float32
+        Sky level of the luminosity.
+    noise : (M, N) ndarray of float32
+        Standard deviation of the sky noise of the luminosity.
+    weights : (M, N) ndarray of float64
+        Sampling weight of every pixel (0 outside the footprint).
+    bands : (M, N, C) ndarray of float32
+        Background-subtracted, smoothed bands (the colours are drawn from them).
     """
 
-    def __init__(self, luminosity, background, noise, weights, footprint, bands):
+    def __init__(self, luminosity, footprint, candidates, candidate_weights, *,
+                 mesh, sky_mesh, noise_mesh, band_sky_meshes, data, kernel):  # fmt: skip
         self.luminosity = luminosity
-        self.background = background
-        self.noise = noise
-        self.weights = weights
         self.footprint = footprint
-        self.bands = bands
+        self.candidates = candidates
+        self.candidate_weights = candidate_weights
+        self._mesh = mesh
+        self._sky_mesh = sky_mesh
+        self._noise_mesh = noise_mesh
+        self._band_sky_meshes = band_sky_meshes
+        self._data = data
+        self._kernel = kernel
+
+    @property
+    def background(self):
+        return self._mesh.expand(self._sky_mesh)
+
+    @property
+    def noise(self):
+        return self._mesh.expand(self._noise_mesh)
+
+    @property
+    def weights(self):
+        out = np.zeros(self.luminosity.size)
+        out[self.candidates] = self.candidate_weights
+        return out.reshape(self.luminosity.shape)
+
+    @property
+    def bands(self):
+        n_bands = self._data.shape[2]
+        out = np.empty(self._data.shape, dtype=np.float32)
+        for c in range(n_bands):
+            band = self._data[:, :, c].astype(np.float32)
+            band[np.isnan(self.luminosity)] = np.nan
+            out[:, :, c] = smooth_nan_as_zero(band, self._kernel)
+            out[:, :, c] -= self._mesh.expand(self._band_sky_meshes[c])
+        return out
+
+    def band_values(self, rows, cols):
+        """Smoothed, background-subtracted band values at given pixels, (n, C)."""
+        mesh = self._mesh
+        sky = np.stack([np.asarray(m, dtype=np.float64) for m in self._band_sky_meshes])
+        data = self._data.view(np.uint8) if self._data.dtype == np.bool_ else self._data
+        return local_means(data, rows, cols, self._kernel, sky, mesh.by, mesh.bx)
 
 
 class LuminositySampler(TransformerMixin, BaseEstimator):
@@ -237,63 +291,72 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         self._validate_params()
         data, quantum = check_image(X)
         mask = check_mask(mask, data.shape[:2])
-        if mask is not None:
-            data[mask] = np.nan
-        return self._analyse(data, quantum)
+        return self._analyse(data, quantum, mask)
 
-    def _analyse(self, data, quantum):
+    def _analyse(self, data, quantum, mask=None):
         h, w, n_bands = data.shape
-        invalid = np.isnan(data).any(axis=2)
-        bands = np.empty_like(data)
-        sky_total = np.zeros((h, w))
-        for c in range(n_bands):
-            band = data[:, :, c]
-            if self.background == "auto":
-                sky, _ = estimate_background(band, box_size=self.background_box_size)
-            elif self.background is None:
-                sky = 0.0
-            else:
-                sky = float(self.background)
-            bands[:, :, c] = band - sky
-            sky_total += sky
-        lum = bands.mean(axis=2)
-        lum[invalid] = np.nan
+        lum = _band_mean(data)
+        if mask is not None:
+            lum[mask] = np.nan
+        invalid = np.isnan(lum)
+        mesh = _Mesh((h, w), self.background_box_size)
+        med, std, keep = _clipped_stats(mesh.samples(lum, np.float32), 3.0, 5)
+        if self.background == "auto":
+            sky_mesh = mesh.finish(med, 3)
+            band_meshes = []
+            for c in range(n_bands):
+                values = mesh.samples(data[:, :, c], np.float32)
+                values[~keep] = np.nan  # the sky pixels of the luminosity
+                band_meshes.append(mesh.finish(_nanmedian_rows(values), 3))
+        else:
+            level = 0.0 if self.background is None else float(self.background)
+            sky_mesh = np.full((mesh.ny, mesh.nx), level)
+            band_meshes = [sky_mesh] * n_bands
+        lum -= mesh.expand(sky_mesh)
         # Noise of the background-subtracted luminosity, with a floor at the
         # quantisation noise of integer data.
-        _, noise = estimate_background(lum, box_size=self.background_box_size)
+        scale = float(abs_max_finite(lum))
         floor = quantum / np.sqrt(12 * n_bands) if quantum else 0.0
-        scale = np.nanmax(np.abs(lum)) if np.isfinite(lum).any() else 0.0
-        floor = max(floor, 1e-12 * scale, np.finfo(np.float64).tiny)
-        noise = np.maximum(noise, floor)
-        filled = np.where(invalid, 0.0, lum)
+        floor = max(floor, 1e-12 * scale, np.finfo(np.float32).tiny)
+        noise_mesh = np.maximum(mesh.finish(std, 3), floor)
         if self.smoothing > 0:
-            smooth = ndimage.gaussian_filter(filled, self.smoothing, mode="nearest")
-            # The noise of the smoothed map is measured on it, not derived from
-            # the pixel noise: real noise is often correlated between pixels.
-            _, smooth_noise = estimate_background(
-                np.where(invalid, np.nan, smooth), box_size=self.background_box_size
-            )
-            smooth_noise = np.maximum(
-                smooth_noise, floor / max(1.0, 2 * np.sqrt(np.pi) * self.smoothing)
-            )
-            bands = np.where(invalid[:, :, None], 0.0, bands)
-            bands = ndimage.gaussian_filter(
-                bands, (self.smoothing, self.smoothing, 0), mode="nearest"
-            )
+            kernel = gaussian_kernel(self.smoothing)
+            smooth = smooth_nan_as_zero(lum, kernel)
+            # The noise of the smoothed map is measured on its sky pixels, not
+            # derived from the pixel noise: real noise is often correlated.
+            values = mesh.samples(smooth, np.float32)
+            values[~keep] = np.nan
+            med_s = _nanmedian_rows(values)
+            std_s = _MAD_TO_STD * _nanmedian_rows(np.abs(values - med_s[:, None]))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = std_s / mesh.finish(std, 1).ravel()
+            ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
+            gain = 2 * np.sqrt(np.pi) * self.smoothing  # white noise
+            ratio = float(np.median(ratio)) if ratio.size else 1.0 / max(1.0, gain)
+            smooth_noise_mesh = np.maximum(ratio * noise_mesh, floor / max(1.0, gain))
         else:
-            smooth = filled
-            smooth_noise = noise
-            bands = np.where(invalid[:, :, None], 0.0, bands)
-        footprint = (smooth > self.detection_threshold * smooth_noise) & ~invalid
-        signal = np.where(footprint, np.maximum(filled, 0.0), 0.0)
+            kernel = np.ones(1)
+            smooth = lum
+            smooth_noise_mesh = noise_mesh
+        threshold = mesh.expand(self.detection_threshold * smooth_noise_mesh)
+        with np.errstate(invalid="ignore"):
+            footprint = smooth > threshold
+        footprint &= ~invalid
+        del smooth, threshold
+        candidates = np.flatnonzero(footprint)
+        signal = np.maximum(lum.ravel()[candidates].astype(np.float64), 0.0)
         if self.stretch == "linear":
             weights = signal
         elif self.stretch == "sqrt":
             weights = np.sqrt(signal)
         else:
-            weights = np.arcsinh(signal / noise)
-        weights = np.where(footprint, weights, 0.0)
-        return SampledImage(lum, sky_total / n_bands, noise, weights, footprint, bands)
+            rows, cols = np.divmod(candidates, w)
+            weights = np.arcsinh(signal / mesh.at([noise_mesh], rows, cols)[0])
+        return SampledImage(
+            lum, footprint, candidates, weights,
+            mesh=mesh, sky_mesh=sky_mesh, noise_mesh=noise_mesh,
+            band_sky_meshes=band_meshes, data=data, kernel=kernel,
+        )  # fmt: skip
 
     def transform(self, X, mask=None):
         """Draw the point cloud from an image.
@@ -318,9 +381,7 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
                 f"with {self.n_bands_in_}."
             )
         mask = check_mask(mask, data.shape[:2])
-        if mask is not None:
-            data[mask] = np.nan
-        maps = self._analyse(data, quantum)
+        maps = self._analyse(data, quantum, mask)
         return self._draw(maps, data, quantum)
 
     def fit_transform(self, X, y=None, mask=None):
@@ -331,7 +392,7 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         """Number of points drawn for the maps of :meth:`analyse`."""
         if self.n_samples != "auto":
             return int(self.n_samples)
-        n_fg = int(np.count_nonzero(maps.weights > 0))
+        n_fg = int(np.count_nonzero(maps.candidate_weights > 0))
         if n_fg == 0:
             return 0
         return int(min(self.max_samples, max(1000, round(self.samples_per_pixel * n_fg))))
@@ -341,8 +402,8 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         h, w, n_bands = data.shape
         n_colour = self._n_colour(n_bands)
         n = self.n_samples_for(maps)
-        flat = maps.weights.ravel()
-        candidates = np.flatnonzero(flat > 0)
+        positive = maps.candidate_weights > 0
+        candidates = maps.candidates[positive]
         if n == 0 or candidates.size == 0:
             if candidates.size == 0:
                 warnings.warn(
@@ -352,7 +413,7 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
                     stacklevel=3,
                 )
             return np.empty((0, 2 + n_colour))
-        cdf = np.cumsum(flat[candidates])
+        cdf = np.cumsum(maps.candidate_weights[positive])
         if self.sampling == "systematic":
             # One uniform offset, then evenly spaced quantiles: every pixel gets
             # the floor or the ceiling of its expected count.
@@ -375,7 +436,7 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         points[:, 0] = x
         points[:, 1] = y
         if n_colour:
-            values = maps.bands[row, col]
+            values = maps.band_values(row, col)
             if quantum:
                 values = values + quantum * rng.uniform(-0.5, 0.5, values.shape)
             values = np.maximum(values, 0.0)
@@ -394,3 +455,10 @@ def _reflect(v, size):
     v = np.where(v >= hi, 2 * hi - v, v)
     # A 1-pixel-wide axis can still be outside after one reflection.
     return np.clip(v, lo, np.nextafter(hi, lo))
+
+
+def _band_mean(data):
+    """Mean over bands as a new float32 (M, N) array (NaN if any band is NaN)."""
+    if data.dtype == np.bool_:
+        data = data.view(np.uint8)
+    return band_mean(data)

@@ -263,10 +263,8 @@ class ImageSegmenter(BaseEstimator):
         sampler, clusterer = self._steps()
         data, quantum = check_image(image)
         mask = check_mask(mask, data.shape[:2])
-        if mask is not None:
-            data[mask] = np.nan
         sampler.fit(data)
-        maps = sampler._analyse(data, quantum)
+        maps = sampler._analyse(data, quantum, mask)
         points = sampler._draw(maps, data, quantum)
         if points.shape[0] == 0:  # the sampler has warned that nothing is above threshold
             label_image = np.zeros(data.shape[:2], dtype=np.int32)

@@ -6,14 +6,16 @@ __all__ = []
 
 
 def check_image(image, *, name="image"):
-    """Validate an image and return it as float64 (H, W, C) with NaN for masked.
+    """Validate an image and return it as an (M, N, C) array, without copying.
 
     Accepts (M, N) and (M, N, C) arrays of a real numeric or boolean dtype,
-    and numpy masked arrays (masked pixels become NaN).
+    and numpy masked arrays (returned as a float64 copy with NaN for masked
+    pixels). A plain array keeps its dtype and memory: a 2-D image becomes a
+    view of shape (M, N, 1).
 
     Returns
     -------
-    data : ndarray of shape (M, N, C), float64
+    data : ndarray of shape (M, N, C)
     quantum : float
         Step between representable values (1 for integer dtypes, else 0).
     """
@@ -42,19 +44,17 @@ def check_image(image, *, name="image"):
     if image.shape[0] == 0 or image.shape[1] == 0 or (image.ndim == 3 and image.shape[2] == 0):
         raise ValueError(f"{name} must have no zero-sized axis; got shape {image.shape}.")
     quantum = 1.0 if dtype.kind in "biu" else 0.0
-    data = np.array(image, dtype=np.float64, copy=True)
-    if data.ndim == 2:
-        data = data[:, :, None]
+    data = image[:, :, None] if image.ndim == 2 else image
     if mask is not None:
-        if mask.ndim == 2:
-            data[mask] = np.nan
-        else:
-            data = np.where(mask.reshape(data.shape), np.nan, data)
-    if np.isinf(data).any():
-        raise ValueError(
-            f"{name} must not contain infinite values; got {int(np.isinf(data).sum())} "
-            "infinite pixel value(s). Mask them as NaN instead."
-        )
+        data = data.astype(np.float64)
+        data[np.broadcast_to(mask.reshape(mask.shape[:2] + (-1,)), data.shape)] = np.nan
+    if dtype.kind == "f" and not np.isfinite(data).all():
+        n_inf = int(np.isinf(data).sum())
+        if n_inf:
+            raise ValueError(
+                f"{name} must not contain infinite values; got {n_inf} infinite pixel "
+                "value(s). Mask them as NaN instead."
+            )
     return data, quantum
 
 

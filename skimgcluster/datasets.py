@@ -57,44 +57,54 @@ def _check_shape(shape):
 
 
 def _render(shape, sources, colours, psf_sigma, noise, sky, n_bands, truth_threshold, rng):
-    """Image and truth for a list of source parameter dicts."""
+    """Image and truth for a list of source parameter dicts.
+
+    Each source is rendered and blurred in a stamp padded by the PSF kernel's
+    radius, so the cost grows with the sources' areas, not the image's.
+    """
     h, w = shape
-    models = []
-    for src in sources:
-        unit = np.zeros(shape)
+    pad = int(4.0 * psf_sigma + 0.5) if psf_sigma > 0 else 0  # gaussian_filter's radius
+    # Noise of the band-mean image, the luminosity skimgcluster detects on.
+    noise_mean = noise / np.sqrt(n_bands)
+    image = np.zeros((h, w, n_bands))
+    total = np.zeros(shape)
+    best = np.zeros(shape)
+    owner = np.zeros(shape, dtype=np.int32)
+    for k, src in enumerate(sources):
         oversample = 5 if src["r_eff"] < 3 else 3
         rows, cols, prof = _sersic_stamp(
             shape, src["x"], src["y"], src["r_eff"], src["sersic_n"],
             src["axis_ratio"], src["theta"], oversample,
         )  # fmt: skip
-        total = prof.sum()
-        unit[rows, cols] = prof / total if total > 0 else 0.0
+        prof_sum = prof.sum()
+        # Pad the stamp by the PSF kernel's radius (within the image).
+        prows = slice(max(rows.start - pad, 0), min(rows.stop + pad, h))
+        pcols = slice(max(cols.start - pad, 0), min(cols.stop + pad, w))
+        unit = np.zeros((prows.stop - prows.start, pcols.stop - pcols.start))
+        dr, dc = rows.start - prows.start, cols.start - pcols.start
+        unit[dr : dr + prof.shape[0], dc : dc + prof.shape[1]] = (
+            prof / prof_sum if prof_sum > 0 else 0.0
+        )
+        rows, cols = prows, pcols
         if psf_sigma > 0:
             unit = ndimage.gaussian_filter(unit, psf_sigma, mode="constant")
-        models.append(unit)
-    models = np.array(models) if models else np.zeros((0, h, w))
-    # Noise of the band-mean image, the luminosity skimgcluster detects on.
-    noise_mean = noise / np.sqrt(n_bands)
-    for k, src in enumerate(sources):
         # Scale the flux so that the source reaches its S/N inside its own
-        # truth footprint: S/N = flux / (noise_mean * sqrt(n_pixels)).
-        area = max(int(np.count_nonzero(models[k] > 0.05 * models[k].max())), 1)
+        # footprint: S/N = flux / (noise_mean * sqrt(n_pixels)).
+        area = max(int(np.count_nonzero(unit > 0.05 * unit.max())), 1)
         src["flux"] = float(src["snr"] * noise_mean * np.sqrt(area))
-    flux = np.array([s["flux"] for s in sources])
-    mean_models = models * flux[:, None, None] if len(sources) else models
-    image = np.empty((h, w, n_bands))
+        model = src["flux"] * unit
+        image[rows, cols, :] += model[:, :, None] * (colours[k] * n_bands)
+        total[rows, cols] += model
+        better = model > best[rows, cols]
+        best[rows, cols] = np.where(better, model, best[rows, cols])
+        owner[rows, cols] = np.where(better, k + 1, owner[rows, cols])
     for band in range(n_bands):
-        fractions = colours[:, band] if len(sources) else np.zeros(0)
-        band_model = np.tensordot(fractions * n_bands, mean_models, axes=(0, 0))
-        image[:, :, band] = sky[band] + band_model + rng.normal(0.0, noise, (h, w))
-    total = mean_models.sum(axis=0)
-    truth = np.zeros(shape, dtype=np.int32)
-    if len(sources):
-        owner = mean_models.argmax(axis=0) + 1
-        truth = np.where(total >= truth_threshold * noise_mean, owner, 0).astype(np.int32)
-    present = np.unique(truth)
+        image[:, :, band] += sky[band] + rng.normal(0.0, noise, (h, w))
+    truth = np.where(total >= truth_threshold * noise_mean, owner, 0).astype(np.int32)
+    present = np.zeros(len(sources) + 1, dtype=bool)
+    present[np.unique(truth)] = True
     for k, src in enumerate(sources):
-        src["label"] = k + 1 if (k + 1) in present else 0
+        src["label"] = k + 1 if present[k + 1] else 0
     return image.astype(np.float32), truth
 
 

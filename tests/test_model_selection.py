@@ -22,6 +22,9 @@ def _load_example():
     return module
 
 
+# AstroLink may fail to fit its prominence model on some candidate settings of
+# these tiny fields; that is a warning for the user, not a failure of the search.
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_gridsearch_example_runs_on_small_fields():
     search = _load_example().main(n_fields=3, size=96, n_sources=6, n_jobs=2, verbose=False)
     assert set(search.best_params_) == {

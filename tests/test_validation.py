@@ -23,9 +23,9 @@ def test_dtypes_and_quantum(dtype, quantum):
     image = (rng.random((5, 7)) * 100).astype(dtype)
     data, q = check_image(image)
     assert q == quantum
-    assert data.dtype == np.float64
+    assert data.dtype == image.dtype  # no conversion: large images are not copied
     assert data.shape == (5, 7, 1)
-    np.testing.assert_array_equal(data[:, :, 0], image.astype(np.float64))
+    np.testing.assert_array_equal(data[:, :, 0], image)
 
 
 def test_colour_image_keeps_its_bands():
@@ -36,11 +36,19 @@ def test_colour_image_keeps_its_bands():
     np.testing.assert_array_equal(data, image)
 
 
-def test_returns_a_copy():
-    image = np.ones((3, 3))
+def test_plain_arrays_are_not_copied():
+    image = np.ones((300, 400, 3), dtype=np.float32)
     data, _ = check_image(image)
-    data[0, 0, 0] = 5.0
-    assert image[0, 0] == 1.0
+    assert np.shares_memory(data, image)
+    gray = np.ones((30, 40))
+    assert np.shares_memory(check_image(gray)[0], gray)
+
+
+def test_masked_arrays_are_copied():
+    image = np.ma.masked_array(np.ones((3, 3)), mask=np.eye(3, dtype=bool))
+    data, _ = check_image(image)
+    assert data.dtype == np.float64
+    assert not np.shares_memory(data, image.data)
 
 
 def test_nested_list_is_accepted():

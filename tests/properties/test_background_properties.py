@@ -82,7 +82,7 @@ def test_check_image_round_trip_example():
 )
 def test_check_image_round_trip(image):
     data, quantum = check_image(image)
-    assert data.dtype == np.float64
+    assert data.dtype == image.dtype
     assert data.shape == (image.shape if image.ndim == 3 else (*image.shape, 1))
-    np.testing.assert_array_equal(data.reshape(image.shape), image.astype(np.float64))
+    np.testing.assert_array_equal(data.reshape(image.shape), image)
     assert quantum == (1.0 if image.dtype.kind in "iu" else 0.0)

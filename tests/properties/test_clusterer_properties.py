@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from sklearn.exceptions import ConvergenceWarning
 
 from skimgcluster import AstroLinkClusterer, DegenerateDataWarning, cluster_masks
 
@@ -40,7 +41,7 @@ def _fit(X, **params):
     # AstroLink's own warning that its prominence model did not converge.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegenerateDataWarning)
-        warnings.filterwarnings("ignore", r".*Prominence model fitting failed", RuntimeWarning)
+        warnings.filterwarnings("ignore", r".*Prominence model fitting failed", ConvergenceWarning)
         return AstroLinkClusterer(**params).fit(X)
 
 
