@@ -8,7 +8,7 @@ from ._astrolink import DegenerateDataWarning
 from ._background import estimate_background
 from ._clusterer import AstroLinkClusterer
 from ._labels import cluster_masks, labels_to_image
-from ._sampler import LuminositySampler, SampledImage
+from ._sampler import LuminositySampler, SampledImage, SparseSamplingWarning
 from ._segment import ImageSegmenter, Segmentation, segment
 
 __version__ = "0.1.0"
@@ -20,6 +20,7 @@ __all__ = [
     "LuminositySampler",
     "SampledImage",
     "Segmentation",
+    "SparseSamplingWarning",
     "__version__",
     "cluster_masks",
     "estimate_background",

@@ -46,6 +46,10 @@ _KERNELS = (
     "_wasserstein1_beta_njit",
 )
 
+# Points per neighbour query when no working memory is given: bounds the
+# distance and index arrays of a query to a few hundred MB.
+_DEFAULT_CHUNK = 2**20
+
 # Fewest prominences the Beta-model fit in AstroLink can work with.
 _MIN_GROUPS = 3
 
@@ -146,9 +150,9 @@ class _CachedAstroLink(AstroLink):
         keeps ``tree_`` (the KD-tree), ``log_density_raw_`` (before AstroLink's
         normalisation to [0, 1]) and ``log_density_range_`` (min and max).
 
-        Squared distances are floored at a tiny positive value so that
-        duplicated points give a finite density instead of ``inf``/``nan``;
-        for distinct points this changes nothing.
+        The squared distance to the ``k_den``-th neighbour is floored at a
+        tiny positive value so that duplicated points give a finite density
+        instead of ``inf``/``nan``; for distinct points this changes nothing.
         """
         X = np.ascontiguousarray(self.P_transform)
         n = self.n_samples
@@ -157,7 +161,7 @@ class _CachedAstroLink(AstroLink):
         int_type = np.uint32 if n < 2**32 - 1 else np.uint64
         self.kNN = np.empty((n, self.k_link), dtype=int_type)
         if self.working_memory is None:
-            chunk = n
+            chunk = _DEFAULT_CHUNK
         else:
             chunk = max(min(int(self.working_memory // (16 * self.k_den)), n), 1)
         for start in range(0, n, chunk):
@@ -178,8 +182,12 @@ class _CachedAstroLink(AstroLink):
     def log_density_from_neighbours(self, sqr_distances, indices):
         """Un-normalised log-density from neighbour distances, as AstroLink."""
         sqr = np.asarray(sqr_distances, dtype=np.float64).reshape(-1, self.k_den)
+        # Only the distance to the k_den-th neighbour divides: floor it where
+        # duplicated points make it zero (a copy only then, so no cost else).
         tiny = np.finfo(np.float64).tiny ** 0.25
-        sqr = np.maximum(sqr, tiny)
+        if (sqr[:, -1] < tiny).any():
+            sqr = sqr.copy()
+            np.maximum(sqr[:, -1], tiny, out=sqr[:, -1])
         if self.weights is None:
             return self._compute_logRho_njit(sqr, self.k_den, self.d_intrinsic)
         w = self.weights[np.asarray(indices).reshape(-1, self.k_den)]

@@ -81,7 +81,8 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
         AstroLink itself keeps groups of three points or more.
     working_memory : float or None, default=None
         Memory, in MiB, that the neighbour query may use at once (scikit-learn's
-        unit). ``None`` queries all points in one go.
+        unit). ``None`` queries 2**20 points at a time. The result does not
+        depend on it.
     n_jobs : int or None, default=None
         Number of threads for AstroLink's parallel kernels. ``None`` means 1,
         ``-1`` all processors. The result does not depend on it.
@@ -330,6 +331,9 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
 
         A point whose cluster has children takes the leaf descendant of that
         cluster that holds its nearest neighbour among the leaves' members.
+        A cluster's descendants are the sub-ranges of its range in
+        ``ordering_``, so the candidates of cluster ``j`` are read off its
+        range.
         """
         clusters = clusters.copy()
         has_child = np.zeros(self.n_clusters_, dtype=bool)
@@ -337,29 +341,26 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
         inner = np.flatnonzero(has_child)
         if inner.size == 0:
             return clusters
-        leaf_points = np.flatnonzero(~has_child[self._deepest] & (self._deepest >= 0))
-        leaf_of_point = self._deepest[leaf_points]
-        for j in inner:
-            todo = np.flatnonzero(clusters == j)
-            if todo.size == 0:
+        in_leaf = self._deepest >= 0
+        in_leaf[in_leaf] = ~has_child[self._deepest[in_leaf]]
+        todo_all = np.flatnonzero(has_child[np.maximum(clusters, 0)] & (clusters >= 0))
+        if todo_all.size == 0:
+            return clusters
+        order = np.argsort(clusters[todo_all], kind="stable")
+        todo_all = todo_all[order]
+        bounds = np.searchsorted(clusters[todo_all], inner, side="left")
+        ends = np.searchsorted(clusters[todo_all], inner, side="right")
+        for j, lo, hi in zip(inner, bounds, ends, strict=True):
+            if lo == hi:
                 continue
-            # Leaf members below j: points whose leaf has j as an ancestor.
-            below = self._is_below(leaf_of_point, j)
-            candidates = leaf_points[below]
+            todo = todo_all[lo:hi]
+            start, stop = self.cluster_bounds_[j]
+            members = self.ordering_[start:stop]
+            candidates = members[in_leaf[members]]
             tree = KDTree(np.ascontiguousarray(self._X_fit[candidates] / self._scale))
             _, nearest = tree.query(np.ascontiguousarray(Xt[todo]), k=1)
-            clusters[todo] = leaf_of_point[below][np.asarray(nearest).ravel()]
+            clusters[todo] = self._deepest[candidates[np.asarray(nearest).ravel()]]
         return clusters
-
-    def _is_below(self, clusters, ancestor):
-        """Whether each cluster index in ``clusters`` descends from ``ancestor``."""
-        out = np.zeros(clusters.shape, dtype=bool)
-        current = clusters.copy()
-        while True:
-            current = np.where(current >= 0, self.parents_[np.maximum(current, 0)], -1)
-            out |= current == ancestor
-            if not (current >= 0).any():
-                return out
 
     def _choose(self, cluster_of_point, Xt):
         if self.label_level == "top":

@@ -23,7 +23,11 @@ from ._background import (
 )
 from ._validation import check_image, check_mask
 
-__all__ = ["LuminositySampler", "SampledImage"]
+__all__ = ["LuminositySampler", "SampledImage", "SparseSamplingWarning"]
+
+
+class SparseSamplingWarning(UserWarning):
+    """Warning that the point cloud is too sparse for reliable detection."""
 
 
 class SampledImage:
@@ -115,8 +119,11 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         at least 1,000 and at most ``max_samples``.
     samples_per_pixel : float, default=4.0
         Mean number of points per footprint pixel when ``n_samples='auto'``.
-    max_samples : int, default=500_000
-        Upper bound on the number of points when ``n_samples='auto'``.
+    max_samples : int, default=5_000_000
+        Upper bound on the number of points when ``n_samples='auto'`` (about
+        2 GB of working memory in the clusterer). Detection degrades when the
+        cap leaves fewer than about 2 points per footprint pixel; a
+        :class:`~skimgcluster.SparseSamplingWarning` says so.
     background : 'auto', float or None, default='auto'
         Sky level to subtract. ``'auto'`` estimates the sky and its noise in
         boxes of ``background_box_size`` pixels with sigma clipping, per band;
@@ -222,7 +229,7 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         n_samples="auto",
         *,
         samples_per_pixel=4.0,
-        max_samples=500_000,
+        max_samples=5_000_000,
         background="auto",
         background_box_size=64,
         detection_threshold=3.5,
@@ -402,6 +409,15 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         h, w, n_bands = data.shape
         n_colour = self._n_colour(n_bands)
         n = self.n_samples_for(maps)
+        n_fg = int(np.count_nonzero(maps.candidate_weights > 0))
+        if self.n_samples == "auto" and n_fg and n < 2 * n_fg:
+            warnings.warn(
+                f"max_samples={self.max_samples} leaves {n / n_fg:.2f} points per footprint "
+                f"pixel ({n_fg} pixels); below about 2, faint sources are lost. Raise "
+                "max_samples, or detection_threshold to shrink the footprint.",
+                SparseSamplingWarning,
+                stacklevel=3,
+            )
         positive = maps.candidate_weights > 0
         candidates = maps.candidates[positive]
         if n == 0 or candidates.size == 0:

@@ -5,7 +5,12 @@ import pytest
 from conftest import TWO_SOURCES, gaussian_image
 from sklearn.exceptions import NotFittedError
 
-from skimgcluster import DegenerateDataWarning, LuminositySampler, SampledImage
+from skimgcluster import (
+    DegenerateDataWarning,
+    LuminositySampler,
+    SampledImage,
+    SparseSamplingWarning,
+)
 
 
 def _near(points, row, col, radius):
@@ -354,7 +359,8 @@ def test_auto_n_samples_follows_footprint(three_source_image):
 
 def test_auto_n_samples_capped_by_max_samples(three_source_image):
     sampler = LuminositySampler(max_samples=300, random_state=0)
-    assert sampler.fit_transform(three_source_image).shape == (300, 2)
+    with pytest.warns(SparseSamplingWarning, match="max_samples=300"):
+        assert sampler.fit_transform(three_source_image).shape == (300, 2)
 
 
 def test_n_samples_zero_gives_empty_output(two_source_image):

@@ -1,0 +1,205 @@
+"""Speed and memory at JWST scale, side by side in one run.
+
+Run by hand (needs the benchmark extras for the peers: ``pip install ".[bench]"``)::
+
+    python benchmarks/bench_speed.py [--size 4608] [--samples 1000000]
+
+Every case runs in a fresh Python process, after a warm-up on a small image (so numba's
+compiled kernels are loaded and raw AstroLink has compiled its own), and reports its wall
+time and its peak memory above what the process held before the case started (resident
+set size, read from ``/proc`` every 2 ms by a thread). Cases:
+
+1. ``sampler``: ``LuminositySampler(n_samples=N).fit_transform`` on the field, against
+   ``notebook``, the original notebook's sampling recipe, on the same image;
+2. ``fit``: ``AstroLinkClusterer.fit`` against ``raw``, ``astrolink.AstroLink(...).run()``,
+   on the identical point cloud (the sampler's output) with the same parameters;
+3. ``labels``: ``labels_to_image`` of that fit onto the field's pixels (with a footprint);
+4. ``segment``: ``segment(image)`` end to end, against ``photutils`` and ``sep`` (the
+   recipes of ``bench_quality.py``), with the detection F1 of each against the truth.
+
+The field is ``make_field((size, size), size * size // 3500, random_state=0)``, three
+float32 bands, cached in the system's temporary folder.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+
+def _rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class _PeakWatcher:
+    """Samples the resident set size every 2 ms in a thread; keeps the peak."""
+
+    def __enter__(self):
+        self.start = _rss()
+        self.peak = self.start
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def _watch(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _rss())
+            time.sleep(0.002)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss())
+
+
+def field_paths(size):
+    folder = Path(tempfile.gettempdir()) / "skimgcluster-bench"
+    folder.mkdir(exist_ok=True)
+    image, truth = folder / f"field{size}.npy", folder / f"truth{size}.npy"
+    if not image.exists():
+        from skimgcluster.datasets import make_field
+
+        im, tr, _ = make_field((size, size), size * size // 3500, random_state=0)
+        np.save(image, im)
+        np.save(truth, tr)
+    return image, truth
+
+
+def notebook_recipe(image, n_samples, rng):
+    """The seed notebook's sampling, verbatim but for the names."""
+    lum = np.linalg.norm(image, axis=-1)
+    lum = np.maximum(lum - 50 * np.sqrt(3), 0)
+    lum /= lum.max()
+    cdf = np.cumsum(lum)
+    cdf /= cdf[-1]
+    u = rng.uniform(0, 1, n_samples)
+    idx = cdf.searchsorted(u).reshape(-1, 1).astype(np.float64)
+    x, y = idx % image.shape[1], idx // image.shape[1]
+    colours = image.reshape(-1, image.shape[-1])
+    points = np.concatenate((x, y, colours[idx.astype(np.int64).ravel()]), axis=-1)
+    points += 0.5
+    points += rng.uniform(-0.5, 0.5, points.shape)
+    return points
+
+
+def run_case(case, size, n_samples):
+    warnings.simplefilter("ignore")
+    from skimgcluster import AstroLinkClusterer, LuminositySampler, labels_to_image, segment
+    from skimgcluster.metrics import detection_scores
+
+    image_path, truth_path = field_paths(size)
+    image = np.load(image_path)
+    small = image[:256, :256]
+    sampler = LuminositySampler(n_samples=n_samples, random_state=0)
+    clusterer = AstroLinkClusterer(k_den=15, min_significance=2.5)
+    out = {}
+    if case in ("sampler", "notebook"):
+        LuminositySampler(n_samples=1000, random_state=0).fit_transform(small)
+        notebook_recipe(small, 1000, np.random.default_rng(0))
+    elif case in ("fit", "raw", "labels"):
+        points_path = Path(tempfile.gettempdir()) / "skimgcluster-bench" / f"points{size}.npy"
+        if not points_path.exists():
+            np.save(points_path, sampler.fit_transform(image))
+        points = np.load(points_path)
+        warm = LuminositySampler(n_samples=3000, random_state=0).fit_transform(small)
+        clusterer.fit(warm)
+        if case == "raw":
+            from astrolink import AstroLink
+
+            AstroLink(warm, k_den=15, adaptive=0, S=2.5, workers=1).run()  # compiles
+        if case == "labels":
+            footprint = sampler.fit(image).analyse(image).footprint
+            fitted = clusterer.fit(points)
+    elif case in ("segment", "photutils", "sep"):
+        sys.path.insert(0, str(HERE))
+        from bench_quality import run_photutils, run_sep
+
+        segment(small, random_state=0)
+        truth = np.load(truth_path)
+    with _PeakWatcher() as memory:
+        start = time.perf_counter()
+        if case == "sampler":
+            points = sampler.fit_transform(image)
+            out["n_points"] = len(points)
+        elif case == "notebook":
+            points = notebook_recipe(image, n_samples, np.random.default_rng(0))
+            out["n_points"] = len(points)
+        elif case == "fit":
+            clusterer.fit(points)
+            out["n_clusters"] = int(clusterer.n_clusters_)
+        elif case == "raw":
+            from astrolink import AstroLink
+
+            model = AstroLink(points, k_den=15, adaptive=0, S=2.5, workers=1)
+            model.run()
+            out["n_clusters"] = len(model.ids) - 1
+        elif case == "labels":
+            labels_to_image(fitted.labels_, points, image.shape[:2], footprint=footprint)
+        elif case == "segment":
+            label_image = segment(image, random_state=0).label_image
+        elif case == "photutils":
+            label_image = run_photutils(image)
+        elif case == "sep":
+            label_image = run_sep(image)
+        out["seconds"] = time.perf_counter() - start
+    out["peak_mb"] = (memory.peak - memory.start) / 2**20
+    if case in ("segment", "photutils", "sep"):
+        scores = detection_scores(label_image, truth)
+        out["f1"] = scores["f1"]
+        out["n_found"] = scores["n_found"]
+    out["image_mb"] = image.nbytes / 2**20
+    print(json.dumps(out))
+
+
+def measure(case, size, n_samples):
+    cmd = [sys.executable, __file__, "--case", case, "--size", str(size)]
+    cmd += ["--samples", str(n_samples)]
+    result = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=4608)
+    parser.add_argument("--samples", type=int, default=1_000_000)
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case:
+        run_case(args.case, args.size, args.samples)
+        return
+    field_paths(args.size)
+    print(f"field {args.size}x{args.size}x3 float32, {args.samples} samples\n")
+    print("| case | seconds | peak MB above start | notes |")
+    print("|---|---|---|---|")
+    results = {}
+    for case in ("notebook", "sampler", "raw", "fit", "labels", "photutils", "sep", "segment"):
+        r = measure(case, args.size, args.samples)
+        results[case] = r
+        notes = {k: v for k, v in r.items() if k not in ("seconds", "peak_mb")}
+        print(f"| {case} | {r['seconds']:.2f} | {r['peak_mb']:.0f} | {notes} |", flush=True)
+    print()
+
+    def ratio(a, b, key):
+        return results[a][key] / results[b][key]
+
+    print(f"sampler / notebook time: {ratio('sampler', 'notebook', 'seconds'):.2f}")
+    peak = results["sampler"]["peak_mb"] / results["sampler"]["image_mb"]
+    print(f"sampler peak / image bytes: {peak:.2f}")
+    print(f"fit / raw AstroLink time: {ratio('fit', 'raw', 'seconds'):.3f}")
+    print(f"segment / photutils time: {ratio('segment', 'photutils', 'seconds'):.2f}")
+
+
+if __name__ == "__main__":
+    main()
