@@ -19,10 +19,11 @@ __all__ = ["estimate_background"]
 
 _MAD_TO_STD = 1.4826
 # Images of more pixels than this use a sub-grid of at most _MAX_PER_BOX
-# pixels of each box for its statistics (the median of 1,024 values is within
-# 4% of a standard deviation of the box's median); smaller images use all.
+# pixels of each box for its statistics (the median of 256 values is within
+# 8% of a standard deviation of the box's median, before the median filter
+# over 3x3 boxes); smaller images use all their pixels.
 _SUBSAMPLE_ABOVE = 2**22
-_MAX_PER_BOX = 1024
+_MAX_PER_BOX = 256
 
 
 def _nanmedian_rows(values):
@@ -164,7 +165,7 @@ def estimate_background(image, *, box_size=64, filter_size=3, n_sigma=3.0, max_i
     The image is divided into boxes of ``box_size`` pixels; in every box the
     sky level is the sigma-clipped median and the noise the sigma-clipped
     median absolute deviation scaled to a standard deviation, both computed
-    on all its pixels (on a regular sub-grid of at most 1,024 of them for
+    on all its pixels (on a regular sub-grid of at most 256 of them for
     images of more than 2**22 pixels). The mesh of box
     values is median-filtered over ``filter_size`` boxes and interpolated
     bilinearly back to the image, as SExtractor and photutils do.
