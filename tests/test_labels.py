@@ -248,3 +248,47 @@ def test_cluster_masks_with_footprint(nested_in_image):
     for j, parent in enumerate(c.parents_):
         if parent >= 0:
             assert np.all(masks[parent][masks[j]])
+
+
+def _geodesic_distances(seed_mask, mask):
+    """4-connected path length from any pixel of seed_mask, inside mask (brute force)."""
+    from collections import deque
+
+    h, w = mask.shape
+    dist = np.full((h, w), np.inf)
+    queue = deque()
+    for i, j in zip(*np.nonzero(seed_mask), strict=True):
+        dist[i, j] = 0
+        queue.append((i, j))
+    while queue:
+        i, j = queue.popleft()
+        for a, b in ((i - 1, j), (i + 1, j), (i, j - 1), (i, j + 1)):
+            if 0 <= a < h and 0 <= b < w and mask[a, b] and dist[a, b] == np.inf:
+                dist[a, b] = dist[i, j] + 1
+                queue.append((a, b))
+    return dist
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_footprint_fill_takes_the_geodesically_nearest_seed(seed):
+    rng = np.random.default_rng(seed)
+    h, w = 30, 40
+    footprint = rng.random((h, w)) < 0.75
+    points = np.column_stack([rng.integers(0, w, 12), rng.integers(0, h, 12)]).astype(float)
+    labels = rng.integers(0, 4, 12)
+    seeds = labels_to_image(labels, points, (h, w), fill_distance=0)
+    seeds = np.where(footprint, seeds, 0)
+    out = labels_to_image(labels, points, (h, w), footprint=footprint)
+    present = [v for v in np.unique(seeds) if v > 0]
+    if not present:
+        assert not out.any()
+        return
+    dist = np.stack([_geodesic_distances((seeds == v) & footprint, footprint) for v in present])
+    nearest = dist.min(axis=0)
+    reachable = np.isfinite(nearest)
+    # Unreachable footprint pixels and pixels outside the footprint stay 0.
+    assert not out[~reachable].any()
+    # Every reachable pixel carries a label at the minimal path length.
+    rows, cols = np.nonzero(reachable)
+    chosen = np.array([present.index(v) for v in out[rows, cols]])
+    np.testing.assert_array_equal(dist[chosen, rows, cols], nearest[rows, cols])
