@@ -5,7 +5,7 @@ Run by hand (not part of the test suite)::
     python benchmarks/bench_defaults.py [--seeds 5] [--size 512] [--sources 120]
 
 Fields come from ``skimgcluster.datasets.make_field`` (seeds 0..n-1) and blended pairs
-from ``make_blended_pairs`` (8 pairs per seed). Every row changes the defaults of
+from ``make_blended_pairs`` (8 pairs per seed, seeds 0-9). Every row changes the defaults of
 ``segment`` by the parameters it names; it reports detection F1, completeness, purity,
 mean IoU of matched pairs (IoU >= 0.5), the fraction of blended pairs whose two sources
 are both recovered, and the time per field. This is the grid the defaults were chosen on.
@@ -58,6 +58,7 @@ def main():
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--sources", type=int, default=120)
+    parser.add_argument("--pair-seeds", type=int, default=10)
     args = parser.parse_args()
     seeds = range(args.seeds)
     fields = [make_field((args.size, args.size), args.sources, random_state=s) for s in seeds]
@@ -76,7 +77,7 @@ def main():
             s = detection_scores(result_of(image), truth)
             rows.append([s["f1"], s["completeness"], s["purity"], s["mean_iou"]])
         per_field = (time.perf_counter() - start) / len(fields)
-        sep, total = pairs_separated(result_of, seeds)
+        sep, total = pairs_separated(result_of, range(args.pair_seeds))
         f1, comp, pur, iou = np.nanmean(rows, axis=0)
         name = ", ".join(f"{k}={v}" for k, v in params.items()) or "**defaults**"
         print(
