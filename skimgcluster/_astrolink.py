@@ -27,6 +27,8 @@ from numba import njit
 from pykdtree.kdtree import KDTree
 from sklearn.exceptions import ConvergenceWarning
 
+from ._neighbors import GridIndex
+
 __all__ = []
 
 logger = logging.getLogger("skimgcluster")
@@ -87,6 +89,7 @@ class _CachedAstroLink(AstroLink):
         h_style=1,
         verbose=0,
         working_memory=None,
+        algorithm="kd_tree",
     ):
         self.P = P
         self.n_samples, self.d_features = P.shape
@@ -110,6 +113,7 @@ class _CachedAstroLink(AstroLink):
         self.workers = None
         self.verbose = verbose
         self.working_memory = working_memory
+        self.algorithm = algorithm
         self.degenerate_ = None
 
     # -- messages -----------------------------------------------------------
@@ -146,7 +150,13 @@ class _CachedAstroLink(AstroLink):
 
         Computes, as AstroLink does, the Epanechnikov balloon estimate of the
         log-density of every point from its ``k_den`` nearest neighbours in
-        ``P_transform`` and keeps the ``k_link`` nearest neighbours. It also
+        ``P_transform`` and keeps the ``k_link`` nearest neighbours. The
+        neighbours come from AstroLink's KD-tree (``algorithm='kd_tree'``) or
+        from an exact search on a grid of the first two features
+        (``algorithm='grid'``, :mod:`skimgcluster._neighbors`); a subclass can
+        replace this method to supply neighbours and densities any other way
+        (AstroLink's aggregation and significance stages only read ``logRho``
+        and ``kNN``). It also
         keeps ``tree_`` (the KD-tree), ``log_density_raw_`` (before AstroLink's
         normalisation to [0, 1]) and ``log_density_range_`` (min and max).
 
@@ -156,7 +166,19 @@ class _CachedAstroLink(AstroLink):
         """
         X = np.ascontiguousarray(self.P_transform)
         n = self.n_samples
-        self.tree_ = KDTree(X)
+        if self.algorithm == "grid":
+            grid = GridIndex(X, points_per_cell=self.k_den)
+
+            def query(start, stop):
+                return grid.query_own(self.k_den, start, stop)
+
+            self.tree_ = None  # built by predict when needed
+        else:
+            self.tree_ = KDTree(X)
+
+            def query(start, stop):
+                return self.tree_.query(X[start:stop], k=self.k_den, sqr_dists=True)
+
         self.logRho = np.empty(n, dtype=X.dtype)
         int_type = np.uint32 if n < 2**32 - 1 else np.uint64
         self.kNN = np.empty((n, self.k_link), dtype=int_type)
@@ -166,7 +188,7 @@ class _CachedAstroLink(AstroLink):
             chunk = max(min(int(self.working_memory // (16 * self.k_den)), n), 1)
         for start in range(0, n, chunk):
             stop = min(start + chunk, n)
-            sqr, idx = self.tree_.query(X[start:stop], k=self.k_den, sqr_dists=True)
+            sqr, idx = query(start, stop)
             self.logRho[start:stop] = self.log_density_from_neighbours(sqr, idx)
             self.kNN[start:stop] = idx[:, : self.k_link]
         del self.P_transform

@@ -83,6 +83,11 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
         Memory, in MiB, that the neighbour query may use at once (scikit-learn's
         unit). ``None`` queries 2**20 points at a time. The result does not
         depend on it.
+    algorithm : {'kd_tree', 'grid'}, default='kd_tree'
+        Neighbour search of the density step. ``'kd_tree'`` is AstroLink's
+        own (pykdtree); ``'grid'`` is an exact search on a grid of the first
+        two features, meant for points sampled from an image (their pixel
+        coordinates), with neighbours ordered alike so the result is the same.
     n_jobs : int or None, default=None
         Number of threads for AstroLink's parallel kernels. ``None`` means 1,
         ``-1`` all processors. The result does not depend on it.
@@ -173,6 +178,7 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
         "label_level": [StrOptions({"deepest", "leaf", "top"})],
         "min_cluster_size": [Interval(Integral, 1, None, closed="left")],
         "working_memory": [Interval(Real, 0, None, closed="neither"), None],
+        "algorithm": [StrOptions({"kd_tree", "grid"})],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
     }
@@ -189,6 +195,7 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
         label_level="deepest",
         min_cluster_size=1,
         working_memory=None,
+        algorithm="kd_tree",
         n_jobs=None,
         verbose=0,
     ):
@@ -201,6 +208,7 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
         self.label_level = label_level
         self.min_cluster_size = min_cluster_size
         self.working_memory = working_memory
+        self.algorithm = algorithm
         self.n_jobs = n_jobs
         self.verbose = verbose
 
@@ -218,6 +226,11 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
             raise ValueError(
                 f"d_intrinsic must be at most the number of features ({X.shape[1]}); "
                 f"got d_intrinsic={self.d_intrinsic}."
+            )
+        if self.algorithm == "grid" and X.shape[1] < 2:
+            raise ValueError(
+                "algorithm='grid' lays its grid on the first two features and needs at "
+                f"least two; got X with {X.shape[1]} feature(s)."
             )
         if self.n_jobs == 0:
             raise ValueError("n_jobs must be a non-zero integer or None; got n_jobs=0.")
@@ -261,6 +274,7 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
             h_style=self.h_style,
             verbose=self.verbose,
             working_memory=None if self.working_memory is None else self.working_memory * 2**20,
+            algorithm=self.algorithm,
         )
         previous = numba.get_num_threads()
         numba.set_num_threads(_n_threads(self.n_jobs))

@@ -533,3 +533,50 @@ def test_pickling_does_not_change_the_original(nested):
     tree = c._tree
     pickle.dumps(c)
     assert c._tree is tree
+
+
+# -- the neighbour-search hook ---------------------------------------------------------
+
+
+def _image_like_points(seed, n=4000):
+    """Points like a sampler's: pixel positions of a few blobs plus three colours."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(10, 90, (6, 2))
+    pos = centres[rng.integers(0, 6, n)] + rng.normal(0, 2.5, (n, 2))
+    colour = rng.dirichlet([2, 2, 2], n) * 20
+    return np.column_stack([pos, colour])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_grid_search_gives_raw_astrolinks_result(seed):
+    from astrolink import AstroLink
+
+    X = _image_like_points(seed)
+    grid = AstroLinkClusterer(k_den=15, min_significance=2.5, algorithm="grid").fit(X)
+    raw = AstroLink(X, k_den=15, adaptive=0, S=2.5, workers=1)
+    raw.run()
+    np.testing.assert_array_equal(grid.cluster_ids_, raw.ids[1:])
+    np.testing.assert_array_equal(grid.ordering_, raw.ordering)
+    np.testing.assert_allclose(grid.significances_, raw.significances[1:])
+    kd = AstroLinkClusterer(k_den=15, min_significance=2.5).fit(X)
+    np.testing.assert_array_equal(grid.labels_, kd.labels_)
+    np.testing.assert_array_equal(grid.predict(X), grid.labels_)
+
+
+def test_grid_knn_matches_a_kd_tree():
+    from pykdtree.kdtree import KDTree
+
+    from skimgcluster._neighbors import grid_knn
+
+    X = _image_like_points(3, 3000)
+    X[:, 1] *= 0.2  # anisotropic spread, sparse and dense cells
+    for k in (1, 7, 20):
+        sqr, idx = grid_knn(X, k)
+        ref_sqr, ref_idx = KDTree(X).query(X, k=k, sqr_dists=True)
+        np.testing.assert_allclose(sqr, np.asarray(ref_sqr).reshape(sqr.shape))
+        np.testing.assert_array_equal(idx, np.asarray(ref_idx).reshape(idx.shape))
+
+
+def test_grid_needs_two_features():
+    with pytest.raises(ValueError, match="algorithm='grid'"):
+        AstroLinkClusterer(algorithm="grid").fit(np.arange(300.0).reshape(-1, 1))

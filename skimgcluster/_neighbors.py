@@ -1,0 +1,163 @@
+"""Exact k-nearest-neighbour search on a grid of the first two features.
+
+Points sampled from an image have pixel coordinates as their first two
+features, and their neighbours are spatially local. Bucketing the points in
+square cells of those two coordinates and scanning rings of cells outwards
+finds the exact k nearest neighbours in the full feature space: the distance
+in all features is at least the distance in the first two, so once the k-th
+best distance is within the ring already scanned, no farther cell can hold a
+closer point.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = ["GridIndex", "grid_knn"]
+
+
+@njit(cache=True)
+def _build(cx, cy, ncx, ncy):  # pragma: no cover - compiled
+    """Counting sort of points by cell: (order, start of each cell in order)."""
+    n = cx.size
+    counts = np.zeros(ncx * ncy + 1, dtype=np.int64)
+    for i in range(n):
+        counts[cy[i] * ncx + cx[i] + 1] += 1
+    for c in range(1, counts.size):
+        counts[c] += counts[c - 1]
+    fill = counts[:-1].copy()
+    order = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        c = cy[i] * ncx + cx[i]
+        order[fill[c]] = i
+        fill[c] += 1
+    return order, counts
+
+
+@njit(parallel=True, cache=True)
+def _query(X, lo, hi, k, cell, x0, y0, cx, cy, ncx, ncy, order, start):  # pragma: no cover
+    n, d = X.shape
+    sqr = np.empty((hi - lo, k))
+    idx = np.empty((hi - lo, k), dtype=np.int64)
+    rmax = max(ncx, ncy)
+    for row in prange(hi - lo):
+        i = row + lo
+        best = np.full(k, np.inf)
+        bidx = np.full(k, -1, dtype=np.int64)
+        found = 0
+        ci, cj = cx[i], cy[i]
+        # Distance from the point to the edges of its own cell, in x and y.
+        px = X[i, 0] - x0 - ci * cell
+        py = X[i, 1] - y0 - cj * cell
+        margin = min(px, cell - px, py, cell - py)
+        if margin < 0.0:
+            margin = 0.0
+        for r in range(rmax + 1):
+            for b in range(cj - r, cj + r + 1):
+                if b < 0 or b >= ncy:
+                    continue
+                edge_row = b == cj - r or b == cj + r
+                step = 1 if edge_row else 2 * r
+                a = ci - r
+                while a <= ci + r:
+                    if 0 <= a < ncx:
+                        c = b * ncx + a
+                        for p in range(start[c], start[c + 1]):
+                            j = order[p]
+                            s = 0.0
+                            for q in range(d):
+                                t = X[i, q] - X[j, q]
+                                s += t * t
+                            if found < k or s < best[k - 1]:
+                                # Insert keeping (distance, index) ascending.
+                                m = found if found < k else k - 1
+                                while m > 0 and (
+                                    best[m - 1] > s or (best[m - 1] == s and bidx[m - 1] > j)
+                                ):
+                                    best[m] = best[m - 1]
+                                    bidx[m] = bidx[m - 1]
+                                    m -= 1
+                                best[m] = s
+                                bidx[m] = j
+                                if found < k:
+                                    found += 1
+                    if step == 0:
+                        break
+                    a += step
+            # Every point outside the rings scanned is at least this far away.
+            reach = r * cell + margin
+            if found == k and best[k - 1] <= reach * reach:
+                break
+        sqr[row] = best
+        idx[row] = bidx
+    return sqr, idx
+
+
+class GridIndex:
+    """A grid of the points' first two features for exact k-NN queries.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), n_features >= 2
+        Points; the grid is laid on the first two features.
+    points_per_cell : float
+        Target number of points in the cells where most points lie.
+    """
+
+    def __init__(self, X, points_per_cell):
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] < 2 or X.shape[0] == 0:
+            raise ValueError(f"X must have shape (n_samples >= 1, >= 2); got {X.shape}.")
+        self.X = X
+        x0, y0 = X[:, 0].min(), X[:, 1].min()
+        # Cell side from the density where most points are: the points-weighted
+        # median count of points per unit square.
+        ux = np.floor(X[:, 0] - x0).astype(np.int64)
+        uy = np.floor(X[:, 1] - y0).astype(np.int64)
+        keys = uy * (ux.max() + 1) + ux
+        _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        density = max(float(np.median(counts[inverse])), 1e-12)
+        cell = max(np.sqrt(points_per_cell / density), 1e-9)
+        span = max(X[:, 0].max() - x0, X[:, 1].max() - y0, 1e-9)
+        cell = max(cell, span / 4096.0)  # at most 4096 x 4096 cells
+        last = int(span / cell)
+        self.cx = np.minimum(((X[:, 0] - x0) / cell).astype(np.int64), last)
+        self.cy = np.minimum(((X[:, 1] - y0) / cell).astype(np.int64), last)
+        self.ncx, self.ncy = int(self.cx.max()) + 1, int(self.cy.max()) + 1
+        self.cell, self.x0, self.y0 = cell, x0, y0
+        self.order, self.start = _build(self.cx, self.cy, self.ncx, self.ncy)
+
+    def query_own(self, k, lo=0, hi=None):
+        """k nearest neighbours of the indexed points ``lo:hi`` among all of them."""
+        n = self.X.shape[0]
+        hi = n if hi is None else hi
+        if not 1 <= k <= n:
+            raise ValueError(f"k must be in [1, n_samples={n}]; got {k}.")
+        return _query(
+            self.X, lo, hi, k, self.cell, self.x0, self.y0, self.cx, self.cy,
+            self.ncx, self.ncy, self.order, self.start,
+        )  # fmt: skip
+
+
+def grid_knn(X, k, *, points_per_cell=None):
+    """Exact ``k`` nearest neighbours of every point of ``X`` among ``X``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), n_features >= 2
+        Points; the grid is laid on the first two features.
+    k : int
+        Number of neighbours, the point itself included (as a KD-tree query
+        of the tree's own points returns it first).
+    points_per_cell : float or None, default=None
+        Target number of points in the cells where most points lie; ``None``
+        means ``k``.
+
+    Returns
+    -------
+    sqr_distances : ndarray of shape (n_samples, k)
+        Squared distances, ascending.
+    indices : ndarray of shape (n_samples, k)
+        Indices of the neighbours; ties in distance go to the lower index.
+    """
+    index = GridIndex(X, float(k if points_per_cell is None else points_per_cell))
+    return index.query_own(k)
