@@ -19,7 +19,7 @@ import numpy as np
 
 from skimgcluster import segment
 from skimgcluster.datasets import make_blended_pairs, make_field
-from skimgcluster.metrics import detection_scores, match_segments
+from skimgcluster.metrics import detection_scores, pairs_separated
 
 GRID = [
     {},
@@ -43,14 +43,13 @@ GRID = [
 ]
 
 
-def pairs_separated(result_of, seeds, n_pairs=8):
-    separated = 0
+def count_pairs(result_of, seeds, n_pairs=8):
+    separated = total = 0
     for seed in seeds:
         image, truth, sources = make_blended_pairs(n_pairs, random_state=seed)
-        _, matched_true, _ = match_segments(result_of(image), truth)
-        matched = np.isin(sources["label"], matched_true) & (sources["label"] > 0)
-        separated += sum(bool(matched[sources["pair"] == p].all()) for p in range(n_pairs))
-    return separated, n_pairs * len(seeds)
+        n, m = pairs_separated(result_of(image), truth, sources["pair"], sources["label"])
+        separated, total = separated + n, total + m
+    return separated, total
 
 
 def main():
@@ -77,7 +76,7 @@ def main():
             s = detection_scores(result_of(image), truth)
             rows.append([s["f1"], s["completeness"], s["purity"], s["mean_iou"]])
         per_field = (time.perf_counter() - start) / len(fields)
-        sep, total = pairs_separated(result_of, range(args.pair_seeds))
+        sep, total = count_pairs(result_of, range(args.pair_seeds))
         f1, comp, pur, iou = np.nanmean(rows, axis=0)
         name = ", ".join(f"{k}={v}" for k, v in params.items()) or "**defaults**"
         print(

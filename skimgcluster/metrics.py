@@ -10,7 +10,13 @@ from numbers import Real
 
 import numpy as np
 
-__all__ = ["match_segments", "detection_scores", "detection_f1_score", "make_detection_scorer"]
+__all__ = [
+    "match_segments",
+    "detection_scores",
+    "detection_f1_score",
+    "make_detection_scorer",
+    "pairs_separated",
+]
 
 
 def _check_label_images(found, truth):
@@ -192,3 +198,40 @@ def make_detection_scorer(metric="f1", *, iou_threshold=0.5):
 
     scorer.__name__ = f"detection_{metric}"
     return scorer
+
+
+def pairs_separated(found, truth, pair, true_labels, *, iou_threshold=0.5):
+    """How many pairs of blended sources are both recovered.
+
+    Parameters
+    ----------
+    found : (M, N) ndarray of int
+        Label image to evaluate, 0 = background.
+    truth : (M, N) ndarray of int
+        True label image, 0 = background.
+    pair : ndarray of shape (n_sources,)
+        Pair index of every true source, ``-1`` for a source in no pair (the
+        ``pair`` column of :mod:`skimgcluster.datasets`' source tables).
+    true_labels : ndarray of shape (n_sources,)
+        Value of every source in ``truth`` (0 if it covers no pixel).
+    iou_threshold : float, default=0.5
+        Smallest IoU of a match, in [0.5, 1].
+
+    Returns
+    -------
+    n_separated : int
+        Pairs whose two sources are each matched to a segment of their own.
+    n_pairs : int
+        Number of pairs.
+    """
+    pair = np.asarray(pair)
+    true_labels = np.asarray(true_labels)
+    if pair.shape != true_labels.shape:
+        raise ValueError(
+            f"pair and true_labels must have one entry per source; got shapes {pair.shape} "
+            f"and {true_labels.shape}."
+        )
+    _, matched_true, _ = match_segments(found, truth, iou_threshold=iou_threshold)
+    matched = np.isin(true_labels, matched_true) & (true_labels > 0)
+    ids = np.unique(pair[pair >= 0])
+    return int(sum(bool(matched[pair == p].all()) for p in ids)), int(ids.size)

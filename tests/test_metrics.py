@@ -6,6 +6,7 @@ from skimgcluster.metrics import (
     detection_scores,
     make_detection_scorer,
     match_segments,
+    pairs_separated,
 )
 
 
@@ -80,3 +81,17 @@ def test_f1_over_sequences_and_scorer():
 
     scorer = make_detection_scorer("completeness")
     assert scorer(Fixed(), [None, None], [truth, truth]) == 1.0
+
+
+def test_pairs_separated():
+    truth = np.zeros((10, 20), dtype=np.int32)
+    truth[2:6, 1:4], truth[2:6, 4:7] = 1, 2  # pair 0
+    truth[2:6, 11:14], truth[2:6, 14:17] = 3, 4  # pair 1
+    truth[8:10, 0:2] = 5  # single
+    found = np.zeros_like(truth)
+    found[2:6, 1:4], found[2:6, 4:7] = 1, 2  # pair 0 separated
+    found[2:6, 11:17] = 3  # pair 1 merged into one segment
+    pair = np.array([0, 0, 1, 1, -1])
+    assert pairs_separated(found, truth, pair, np.arange(1, 6)) == (1, 2)
+    with pytest.raises(ValueError, match="one entry per source"):
+        pairs_separated(found, truth, pair, np.arange(1, 5))
