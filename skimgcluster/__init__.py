@@ -10,6 +10,7 @@ from ._clusterer import AstroLinkClusterer
 from ._labels import cluster_masks, labels_to_image
 from ._sampler import LuminositySampler, SampledImage, SparseSamplingWarning
 from ._segment import ImageSegmenter, Segmentation, segment
+from ._validation import InsufficientMemoryError
 
 __version__ = "0.1.0"
 
@@ -17,6 +18,7 @@ __all__ = [
     "AstroLinkClusterer",
     "DegenerateDataWarning",
     "ImageSegmenter",
+    "InsufficientMemoryError",
     "LuminositySampler",
     "SampledImage",
     "Segmentation",

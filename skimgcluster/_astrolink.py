@@ -61,6 +61,38 @@ def _cached(dispatcher):
     return staticmethod(njit(cache=True, **options)(dispatcher.py_func))
 
 
+def _self_first(knn, start):
+    """Neighbour rows with each point itself first, as AstroLink's graph needs.
+
+    AstroLink links every point to the ``k_link - 1`` entries of its row that
+    are not itself, and assumes it is in its row. Among duplicated points (all
+    at distance 0) a search may list others first and leave a point out of
+    its own row; AstroLink's parallel kernel then writes one link too many,
+    into the next point's slots or past the end of its array. Here the point
+    moves to the front of its row (dropping the last neighbour if it was
+    missing). Rows of distinct points already start with the point itself and
+    are returned unchanged.
+    """
+    knn = np.asarray(knn)
+    own = np.arange(start, start + knn.shape[0], dtype=knn.dtype)
+    wrong = knn[:, 0] != own
+    if not wrong.any():
+        return knn
+    knn = knn.copy()
+    rows = np.flatnonzero(wrong)
+    sub = knn[rows]
+    is_self = sub == own[rows, None]
+    # Self first, the others in their order: a stable sort of the key below;
+    # where self is missing the sort changes nothing and the last one goes.
+    order = np.argsort(np.where(is_self, -1, np.arange(sub.shape[1])), axis=1, kind="stable")
+    sub = np.take_along_axis(sub, order, axis=1)
+    missing = ~is_self.any(axis=1)
+    sub[missing, 1:] = sub[missing, :-1]
+    sub[:, 0] = own[rows]
+    knn[rows] = sub
+    return knn
+
+
 class DegenerateDataWarning(UserWarning):
     """Warning raised when the data hold no structure AstroLink can measure."""
 
@@ -163,6 +195,9 @@ class _CachedAstroLink(AstroLink):
         The squared distance to the ``k_den``-th neighbour is floored at a
         tiny positive value so that duplicated points give a finite density
         instead of ``inf``/``nan``; for distinct points this changes nothing.
+        Where AstroLink's kernel overflows (``r**d`` out of float64's range),
+        the same estimate is computed in log space; points whose neighbours
+        all have zero weight get a density of ``-inf``, normalised to 0.
         """
         X = np.ascontiguousarray(self.P_transform)
         n = self.n_samples
@@ -189,14 +224,32 @@ class _CachedAstroLink(AstroLink):
         for start in range(0, n, chunk):
             stop = min(start + chunk, n)
             sqr, idx = query(start, stop)
+            if np.asarray(idx).max() >= n or not np.isfinite(sqr[:, -1]).all():
+                # An index past the end is pykdtree's mark of a neighbour at
+                # an infinite distance, on which the aggregation kernel would
+                # read past the end of the data.
+                raise ValueError(
+                    "the squared distances between the points overflow float64; "
+                    "rescale X to smaller values."
+                )
             self.logRho[start:stop] = self.log_density_from_neighbours(sqr, idx)
-            self.kNN[start:stop] = idx[:, : self.k_link]
+            self.kNN[start:stop] = _self_first(idx[:, : self.k_link], start)
         del self.P_transform
         self.log_density_raw_ = self.logRho.copy()
-        lo, hi = float(self.logRho.min()), float(self.logRho.max())
+        # Points whose neighbours all weigh 0 have a log-density of -inf:
+        # the normalisation spans the finite values and puts them at 0.
+        finite = np.isfinite(self.logRho)
+        if finite.all():
+            lo, hi = float(self.logRho.min()), float(self.logRho.max())
+        elif finite.any():
+            lo, hi = float(self.logRho[finite].min()), float(self.logRho[finite].max())
+        else:
+            lo = hi = 0.0
         self.log_density_range_ = (lo, hi)
-        if hi > lo:
+        if hi > lo and finite.all():
             self.logRho = self._normalise_njit(self.logRho)
+        elif hi > lo:
+            self.logRho = np.where(finite, (self.logRho - lo) / (hi - lo), 0.0)
         else:
             self.logRho = np.zeros_like(self.logRho)
         self._logRhoTime = 0.0
@@ -211,9 +264,24 @@ class _CachedAstroLink(AstroLink):
             sqr = sqr.copy()
             np.maximum(sqr[:, -1], tiny, out=sqr[:, -1])
         if self.weights is None:
-            return self._compute_logRho_njit(sqr, self.k_den, self.d_intrinsic)
-        w = self.weights[np.asarray(indices).reshape(-1, self.k_den)]
-        return self._compute_weighted_logRho_njit(sqr, w, self.d_intrinsic)
+            out = self._compute_logRho_njit(sqr, self.k_den, self.d_intrinsic)
+        else:
+            w = self.weights[np.asarray(indices).reshape(-1, self.k_den)]
+            out = self._compute_weighted_logRho_njit(sqr, w, self.d_intrinsic)
+        bad = ~np.isfinite(out)
+        if bad.any():
+            # The volume r**d overflowed or underflowed (many features, or
+            # extreme scales): the same estimate, computed in log space. Only
+            # neighbours that all weigh 0 still give -inf (zero density).
+            core = sqr[bad, -1]
+            if self.weights is None:
+                mass = self.k_den - sqr[bad].sum(axis=1) / core
+            else:
+                mass = w[bad].sum(axis=1) - (w[bad] * sqr[bad]).sum(axis=1) / core
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out[bad] = np.log(mass) - 0.5 * self.d_intrinsic * np.log(core)
+            out[np.isnan(out)] = -np.inf  # infinitely far neighbours: no density
+        return out
 
     def compute_significances(self):
         """AstroLink's prominence model, or no significant group if degenerate."""

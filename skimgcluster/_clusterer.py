@@ -1,6 +1,7 @@
 """AstroLinkClusterer: point cloud -> labels and a hierarchy of clusters."""
 
 import os
+import re
 import warnings
 from numbers import Integral, Real
 
@@ -11,12 +12,56 @@ from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._astrolink import DegenerateDataWarning, _CachedAstroLink
+from ._astrolink import _DEFAULT_CHUNK, DegenerateDataWarning, _CachedAstroLink
+from ._validation import check_memory
 
 __all__ = ["AstroLinkClusterer"]
 
 # AstroLink's significance threshold is limited by scipy's survival functions.
 _MAX_SIGNIFICANCE = 38.44939448087599
+
+# pykdtree, AstroLink's neighbour search, handles at most this many features.
+_KD_TREE_MAX_FEATURES = 127
+
+
+def _validate_points(estimator, X, *, reset):
+    """``validate_data`` with messages that always name ``X``.
+
+    scikit-learn's own messages (``Expected 2D array, got 1D array instead``,
+    ``could not convert string to float``) do not all say which argument was
+    wrong; the error keeps its type and gains the name.
+    """
+    try:
+        # scikit-learn's quick finiteness test sums X: +inf and -inf together
+        # would warn before the ValueError that names them.
+        with np.errstate(invalid="ignore", over="ignore"):
+            return validate_data(
+                estimator, X, dtype=np.float64, ensure_min_samples=int(reset), reset=reset
+            )
+    except (TypeError, ValueError) as exc:
+        message = str(exc)
+        if re.search(r"\bX\b", message):
+            raise
+        kind = TypeError if isinstance(exc, TypeError) else ValueError
+        raise kind(f"X must be an array of shape (n_samples, n_features); {message}") from exc
+
+
+def _check_magnitude(X):
+    """Refuse points whose squared distances would overflow float64.
+
+    pykdtree reports neighbours at an infinite distance with an index past
+    the end of the data, on which AstroLink's compiled kernels would crash.
+    """
+    if X.size == 0:
+        return
+    bound = float(np.sqrt(np.finfo(np.float64).max / (4 * X.shape[1])))
+    hi = max(abs(float(np.fmax.reduce(X, axis=None))), abs(float(np.fmin.reduce(X, axis=None))))
+    if hi > bound:
+        raise ValueError(
+            f"X must have |values| <= {bound:.4g} so that squared distances between "
+            f"points with {X.shape[1]} feature(s) fit in float64; got |value| up to "
+            f"{hi:.4g}. Rescale X."
+        )
 
 
 def _n_threads(n_jobs):
@@ -227,6 +272,14 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
                 f"d_intrinsic must be at most the number of features ({X.shape[1]}); "
                 f"got d_intrinsic={self.d_intrinsic}."
             )
+        if X.shape[1] > _KD_TREE_MAX_FEATURES and (
+            self.algorithm == "kd_tree" or self.label_level == "leaf"
+        ):
+            raise ValueError(
+                f"X must have at most {_KD_TREE_MAX_FEATURES} features for "
+                f"algorithm={self.algorithm!r} with label_level={self.label_level!r} "
+                f"(the limit of pykdtree's KD-tree); got {X.shape[1]} features."
+            )
         if self.algorithm == "grid" and X.shape[1] < 2:
             raise ValueError(
                 "algorithm='grid' lays its grid on the first two features and needs at "
@@ -253,14 +306,24 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
         -------
         self : AstroLinkClusterer
             The fitted estimator.
+
+        Raises
+        ------
+        InsufficientMemoryError
+            If the clustering would need more memory than is available
+            (checked before AstroLink runs).
         """
-        X = validate_data(self, X, dtype=np.float64, ensure_min_samples=1)
+        X = _validate_points(self, X, reset=True)
         self._check_params_against_data(X)
+        _check_magnitude(X)
         weights = None
         if sample_weight is not None:
             weights = _check_sample_weight(sample_weight, X, dtype=np.float64)
             if np.any(weights < 0):
-                raise ValueError("sample_weight must be non-negative.")
+                raise ValueError(
+                    f"sample_weight must be non-negative; got sample_weight={weights.min():g} "
+                    f"at index {int(np.argmin(weights))}."
+                )
         self._X_fit = X
         self._weights = weights
         model = _CachedAstroLink(
@@ -276,6 +339,7 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
             working_memory=None if self.working_memory is None else self.working_memory * 2**20,
             algorithm=self.algorithm,
         )
+        self._check_memory(X, model.k_link)
         previous = numba.get_num_threads()
         numba.set_num_threads(_n_threads(self.n_jobs))
         try:
@@ -291,6 +355,34 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
             )
         self._store(model)
         return self
+
+    def _check_memory(self, X, k_link):
+        """Refuse data whose clustering would not fit in memory.
+
+        Peak working memory, beyond ``X`` itself: per point, the KD-tree's
+        copy of the points and its index, the log-densities (raw and
+        normalised), the ``k_link`` neighbours and a few per-point results;
+        plus the larger of the two stages that come and go: the neighbour
+        distances and indices of one query chunk, and the edges of
+        AstroLink's aggregation graph (pairs, weights, their sort order and
+        the sorted pairs).
+        """
+        n, d = X.shape
+        k = self.k_den_
+        if self.working_memory is None:
+            chunk = min(n, _DEFAULT_CHUNK)
+        else:
+            chunk = max(min(int(self.working_memory * 2**20 // (16 * k)), n), 1)
+        persistent = n * (8 * d + 8 + 8 + 8 + 8 * k_link + 48)
+        query = chunk * k * 16
+        graph = n * max(k_link - 1, 1) * 32
+        check_memory(
+            persistent + max(query, graph),
+            what=(
+                f"AstroLinkClusterer.fit of X of shape {X.shape} with k_den={k} and k_link={k_link}"
+            ),
+            advice="Sample fewer points (n_samples) or lower k_den.",
+        )
 
     def _store(self, model):
         n = model.n_samples
@@ -430,7 +522,8 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
             Cluster labels, ``-1`` for noise.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        X = _validate_points(self, X, reset=False)
+        _check_magnitude(X)
         n = X.shape[0]
         if self.n_clusters_ == 0 or n == 0:
             return np.full(n, -1, dtype=np.intp)

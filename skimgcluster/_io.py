@@ -36,6 +36,8 @@ def read_image(path):
         If the file cannot be read as an image.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"cannot read {path} as an image: it is a folder")
     if not path.is_file():
         raise FileNotFoundError(f"no such image file: {path}")
     try:

@@ -1,18 +1,58 @@
 """labels_to_image: labels of sampled points -> pixels."""
 
+from numbers import Real
+
 import numpy as np
 from numba import njit
 from skimage.segmentation import expand_labels
 
+from ._validation import check_memory
+
 __all__ = ["labels_to_image", "cluster_masks"]
+
+# The label image holds label + 1 as int32.
+_MAX_LABEL = np.iinfo(np.int32).max - 1
+
+# Working memory per pixel of labels_to_image: the intp votes and their
+# int32 copy, and expand_labels' distance transform (float64 distances and
+# two intp index planes) or the flood's queue.
+_BYTES_PER_PIXEL = 8 + 4 + 8 + 2 * 8 + 8
+
+
+def _as_array(value, name):
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError) as exc:  # ragged lists
+        raise TypeError(
+            f"{name} must be an array; could not convert {type(value).__name__}: {exc}"
+        ) from None
+
+
+def _check_shape(shape):
+    """``(M, N)`` as ints from ``shape`` (a longer shape is cut to two)."""
+    if isinstance(shape, (str, bytes)):
+        raise TypeError(f"shape must be a tuple of ints (M, N); got {shape!r}.")
+    try:
+        dims = np.atleast_1d(np.asarray(shape))[:2]
+    except (TypeError, ValueError):
+        raise TypeError(f"shape must be a tuple of ints (M, N); got {shape!r}.") from None
+    if dims.ndim != 1 or dims.dtype.kind not in "iuf":
+        raise TypeError(f"shape must be a tuple of ints (M, N); got {shape!r}.")
+    if dims.dtype.kind == "f" and not np.all(np.isfinite(dims) & (dims == np.round(dims))):
+        raise ValueError(f"shape must be a tuple of ints (M, N); got {shape!r}.")
+    if dims.size != 2 or dims.min() <= 0:
+        raise ValueError(f"shape must be (M, N) with M, N >= 1; got {tuple(dims.tolist())}.")
+    return tuple(int(s) for s in dims)
 
 
 def _check_points(labels, points, shape):
-    labels = np.asarray(labels)
-    points = np.asarray(points)
+    labels = _as_array(labels, "labels")
+    points = _as_array(points, "points")
     if labels.ndim != 1:
         raise ValueError(f"labels must be 1-D of shape (n_samples,); got shape {labels.shape}.")
-    if labels.size and labels.dtype.kind not in "iu":
+    if labels.size == 0:
+        labels = np.empty(0, dtype=np.intp)  # e.g. [], of dtype float64
+    elif labels.dtype.kind not in "iu":
         if (
             labels.dtype.kind == "f"
             and np.all(np.isfinite(labels))
@@ -36,11 +76,19 @@ def _check_points(labels, points, shape):
         raise TypeError(f"points must be numeric; got dtype={points.dtype}.")
     if labels.size and labels.min() < -1:
         raise ValueError(f"labels must be -1 (noise) or >= 0; got {labels.min()}.")
-    shape = tuple(int(s) for s in np.atleast_1d(shape)[:2])
-    if len(shape) != 2 or min(shape) <= 0:
-        raise ValueError(f"shape must be (M, N) with M, N >= 1; got {shape}.")
-    if not np.all(np.isfinite(points[:, :2])):
-        raise ValueError("points must have finite x and y.")
+    if labels.size and labels.max() > _MAX_LABEL:
+        raise ValueError(
+            f"labels must be at most {_MAX_LABEL} so that label + 1 fits the int32 "
+            f"label image; got {labels.max()}."
+        )
+    shape = _check_shape(shape)
+    finite = np.isfinite(points[:, :2]).all(axis=1)
+    if not finite.all():
+        i = int(np.argmin(finite))
+        raise ValueError(
+            f"points must have finite x and y; got {np.count_nonzero(~finite)} point(s) "
+            f"that do not, the first points[{i}] = {points[i, :2].tolist()}."
+        )
     return labels, points, shape
 
 
@@ -51,8 +99,9 @@ def _votes(labels, points, shape):
     sample or a majority of noise samples).
     """
     h, w = shape
-    col = np.clip(np.floor(points[:, 0] + 0.5).astype(np.intp), 0, w - 1)
-    row = np.clip(np.floor(points[:, 1] + 0.5).astype(np.intp), 0, h - 1)
+    # Clip before the cast: far-away points would overflow the integers.
+    col = np.clip(np.floor(points[:, 0] + 0.5), 0, w - 1).astype(np.intp)
+    row = np.clip(np.floor(points[:, 1] + 0.5), 0, h - 1).astype(np.intp)
     pix = row * w + col
     out = np.zeros(h * w, dtype=np.intp)
     if labels.size == 0:
@@ -101,6 +150,11 @@ def labels_to_image(labels, points, shape, *, footprint=None, fill_distance=1.0)
         so sources are numbered 1..K where K is ``labels.max() + 1``; it goes
         straight into :func:`skimage.measure.regionprops`.
 
+    Raises
+    ------
+    InsufficientMemoryError
+        If an image of ``shape`` would need more memory than is available.
+
     Notes
     -----
     The rule: every point falls in the pixel whose centre is nearest (points
@@ -122,6 +176,15 @@ def labels_to_image(labels, points, shape, *, footprint=None, fill_distance=1.0)
            [0, 0, 0, 0]], dtype=int32)
     """
     labels, points, shape = _check_points(labels, points, shape)
+    if not isinstance(fill_distance, Real) or not fill_distance >= 0:
+        raise (ValueError if isinstance(fill_distance, Real) else TypeError)(
+            f"fill_distance must be a number >= 0; got fill_distance={fill_distance!r}."
+        )
+    check_memory(
+        _BYTES_PER_PIXEL * shape[0] * shape[1] + 48 * labels.size,
+        what=f"labels_to_image with shape={shape} and {labels.size} points",
+        advice="Check shape: it is the (M, N) of the image the points were sampled from.",
+    )
     seeds = _votes(labels, points, shape)
     if footprint is not None:
         footprint = np.asarray(footprint, dtype=bool)
@@ -132,8 +195,6 @@ def labels_to_image(labels, points, shape, *, footprint=None, fill_distance=1.0)
             seeds = _flood(seeds, footprint)
     elif fill_distance > 0:
         seeds = expand_labels(seeds, distance=fill_distance)
-    elif fill_distance < 0:
-        raise ValueError(f"fill_distance must be >= 0; got {fill_distance}.")
     return seeds.astype(np.int32, copy=False)
 
 

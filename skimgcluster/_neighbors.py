@@ -14,6 +14,8 @@ from numba import njit, prange
 
 __all__ = ["GridIndex", "grid_knn"]
 
+_MAX_UNIT = float(2**31 - 1)
+
 
 @njit(cache=True)
 def _build(cx, cy, ncx, ncy):  # pragma: no cover - compiled
@@ -111,8 +113,11 @@ class GridIndex:
         x0, y0 = X[:, 0].min(), X[:, 1].min()
         # Cell side from the density where most points are: the points-weighted
         # median count of points per unit square.
-        ux = np.floor(X[:, 0] - x0).astype(np.int64)
-        uy = np.floor(X[:, 1] - y0).astype(np.int64)
+        # Unit squares beyond 2**31 are merged into the last one, so that the
+        # cast and the keys below cannot overflow (only the estimate of the
+        # density for such far-flung points changes, not the neighbours).
+        ux = np.floor(np.minimum(X[:, 0] - x0, _MAX_UNIT)).astype(np.int64)
+        uy = np.floor(np.minimum(X[:, 1] - y0, _MAX_UNIT)).astype(np.int64)
         keys = uy * (ux.max() + 1) + ux
         _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
         density = max(float(np.median(counts[inverse])), 1e-12)

@@ -21,7 +21,7 @@ from ._background import (
     local_means,
     smooth_nan_as_zero,
 )
-from ._validation import check_image, check_mask
+from ._validation import _MAX_ABS_VALUE, check_image, check_mask, check_memory
 
 __all__ = ["LuminositySampler", "SampledImage", "SparseSamplingWarning"]
 
@@ -213,7 +213,9 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         "n_samples": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "samples_per_pixel": [Interval(Real, 0, None, closed="neither")],
         "max_samples": [Interval(Integral, 1, None, closed="left")],
-        "background": [StrOptions({"auto"}), Real, None],
+        # A finite level (NaN or inf would blank the whole image); _analyse
+        # also checks that it is within the range of images.
+        "background": [StrOptions({"auto"}), Interval(Real, None, None, closed="neither"), None],
         "background_box_size": [Interval(Integral, 4, None, closed="left")],
         "detection_threshold": [Interval(Real, None, None, closed="neither")],
         "smoothing": [Interval(Real, 0, None, closed="left")],
@@ -302,6 +304,15 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
 
     def _analyse(self, data, quantum, mask=None):
         h, w, n_bands = data.shape
+        if self.background not in ("auto", None) and abs(self.background) > _MAX_ABS_VALUE:
+            raise ValueError(
+                f"background must satisfy |background| <= {_MAX_ABS_VALUE:.4g}, as image "
+                f"values do (a quarter of the float32 range); got background={self.background!r}."
+            )
+        # Refuse early: before the maps and, for a fixed n_samples, the points.
+        n = None if self.n_samples == "auto" else int(self.n_samples)
+        self._check_memory(data, n)
+        data = _for_kernels(data)
         lum = _band_mean(data)
         if mask is not None:
             lum[mask] = np.nan
@@ -345,7 +356,11 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
             kernel = np.ones(1)
             smooth = lum
             smooth_noise_mesh = noise_mesh
-        threshold = mesh.expand(self.detection_threshold * smooth_noise_mesh)
+        # Clipped to float32's range: a pathological noise ratio (data whose
+        # noise is near float32's smallest numbers) must not overflow the
+        # float32 map; the footprint is the same as with an infinite threshold.
+        f32 = float(np.finfo(np.float32).max)
+        threshold = mesh.expand(np.clip(self.detection_threshold * smooth_noise_mesh, -f32, f32))
         with np.errstate(invalid="ignore"):
             footprint = smooth > threshold
         footprint &= ~invalid
@@ -379,6 +394,12 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         -------
         points : ndarray of shape (n_samples, 2 + n_colour_features)
             ``x`` (column), ``y`` (row) and the scaled colour fractions.
+
+        Raises
+        ------
+        InsufficientMemoryError
+            If the maps of the image and the points would need more memory
+            than is available (checked before they are computed).
         """
         check_is_fitted(self)
         data, quantum = check_image(X)
@@ -395,6 +416,28 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         """Fit to the image and draw its point cloud; see :meth:`transform`."""
         return self.fit(X, mask=mask).transform(X, mask=mask)
 
+    def _check_memory(self, data, n, *, maps=True):
+        """Refuse an image and ``n`` points that would not fit in memory."""
+        h, w, n_bands = data.shape
+        n_bytes = 0
+        if maps:
+            n_bytes += _MAP_BYTES_PER_PIXEL * h * w
+            if data.dtype != np.bool_ and not _kernel_ready(data):
+                n_bytes += 8 * data.size  # the converted copy of the image
+        if n is not None:
+            n_bytes += 8 * n * (_DRAW_ARRAYS + self._n_colour(n_bands) + 2 * n_bands)
+        check_memory(
+            n_bytes,
+            what=(
+                f"LuminositySampler on an image of shape {data.shape}"
+                + ("" if n is None else f" with n_samples={n}")
+            ),
+            advice=(
+                "Lower n_samples (or max_samples with n_samples='auto'), or "
+                "process the image in tiles."
+            ),
+        )
+
     def n_samples_for(self, maps):
         """Number of points drawn for the maps of :meth:`analyse`."""
         if self.n_samples != "auto":
@@ -410,6 +453,7 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         n_colour = self._n_colour(n_bands)
         n = self.n_samples_for(maps)
         n_fg = int(np.count_nonzero(maps.candidate_weights > 0))
+        self._check_memory(data, n, maps=False)
         if self.n_samples == "auto" and n_fg and n < 2 * n_fg:
             warnings.warn(
                 f"max_samples={self.max_samples} leaves {n / n_fg:.2f} points per footprint "
@@ -462,6 +506,40 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
             )
             points[:, 2:] = self.colour_scale * frac
         return points
+
+
+# Rough peak working memory of the sampler: during analysis about seven
+# float32 maps of the image (luminosity, smoothed luminosity, threshold and
+# interpolation temporaries), two boolean maps (invalid pixels, footprint)
+# and, when every pixel is in the footprint, a flat index and a float64
+# weight for every pixel (measured: 41 to 44 bytes per pixel on images that
+# are all footprint); while drawing, float64 arrays per point: the two
+# coordinates and about eight more for the quantiles, picked pixels, rows,
+# columns and jitter, one per colour feature and two per band for the band
+# values.
+_MAP_BYTES_PER_PIXEL = 7 * 4 + 2 + 8 + 8
+_DRAW_ARRAYS = 10
+
+
+def _kernel_ready(data):
+    """True if the numba kernels take the image's dtype as it is."""
+    dtype = data.dtype
+    return dtype.isnative and (dtype.kind in "iu" or dtype in (np.float32, np.float64))
+
+
+def _for_kernels(data):
+    """The image in a dtype the numba kernels take, copied only when needed.
+
+    Booleans become a uint8 view; float16 becomes float32, extended precision
+    float64, and non-native byte orders native.
+    """
+    if data.dtype == np.bool_:
+        return data.view(np.uint8)
+    if _kernel_ready(data):
+        return data
+    if data.dtype.kind == "f":
+        return data.astype(np.float32 if data.dtype.itemsize <= 4 else np.float64)
+    return data.astype(data.dtype.newbyteorder("="))
 
 
 def _reflect(v, size):

@@ -129,6 +129,16 @@ def segment(image, *, mask=None, random_state=None, **params):
     result : Segmentation
         The label image, the hierarchy with significances and what led to it.
 
+    Raises
+    ------
+    ValueError, TypeError
+        For invalid images and parameters, with a message that names them.
+        An image that is valid but holds nothing (all zero, all NaN,
+        constant) gives an empty result and a
+        :class:`~skimgcluster.DegenerateDataWarning` instead.
+    InsufficientMemoryError
+        If the run would need more memory than is available.
+
     Examples
     --------
     >>> import numpy as np

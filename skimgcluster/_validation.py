@@ -48,14 +48,45 @@ def check_image(image, *, name="image"):
     if mask is not None:
         data = data.astype(np.float64)
         data[np.broadcast_to(mask.reshape(mask.shape[:2] + (-1,)), data.shape)] = np.nan
-    if dtype.kind == "f" and not np.isfinite(data).all():
-        n_inf = int(np.isinf(data).sum())
-        if n_inf:
-            raise ValueError(
-                f"{name} must not contain infinite values; got {n_inf} infinite pixel "
-                "value(s). Mask them as NaN instead."
-            )
+    if dtype.kind == "f" and data.size:
+        _check_float_range(data, name)
     return data, quantum
+
+
+# The sampler computes in float32 and subtracts sky levels, so values must
+# stay well inside float32's range: differences of two of them must not
+# overflow. float64 images whose largest value is below float32's smallest
+# normal number would lose their precision (or vanish) in float32.
+_MAX_ABS_VALUE = float(np.finfo(np.float32).max) / 4
+_MIN_MAX_ABS_VALUE = float(np.finfo(np.float32).tiny)
+
+
+def _check_float_range(data, name):
+    """Refuse infinite values and values float32 arithmetic cannot carry."""
+    # fmax and fmin skip NaN and allocate nothing; NaN only if all is NaN.
+    hi = np.fmax.reduce(data, axis=None)
+    lo = np.fmin.reduce(data, axis=None)
+    if np.isinf(hi) or np.isinf(lo):
+        n_inf = int(np.isinf(data).sum())
+        raise ValueError(
+            f"{name} must not contain infinite values; got {n_inf} infinite pixel "
+            "value(s). Mask them as NaN instead."
+        )
+    if np.isnan(hi):
+        return  # all NaN: nothing to sample, the sampler says so
+    top = max(abs(hi), abs(lo))
+    if float(top) > _MAX_ABS_VALUE:  # float(): no cast of the bound to float16
+        raise ValueError(
+            f"{name} values must satisfy |value| <= {_MAX_ABS_VALUE:.4g} (a quarter of the "
+            f"float32 range the sampler computes in); got |value| up to "
+            f"{np.format_float_scientific(top, precision=4)}. Rescale the image."
+        )
+    if data.dtype.itemsize > 4 and 0 < float(top) < _MIN_MAX_ABS_VALUE:
+        raise ValueError(
+            f"{name} values are too small for the float32 arithmetic of the sampler: "
+            f"|value| up to {np.format_float_scientific(top, precision=4)}, below "
+            f"{_MIN_MAX_ABS_VALUE:.4g}. Rescale the image."
+        )
 
 
 def check_mask(mask, shape, *, name="mask"):
@@ -68,3 +99,61 @@ def check_mask(mask, shape, *, name="mask"):
     if mask.dtype != bool:
         raise TypeError(f"{name} must be a boolean array; got dtype={mask.dtype}.")
     return mask
+
+
+class InsufficientMemoryError(MemoryError, ValueError):
+    """Error raised before a run that would need more memory than is available.
+
+    It is both a :class:`MemoryError` and a :class:`ValueError`, so code that
+    catches either (the command line catches ``ValueError``) handles it.
+    """
+
+
+def available_memory():
+    """Bytes of memory available to a new allocation, or None if unknown.
+
+    A function of its own so that tests can replace it.
+    """
+    try:
+        import psutil
+    except ImportError:  # pragma: no cover - psutil comes with astrolink
+        return None
+    try:
+        return int(psutil.virtual_memory().available)
+    except Exception:  # pragma: no cover - exotic platforms
+        return None
+
+
+def _format_bytes(n):
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PiB"  # pragma: no cover - unreachable
+
+
+def check_memory(n_bytes, *, what, advice):
+    """Refuse a run whose estimated working memory exceeds the available memory.
+
+    Parameters
+    ----------
+    n_bytes : float
+        Estimated peak working memory of the run, in bytes.
+    what : str
+        The run, with the parameters and sizes the estimate comes from, e.g.
+        ``"AstroLinkClusterer.fit of X of shape (10, 2) with k_den=20"``.
+    advice : str
+        What to change to need less memory.
+
+    Raises
+    ------
+    InsufficientMemoryError
+        If ``n_bytes`` is more than the available memory.
+    """
+    available = available_memory()
+    if available is None or n_bytes <= available:
+        return
+    raise InsufficientMemoryError(
+        f"{what} needs about {_format_bytes(n_bytes)} of memory, but only "
+        f"{_format_bytes(available)} is available. {advice}"
+    )
