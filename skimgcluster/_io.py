@@ -6,27 +6,33 @@ from pathlib import Path
 
 import numpy as np
 
+from ._fits import is_fits_path, read_fits, write_label_fits
+
 __all__ = ["read_image", "write_label_image"]
 
 _TIFF = {".tif", ".tiff"}
 
 
 def read_image(path):
-    """Read a PNG, JPEG or TIFF image, keeping its dtype.
+    """Read a PNG, JPEG, TIFF or FITS image, keeping its dtype.
 
     Parameters
     ----------
     path : str or path-like
         The file. TIFF files are read with tifffile (16-bit and float data
-        included), others with Pillow.
+        included), FITS files (``.fits``, ``.fit``, ``.fts``, also gzipped
+        or tile-compressed) with :func:`~skimgcluster.read_fits` (astropy
+        needed), others with Pillow.
 
     Returns
     -------
     image : (M, N[, C]) ndarray
-        The pixels; an alpha channel is removed.
+        The pixels; an alpha channel is removed. FITS images are float, with
+        BSCALE and BZERO applied and their planes as bands.
     mask : (M, N) ndarray of bool or None
-        True where the alpha channel was 0 (fully transparent), ``None`` if the
-        image had no alpha channel or no transparent pixel.
+        True where the alpha channel was 0 (fully transparent), or for FITS
+        where a pixel is NaN, infinite or BLANK; ``None`` if there is no such
+        pixel.
 
     Raises
     ------
@@ -34,12 +40,21 @@ def read_image(path):
         If there is no such file.
     ValueError
         If the file cannot be read as an image.
+    ImportError
+        For a FITS file when astropy is not installed.
+
+    See Also
+    --------
+    read_fits : FITS with its header and WCS, several files as bands.
     """
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"cannot read {path} as an image: it is a folder")
     if not path.is_file():
         raise FileNotFoundError(f"no such image file: {path}")
+    if is_fits_path(path):
+        fits_image = read_fits(path)
+        return fits_image.data, fits_image.mask
     try:
         if path.suffix.lower() in _TIFF:
             import tifffile
@@ -99,25 +114,40 @@ def _atomic_write(path, write):
         raise
 
 
-def write_label_image(path, label_image):
-    """Write a label image losslessly, atomically.
-
-    Parameters
-    ----------
-    path : str or path-like
-        ``.png`` (16-bit grayscale; at most 65,535 labels), ``.tif``/``.tiff``
-        (int32) or ``.npy``.
-    label_image : (M, N) ndarray of int
-        0 for background.
-    """
-    path = Path(path)
+def _check_label_image(label_image):
     label_image = np.asarray(label_image)
     if label_image.ndim != 2 or label_image.dtype.kind not in "iu":
         raise ValueError(
             f"label_image must be a 2-D integer array; got shape {label_image.shape} "
             f"and dtype {label_image.dtype}."
         )
+    return label_image
+
+
+def write_label_image(path, label_image, *, header=None):
+    """Write a label image losslessly, atomically.
+
+    An existing file is replaced.
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``.png`` (16-bit grayscale; at most 65,535 labels), ``.tif``/``.tiff``
+        (int32), ``.fits``/``.fit``/``.fts`` (int32, astropy needed) or
+        ``.npy``.
+    label_image : (M, N) ndarray of int
+        0 for background.
+    header : astropy.io.fits.Header, astropy.wcs.WCS or None, default=None
+        For FITS only: the header (or WCS) of the segmented image, whose
+        celestial WCS the label image carries (see
+        :func:`~skimgcluster.write_label_fits`). Ignored for other formats.
+    """
+    path = Path(path)
+    label_image = _check_label_image(label_image)
     suffix = path.suffix.lower()
+    if suffix in (".fits", ".fit", ".fts"):
+        write_label_fits(path, label_image, header=header, overwrite=True)
+        return
     if suffix == ".png":
         if label_image.size and (label_image.min() < 0 or label_image.max() > 65535):
             raise ValueError(
@@ -144,7 +174,9 @@ def write_label_image(path, label_image):
                 np.save(f, label_image)
 
     else:
-        raise ValueError(f"label images are written as .png, .tif or .npy; got {path.name!r}.")
+        raise ValueError(
+            f"label images are written as .png, .tif, .fits or .npy; got {path.name!r}."
+        )
     _atomic_write(path, write)
 
 

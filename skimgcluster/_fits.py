@@ -1,0 +1,388 @@
+"""FITS images in, FITS label images out (astropy, the ``astro`` extra)."""
+
+import os
+import warnings
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["FitsImage", "read_fits", "write_label_fits"]
+
+#: File name endings read as FITS (case-insensitive).
+FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".fits.fz", ".fz")
+
+
+def is_fits_path(path):
+    """True if the file name of ``path`` ends like a FITS file."""
+    return Path(path).name.lower().endswith(FITS_SUFFIXES)
+
+
+def _import_astropy(what):
+    """``astropy.io.fits`` and ``astropy.wcs``, or an ImportError that says how to get them."""
+    try:
+        from astropy import wcs
+        from astropy.io import fits
+    except ImportError:
+        raise ImportError(
+            f"{what} needs astropy, which is not installed; install it with "
+            'pip install "skimgcluster[astro]"'
+        ) from None
+    return fits, wcs
+
+
+class FitsImage(NamedTuple):
+    """An image read from FITS by :func:`read_fits`.
+
+    Attributes
+    ----------
+    data : (M, N[, C]) ndarray of float32 or float64
+        The pixel values, scaled by BSCALE and BZERO, in native byte order;
+        NaN where ``mask`` is True. float64 for 32- and 64-bit integer and
+        64-bit float data, float32 otherwise.
+    mask : (M, N) ndarray of bool or None
+        True for pixels that are NaN, infinite or BLANK in any band;
+        ``None`` if there is no such pixel.
+    header : astropy.io.fits.Header
+        Header of the image HDU (of the first file when several were read).
+    wcs : astropy.wcs.WCS or None
+        The celestial WCS of ``header`` with two pixel axes, x (columns) and
+        y (rows); ``None`` if the header has no celestial WCS.
+    """
+
+    data: np.ndarray
+    mask: np.ndarray | None
+    header: object
+    wcs: object
+
+
+def _is_path(value):
+    return isinstance(value, (str, bytes, os.PathLike))
+
+
+def _check_paths(paths):
+    if _is_path(paths):
+        return [Path(os.fsdecode(paths))]
+    try:
+        items = list(paths)
+    except TypeError:
+        raise TypeError(
+            "paths must be a path or a sequence of paths; got "
+            f"{type(paths).__name__}: {paths!r}."
+        ) from None
+    if not items:
+        raise ValueError("paths must name at least one file; got an empty sequence.")
+    for item in items:
+        if not _is_path(item):
+            raise TypeError(
+                f"paths must be a path or a sequence of paths; got an item of type "
+                f"{type(item).__name__}: {item!r}."
+            )
+    return [Path(os.fsdecode(item)) for item in items]
+
+
+def _image_ndim(hdu):
+    """Number of non-degenerate image axes of an HDU without reading its data."""
+    if not getattr(hdu, "is_image", False):
+        return 0
+    header = hdu.header  # of the image, also for tile-compressed HDUs
+    naxis = int(header.get("NAXIS", 0))
+    shape = [int(header.get(f"NAXIS{i}", 0)) for i in range(1, naxis + 1)]
+    if not shape or 0 in shape:
+        return 0
+    # Leading length-1 axes beyond the third (e.g. Stokes of radio images) are dropped.
+    while len(shape) > 3 and shape[-1] == 1:
+        shape.pop()
+    return len(shape)
+
+
+def _select_hdu(hdul, hdu, path):
+    names = [f"{i}: {h.name or '(no name)'} ({type(h).__name__})" for i, h in enumerate(hdul)]
+    available = "; ".join(names)
+    if hdu is None:
+        for h in hdul:
+            if _image_ndim(h) in (2, 3):
+                return h
+        raise ValueError(
+            f"{path} holds no 2-D or 3-D image HDU (HDUs: {available}); pass hdu= to choose one."
+        )
+    if isinstance(hdu, (bool, np.bool_)) or not isinstance(hdu, (int, np.integer, str)):
+        raise TypeError(
+            f"hdu must be an int (index), a str (EXTNAME) or None; got {type(hdu).__name__}: "
+            f"{hdu!r}."
+        )
+    if isinstance(hdu, str):
+        matches = [h for h in hdul if h.name.upper() == hdu.upper()]
+        if not matches:
+            raise ValueError(f"{path} has no HDU with EXTNAME {hdu!r} (HDUs: {available}).")
+        chosen = matches[0]
+    else:
+        if not -len(hdul) <= hdu < len(hdul):
+            raise ValueError(f"hdu={hdu} is out of range for {path}, which has HDUs {available}.")
+        chosen = hdul[int(hdu)]
+    if _image_ndim(chosen) not in (2, 3):
+        raise ValueError(
+            f"hdu={hdu!r} of {path} is not a 2-D or 3-D image "
+            f"({type(chosen).__name__}, NAXIS={chosen.header.get('NAXIS')}); HDUs: {available}."
+        )
+    return chosen
+
+
+def _scaled(hdu, path):
+    """Native float data of an image HDU with BSCALE/BZERO applied and BLANK as NaN."""
+    raw = hdu.data  # unscaled: the file was opened with do_not_scale_image_data=True
+    if raw is None:
+        raise ValueError(f"the image HDU {hdu.name!r} of {path} holds no data.")
+    raw = np.asarray(raw)
+    while raw.ndim > 3 and raw.shape[0] == 1:
+        raw = raw[0]
+    header = hdu.header
+    bscale = float(header.get("BSCALE", 1.0))
+    bzero = float(header.get("BZERO", 0.0))
+    if raw.dtype.kind in "iu":
+        # float32 holds 8- and 16-bit integers exactly, scaled or not.
+        dtype = np.float64 if raw.dtype.itemsize >= 4 else np.float32
+        blank = header.get("BLANK")
+        data = raw.astype(np.float64 if (bscale != 1.0 or bzero != 0.0) else dtype)
+        if bscale != 1.0:
+            data *= bscale
+        if bzero != 0.0:
+            data += bzero
+        data = data.astype(dtype, copy=False)
+        if blank is not None:
+            data[raw == int(blank)] = np.nan
+    elif raw.dtype.kind == "f":
+        dtype = np.float64 if raw.dtype.itemsize > 4 else np.float32
+        data = raw.astype(np.dtype(dtype), copy=True)  # native byte order
+        if bscale != 1.0:
+            data *= bscale
+        if bzero != 0.0:
+            data += bzero
+    else:
+        raise ValueError(f"cannot read {path}: unsupported FITS data type {raw.dtype}.")
+    return data
+
+
+def _celestial_wcs(header, path, wcs_module):
+    """The 2-D celestial WCS of a header, or None."""
+    with warnings.catch_warnings():
+        # Informational notes about fixed-up non-standard keywords (DATE-OBS, ...).
+        warnings.simplefilter("ignore", wcs_module.FITSFixedWarning)
+        try:
+            full = wcs_module.WCS(header)
+        except Exception as exc:  # malformed WCS keywords: the pixels are still usable
+            warnings.warn(
+                f"ignoring the WCS of {path}, which astropy cannot read: {exc}",
+                UserWarning,
+                stacklevel=4,
+            )
+            return None
+    if not full.has_celestial:
+        return None
+    if sorted((full.wcs.lng, full.wcs.lat)) != [0, 1]:
+        warnings.warn(
+            f"ignoring the WCS of {path}: its celestial axes are FITS axes "
+            f"{full.wcs.lng + 1} and {full.wcs.lat + 1}, not the image's x and y (1 and 2).",
+            UserWarning,
+            stacklevel=4,
+        )
+        return None
+    return full.celestial
+
+
+def read_fits(paths, *, hdu=None):
+    """Read a FITS image, a FITS cube, or several single-band FITS files as bands.
+
+    Parameters
+    ----------
+    paths : str, path-like or sequence of them
+        One file, or several files of the same image size whose images are
+        stacked as bands in the given order (a file holding a cube adds all
+        its planes). Gzip-compressed (``.fits.gz``) and tile-compressed files
+        are read too.
+    hdu : int, str or None, default=None
+        The HDU to read from every file: its index, or its EXTNAME
+        (case-insensitive). ``None`` takes the first HDU holding a 2-D or 3-D
+        image (the primary HDU, or the first extension when the primary is
+        empty).
+
+    Returns
+    -------
+    image : FitsImage
+        ``data`` of shape (M, N) for one plane, (M, N, C) for C planes (a
+        FITS cube of axes (C, M, N) in FITS order NAXIS3, NAXIS2, NAXIS1 is
+        read with its planes as bands); ``mask``, ``header`` and ``wcs``.
+
+    Raises
+    ------
+    ImportError
+        If astropy is not installed.
+    FileNotFoundError
+        If a file does not exist.
+    ValueError
+        If a file is not FITS, has no image HDU of two or three axes (or
+        not the one ``hdu`` names), or the images of several files differ
+        in size.
+    TypeError
+        If ``paths`` or ``hdu`` has the wrong type.
+
+    Notes
+    -----
+    Pixel values are ``BSCALE * stored + BZERO``. Pixels equal to BLANK
+    (integer data), NaN or infinite in any band become NaN and are True in
+    ``mask``; :func:`~skimgcluster.segment` gives them no samples. Leading
+    length-1 axes beyond the third (e.g. a Stokes axis) are dropped. Row 0 of
+    ``data`` is the first row of the file (FITS pixel y = 1), so ``data`` is
+    upside down when shown with matplotlib's default ``origin='upper'``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astropy.io import fits
+    >>> from skimgcluster._fits import read_fits
+    >>> path = getfixture("tmp_path") / "image.fits"
+    >>> fits.PrimaryHDU(np.arange(12, dtype=np.int16).reshape(3, 4)).writeto(path)
+    >>> image = read_fits(path)
+    >>> image.data.shape, image.data.dtype, image.mask, image.wcs
+    ((3, 4), dtype('float32'), None, None)
+    """
+    fits, wcs_module = _import_astropy("read_fits")
+    files = _check_paths(paths)
+    planes, shapes, header = [], [], None
+    for path in files:
+        if path.is_dir():
+            raise ValueError(f"cannot read {path} as FITS: it is a folder")
+        if not path.is_file():
+            raise FileNotFoundError(f"no such FITS file: {path}")
+        try:
+            hdul = fits.open(path, do_not_scale_image_data=True)
+        except OSError as exc:
+            raise ValueError(f"cannot read {path} as FITS: {exc}") from None
+        with hdul:
+            chosen = _select_hdu(hdul, hdu, path)
+            try:
+                data = _scaled(chosen, path)
+            except (OSError, TypeError) as exc:
+                raise ValueError(f"cannot read the image of {path}: {exc}") from None
+            if header is None:
+                header = chosen.header.copy()
+        if data.ndim == 3:
+            data = np.moveaxis(data, 0, -1)  # FITS (C, M, N) -> (M, N, C)
+        shapes.append(data.shape)
+        planes.append(data)
+    if len({s[:2] for s in shapes}) > 1:
+        listing = ", ".join(f"{p.name} {s}" for p, s in zip(files, shapes, strict=True))
+        raise ValueError(
+            "the files of paths must hold images of the same size (M, N) to be read as "
+            f"bands; got {listing}."
+        )
+    if len(planes) == 1:
+        data = planes[0]
+    else:
+        data = np.concatenate([p if p.ndim == 3 else p[:, :, None] for p in planes], axis=2)
+    if data.ndim == 3 and data.shape[2] == 1:
+        data = data[:, :, 0]
+    data = np.ascontiguousarray(data)
+    bad = ~np.isfinite(data)
+    if bad.ndim == 3:
+        bad = bad.any(axis=2)
+    mask = None
+    if bad.any():
+        mask = bad
+        data[bad] = np.nan  # every band of a masked pixel
+    wcs = _celestial_wcs(header, files[0], wcs_module)
+    return FitsImage(data, mask, header, wcs)
+
+
+def _label_header(header, fits, wcs_module):
+    """A header holding only the celestial WCS of ``header`` (Header or WCS)."""
+    out = fits.Header()
+    if header is None:
+        return out
+    if isinstance(header, wcs_module.WCS):
+        wcs = header
+    elif isinstance(header, fits.Header):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", wcs_module.FITSFixedWarning)
+            wcs = wcs_module.WCS(header)
+    else:
+        raise TypeError(
+            "header must be an astropy.io.fits.Header, an astropy.wcs.WCS or None; got "
+            f"{type(header).__name__}."
+        )
+    if not wcs.has_celestial:
+        return out
+    if sorted((wcs.wcs.lng, wcs.wcs.lat)) != [0, 1]:
+        raise ValueError(
+            "the celestial axes of header must be its first two (x and y); got axes "
+            f"{wcs.wcs.lng + 1} and {wcs.wcs.lat + 1}."
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", wcs_module.FITSFixedWarning)
+        out.update(wcs.celestial.to_header(relax=True))
+    return out
+
+
+def write_label_fits(path, label_image, *, header=None, overwrite=False):
+    """Write a label image as FITS with the celestial WCS of the image, atomically.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to write.
+    label_image : (M, N) ndarray of int
+        0 for background; written as 32-bit integers (BITPIX = 32).
+    header : astropy.io.fits.Header, astropy.wcs.WCS or None, default=None
+        Header (or WCS) of the segmented image, e.g. ``read_fits(...).header``.
+        Only its celestial WCS is copied, reduced to the two image axes (a
+        cube's band axis is dropped), so that the label image overlays the
+        image in DS9 or any WCS-aware viewer.
+    overwrite : bool, default=False
+        Replace an existing file.
+
+    Raises
+    ------
+    ImportError
+        If astropy is not installed.
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False.
+    ValueError
+        If ``label_image`` is not a 2-D integer array with values in the
+        int32 range, or the celestial axes of ``header`` are not its first two.
+    TypeError
+        If ``header`` is neither a Header, a WCS nor None.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astropy.io import fits
+    >>> from skimgcluster._fits import write_label_fits
+    >>> path = getfixture("tmp_path") / "labels.fits"
+    >>> write_label_fits(path, np.array([[0, 1], [2, 2]]))
+    >>> fits.getheader(path)["BITPIX"], fits.getdata(path).tolist()
+    (32, [[0, 1], [2, 2]])
+    """
+    from ._io import _atomic_write, _check_label_image
+
+    fits, wcs_module = _import_astropy("write_label_fits")
+    path = Path(path)
+    label_image = _check_label_image(label_image)
+    if label_image.size and (
+        label_image.min() < np.iinfo(np.int32).min or label_image.max() > np.iinfo(np.int32).max
+    ):
+        raise ValueError(
+            "label_image must hold values in the int32 range to be written as FITS; got "
+            f"values from {label_image.min()} to {label_image.max()}."
+        )
+    if not isinstance(overwrite, (bool, np.bool_)):
+        raise TypeError(f"overwrite must be True or False; got {overwrite!r}.")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
+    hdr = _label_header(header, fits, wcs_module)
+    hdr["COMMENT"] = "Label image of skimgcluster: 0 = background, 1..K = sources."
+    hdu = fits.PrimaryHDU(data=label_image.astype(np.int32, copy=False), header=hdr)
+
+    def write(tmp):
+        hdu.writeto(tmp, overwrite=True, output_verify="exception")
+
+    _atomic_write(path, write)
