@@ -140,14 +140,15 @@ class SourceCatalog:
     >>> import numpy as np
     >>> from skimgcluster import segment
     >>> rng = np.random.default_rng(0)
-    >>> image = rng.normal(0, 1, (64, 64))
-    >>> yy, xx = np.mgrid[:64, :64]
-    >>> image += 40 * np.exp(-((yy - 20) ** 2 + (xx - 40) ** 2) / 18)
+    >>> image = rng.normal(0, 1, (96, 96))
+    >>> yy, xx = np.mgrid[:96, :96]
+    >>> for y0, x0 in [(25, 25), (70, 60)]:
+    ...     image += 40 * np.exp(-((yy - y0) ** 2 + (xx - x0) ** 2) / 18)
     >>> catalog = segment(image, random_state=0).catalog()
     >>> len(catalog), catalog.n_bands
-    (1, 1)
-    >>> float(np.round(catalog.x_centroid[0])), float(np.round(catalog.y_centroid[0]))
-    (40.0, 20.0)
+    (2, 1)
+    >>> np.round(catalog.x_centroid).tolist(), np.round(catalog.y_centroid).tolist()
+    ([60.0, 25.0], [70.0, 25.0])
     >>> catalog.columns[:6]
     ['label', 'cluster_id', 'parent_id', 'significance', 'n_samples', 'area']
     """

@@ -76,6 +76,24 @@ class Segmentation:
             f"shape={self.label_image.shape}, n_samples={self.points.shape[0]})"
         )
 
+    def catalog(self, *, wcs=None):
+        """Measurements of every source: position, flux per band, shape, hierarchy.
+
+        Parameters
+        ----------
+        wcs : astropy.wcs.WCS, astropy.io.fits.Header or None, default=None
+            World coordinate system of the image, for ``ra`` and ``dec``
+            columns (e.g. ``read_fits(...).wcs``).
+
+        Returns
+        -------
+        catalog : SourceCatalog
+            One row per non-zero label of ``label_image``.
+        """
+        from ._catalog import SourceCatalog
+
+        return SourceCatalog(self, wcs=wcs)
+
 
 def _split_params(params):
     sampler_keys = set(LuminositySampler().get_params())
