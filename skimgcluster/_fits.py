@@ -171,8 +171,9 @@ def _celestial_wcs(header, path, wcs_module):
         try:
             full = wcs_module.WCS(header)
         except Exception as exc:  # malformed WCS keywords: the pixels are still usable
+            reason = " ".join(str(exc).split())
             warnings.warn(
-                f"ignoring the WCS of {path}, which astropy cannot read: {exc}",
+                f"ignoring the WCS of {path}, which astropy cannot read: {reason}",
                 UserWarning,
                 stacklevel=4,
             )
@@ -304,7 +305,12 @@ def _label_header(header, fits, wcs_module):
     elif isinstance(header, fits.Header):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", wcs_module.FITSFixedWarning)
-            wcs = wcs_module.WCS(header)
+            try:
+                wcs = wcs_module.WCS(header)
+            except Exception as exc:
+                raise ValueError(
+                    f"the WCS of header cannot be read: {' '.join(str(exc).split())}"
+                ) from None
     else:
         raise TypeError(
             "header must be an astropy.io.fits.Header, an astropy.wcs.WCS or None; got "
