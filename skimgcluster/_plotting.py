@@ -221,12 +221,43 @@ def _block_reduce(array, factor, reducer, *, dtype):
     band = max(1, (1 << 22) // max(n * factor, 1))  # output rows per band, ~4M input values
     for r0 in range(0, out_m, band):
         r1 = min(r0 + band, out_m)
-        rows = np.arange(r0 * factor, r1 * factor).clip(max=m - 1)
-        cols = np.arange(out_n * factor).clip(max=n - 1)
-        chunk = np.asarray(array[rows[0] : rows[-1] + 1])[rows - rows[0]][:, cols]
+        chunk = np.asarray(array[r0 * factor : r1 * factor])
+        pad_rows, pad_cols = (r1 - r0) * factor - chunk.shape[0], out_n * factor - n
+        if pad_rows or pad_cols:
+            widths = [(0, pad_rows), (0, pad_cols)] + [(0, 0)] * (array.ndim - 2)
+            chunk = np.pad(chunk, widths, mode="edge")
         chunk = chunk.reshape((r1 - r0, factor, out_n, factor) + array.shape[2:])
         out[r0:r1] = reducer(chunk, axis=(1, 3))
     return out
+
+
+def _source_flux(image, label_image, n_labels):
+    """Summed intensity (over bands) above the sky of every label 0..n_labels.
+
+    The sky is the median band sum of the background pixels (label 0), taken
+    on a regular subsample of about a million pixels; NaN pixels count 0.
+    The image is read a band of rows at a time, so no float copy of it is made.
+    """
+    m, n = label_image.shape
+    step = max(1, int(np.sqrt(label_image.size / 1e6)))
+
+    def band_sum(block):
+        block = np.asarray(block, dtype=np.float32)
+        if block.ndim == 3:
+            block = block[:, :, :3].sum(axis=2) if block.shape[2] == 4 else block.sum(axis=2)
+        return block
+
+    sub = band_sum(image[::step, ::step])
+    sky = sub[(label_image[::step, ::step] == 0) & np.isfinite(sub)]
+    sky = float(np.median(sky)) if sky.size else 0.0
+    flux = np.zeros(n_labels + 1)
+    rows = max(1, (1 << 21) // max(n, 1))
+    for r0 in range(0, m, rows):
+        values = np.nan_to_num(band_sum(image[r0 : r0 + rows]) - sky, nan=0.0)
+        flux += np.bincount(
+            label_image[r0 : r0 + rows].ravel(), weights=values.ravel(), minlength=n_labels + 1
+        )
+    return flux
 
 
 def _check_label_image(label_image, shape):
@@ -294,9 +325,10 @@ def plot_segmentation(
         One matplotlib colour for all boundaries; ``None`` draws each in
         its source's colour.
     n_annotated : int, default=10
-        Number the this many sources: the most significant if significances
-        are known (``significance`` or a ``Segmentation``), else those with
-        the largest summed display intensity. 0 numbers none.
+        Number this many sources: the most significant if significances
+        are known (``significance`` or a ``Segmentation``), else the
+        brightest: the largest sum over their pixels (and bands) of the image
+        minus the median of the background pixels. 0 numbers none.
     significance : ndarray of shape (n_labels,), default=None
         Significance of the source behind pixel value ``k + 1`` at index
         ``k`` (as ``Segmentation.source_significance``); NaN ranks last.
@@ -406,9 +438,7 @@ def plot_segmentation(
         if significance is not None:
             score = np.nan_to_num(significance[present - 1], nan=-np.inf)
         else:
-            weight = _rgb_or_gray(display_image(image))
-            weight = weight.sum(axis=2) if weight.ndim == 3 else weight
-            score = np.bincount(label_image.ravel(), weights=weight.ravel())[present]
+            score = _source_flux(image, label_image, n_labels)[present]
         chosen = present[np.argsort(-score, kind="stable")[:n_annotated]]
         ranked_by = "most significant" if significance is not None else "brightest"
         # Each number just above its source (centred on its columns), not over it.
@@ -684,8 +714,9 @@ def plot_hierarchy(
     -----
     With no cluster (a clusterer that found none, or a Segmentation of an
     image where nothing was above the detection threshold) the figure
-    says so. Clusters narrower than a screen pixel are drawn as hairlines
-    in their colour. Infinite significances are shown at the top of the
+    says so. With more than 200 clusters, boxes have no white outline and
+    those narrower than a screen pixel are drawn as hairlines in their
+    colour. Infinite significances are shown at the top of the
     colour scale.
 
     Examples
@@ -737,8 +768,11 @@ def plot_hierarchy(
         array=shown_sig,
         cmap=cmap,
         norm=Normalize(lo, hi),
-        edgecolors="face",
-        linewidths=0.4,
+        # White gaps tell neighbouring boxes apart while they are wide enough;
+        # with many clusters most boxes are narrower than a pixel and show as
+        # hairlines of their own colour.
+        edgecolors="white" if depth.size <= 200 else "face",
+        linewidths=0.5 if depth.size <= 200 else 0.4,
         label="clusters",
     )
     ax.add_collection(collection)

@@ -10,6 +10,7 @@ from sklearn.exceptions import NotFittedError
 
 from skimgcluster import AstroLinkClusterer, DegenerateDataWarning, segment
 from skimgcluster._plotting import (
+    _block_reduce,
     _decimate,
     display_image,
     label_colormap,
@@ -141,7 +142,7 @@ def test_segmentation_numbers_the_brightest_without_significances():
     labels[2:6, 2:6], labels[10:20, 10:20], labels[30:34, 30:34] = 1, 2, 3
     image[2:6, 2:6], image[10:20, 10:20], image[30:34, 30:34] = 5.0, 1.0, 9.0
     [ax] = plot_segmentation(image, labels, n_annotated=2).axes
-    # Summed display intensity: source 2 (100 px) and source 3 (the brightest pixels).
+    # Summed intensity: source 2 (100 px of 1) and source 3 (16 px of 9), not 1 (16 px of 5).
     assert sorted(t.get_text() for t in ax.texts) == ["2", "3"]
     [text] = [t for t in ax.texts if t.get_text() == "2"]
     assert text.xy == (14.5, 9.5)  # centred above the source's top row
@@ -168,6 +169,17 @@ def test_segmentation_downsamples_large_images():
     assert fill[250 // 3, 150 // 3, 3] > 0  # the one-pixel source stays visible
     assert ax.images[0].get_array().shape == (100, 67)
     assert ax.get_xlim() == (-0.5, 199.5) and ax.get_ylim() == (299.5, -0.5)
+
+
+def test_block_reduce_pads_the_edges_by_repetition():
+    a = np.arange(35).reshape(7, 5)
+    np.testing.assert_array_equal(
+        _block_reduce(a, 3, np.max, dtype=a.dtype), [[12, 14], [27, 29], [32, 34]]
+    )
+    rgb = np.repeat(a.astype(np.uint8)[..., None], 3, axis=2)
+    means = _block_reduce(rgb, 3, np.mean, dtype=np.float32)
+    assert means.shape == (3, 2, 3)
+    np.testing.assert_allclose(means[:, :, 0], [[6, 26 / 3], [21, 71 / 3], [31, 101 / 3]])
 
 
 def test_segmentation_of_an_empty_result(empty_result, tmp_path):
