@@ -293,8 +293,9 @@ class SourceCatalog:
         )
 
     def __getattr__(self, name):
-        # Reached only for attributes that are not set: ra, dec without a WCS.
-        if name in ("ra", "dec"):
+        # Reached only for attributes that are not set: ra, dec without a WCS (and
+        # sky_centroid, whose property raises AttributeError then).
+        if name in ("ra", "dec", "sky_centroid"):
             raise _NoSkyCoordinates(
                 f"this catalog has no {name!r}: it was built without a WCS; pass "
                 "wcs= (e.g. read_fits(...).wcs) to SourceCatalog or Segmentation.catalog."
