@@ -301,7 +301,7 @@ def plot_segmentation(
     colour of :func:`label_colormap`, the colours of :func:`plot_overview`
     and :func:`plot_ordered_density` for the same ``seed``. The most
     significant (or brightest) sources are numbered with their value in
-    ``label_image``, just above them.
+    ``label_image``, just above them (below those at the top edge).
 
     Parameters
     ----------
@@ -445,15 +445,19 @@ def plot_segmentation(
         boxes = find_objects(label_image, max_label=n_labels)
         for value in chosen:
             row_slice, col_slice = boxes[value - 1]
+            above = row_slice.start >= 0.04 * m  # else below, to stay inside the axes
             ax.annotate(
                 str(value),
-                xy=((col_slice.start + col_slice.stop - 1) / 2, row_slice.start - 0.5),
-                xytext=(0, 1.5),
+                xy=(
+                    (col_slice.start + col_slice.stop - 1) / 2,
+                    row_slice.start - 0.5 if above else row_slice.stop - 0.5,
+                ),
+                xytext=(0, 1.5 if above else -1.5),
                 textcoords="offset points",
                 color="white",
                 fontsize=9,
                 ha="center",
-                va="bottom",
+                va="bottom" if above else "top",
                 path_effects=[withStroke(linewidth=2.0, foreground="black")],
                 annotation_clip=True,
             )

@@ -139,14 +139,17 @@ def test_segmentation_numbers_the_most_significant_sources(field_case):
 def test_segmentation_numbers_the_brightest_without_significances():
     image = np.zeros((40, 40))
     labels = np.zeros((40, 40), dtype=np.int32)
-    labels[2:6, 2:6], labels[10:20, 10:20], labels[30:34, 30:34] = 1, 2, 3
-    image[2:6, 2:6], image[10:20, 10:20], image[30:34, 30:34] = 5.0, 1.0, 9.0
+    labels[0:4, 2:6], labels[10:20, 10:20], labels[30:34, 30:34] = 1, 2, 3
+    image[0:4, 2:6], image[10:20, 10:20], image[30:34, 30:34] = 5.0, 1.0, 9.0
     [ax] = plot_segmentation(image, labels, n_annotated=2).axes
     # Summed intensity: source 2 (100 px of 1) and source 3 (16 px of 9), not 1 (16 px of 5).
     assert sorted(t.get_text() for t in ax.texts) == ["2", "3"]
     [text] = [t for t in ax.texts if t.get_text() == "2"]
     assert text.xy == (14.5, 9.5)  # centred above the source's top row
     assert "brightest" in ax.get_title()
+    [ax] = plot_segmentation(image, labels, n_annotated=3).axes
+    [text] = [t for t in ax.texts if t.get_text() == "1"]
+    assert text.xy == (3.5, 3.5)  # at the top edge: centred below the source
 
 
 def test_segmentation_single_boundary_colour_and_no_fill(field_case):
