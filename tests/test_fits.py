@@ -370,3 +370,16 @@ def test_fits_fixed_warnings_are_not_raised(tmp_path):
         out = read_fits(tmp_path / "a.fits")
         write_label_fits(tmp_path / "l.fits", np.zeros((4, 5), dtype=np.int32), header=out.header)
     assert out.wcs is not None
+
+
+def test_tile_compressed_with_scaling_and_blank(tmp_path):
+    raw = np.arange(20, dtype=np.int16).reshape(4, 5)
+    hdu = fits.CompImageHDU(raw)
+    hdu.header["BSCALE"] = 2.0
+    hdu.header["BZERO"] = 10.0
+    hdu.header["BLANK"] = 3
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp_path / "a.fits.fz")
+    data, mask = read_image(tmp_path / "a.fits.fz")
+    blank = raw == 3
+    np.testing.assert_array_equal(mask, blank)
+    np.testing.assert_array_equal(data[~blank], (raw * 2.0 + 10.0)[~blank])
