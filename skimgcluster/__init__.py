@@ -8,6 +8,7 @@ from ._astrolink import DegenerateDataWarning
 from ._background import estimate_background
 from ._clusterer import AstroLinkClusterer
 from ._labels import cluster_masks, labels_to_image
+from ._plotting import plot_hierarchy, plot_ordered_density, plot_overview, plot_segmentation
 from ._sampler import LuminositySampler, SampledImage, SparseSamplingWarning
 from ._segment import ImageSegmenter, Segmentation, segment
 from ._validation import InsufficientMemoryError
@@ -27,5 +28,9 @@ __all__ = [
     "cluster_masks",
     "estimate_background",
     "labels_to_image",
+    "plot_hierarchy",
+    "plot_ordered_density",
+    "plot_overview",
+    "plot_segmentation",
     "segment",
 ]

@@ -359,7 +359,7 @@ def plot_segmentation(
     Examples
     --------
     >>> import numpy as np
-    >>> from skimgcluster._plotting import plot_segmentation
+    >>> from skimgcluster import plot_segmentation
     >>> image = np.zeros((32, 32))
     >>> labels = np.zeros((32, 32), dtype=int)
     >>> labels[4:10, 4:10] = 1
@@ -569,7 +569,7 @@ def plot_ordered_density(
     --------
     >>> import numpy as np
     >>> from skimgcluster import AstroLinkClusterer
-    >>> from skimgcluster._plotting import plot_ordered_density
+    >>> from skimgcluster import plot_ordered_density
     >>> rng = np.random.default_rng(0)
     >>> X = np.concatenate([rng.normal(0, 1, (300, 2)), rng.normal(8, 1, (300, 2))])
     >>> clusterer = AstroLinkClusterer(min_significance=2).fit(X)
@@ -727,7 +727,7 @@ def plot_hierarchy(
     --------
     >>> import numpy as np
     >>> from skimgcluster import AstroLinkClusterer
-    >>> from skimgcluster._plotting import plot_hierarchy
+    >>> from skimgcluster import plot_hierarchy
     >>> rng = np.random.default_rng(0)
     >>> X = np.concatenate([rng.normal(0, 1, (300, 2)), rng.normal(8, 1, (300, 2))])
     >>> clusterer = AstroLinkClusterer(min_significance=2).fit(X)
