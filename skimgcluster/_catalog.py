@@ -359,14 +359,14 @@ class SourceCatalog:
             unit = _UNITS.get(name)
             table[name] = values * u.Unit(unit) if unit else values
             if name.startswith("flux_"):
-                table[name].description = (
-                    f"sum over the segment of band {name[5:]} minus its sky (image units)"
-                )
+                band = name[5:]
+                description = f"sum over the segment of band {band} minus its sky (image units)"
             else:
-                table[name].description = _DESCRIPTIONS[name]
+                description = _DESCRIPTIONS[name]
+            table[name].description = description
         return table
 
-    def write(self, path, *, format=None, overwrite=False):  # noqa: A002 (astropy's name)
+    def write(self, path, *, format=None, overwrite=False):
         """Write the catalog to a file, atomically.
 
         Parameters
@@ -395,7 +395,7 @@ class SourceCatalog:
 
         path = Path(path)
         if format is None:
-            format = _FORMATS.get(path.suffix.lower())  # noqa: A001
+            format = _FORMATS.get(path.suffix.lower())
             if format is None:
                 raise ValueError(
                     f"cannot tell the format of {path.name!r} from its suffix; use .csv, .ecsv "
@@ -425,9 +425,7 @@ class SourceCatalog:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(self.columns)
-        columns = [
-            [_csv_value(v) for v in values.tolist()] for values in self.to_dict().values()
-        ]
+        columns = [[_csv_value(v) for v in values.tolist()] for values in self.to_dict().values()]
         writer.writerows(zip(*columns, strict=True))
         return buffer.getvalue()
 

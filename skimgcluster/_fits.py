@@ -67,8 +67,7 @@ def _check_paths(paths):
         items = list(paths)
     except TypeError:
         raise TypeError(
-            "paths must be a path or a sequence of paths; got "
-            f"{type(paths).__name__}: {paths!r}."
+            f"paths must be a path or a sequence of paths; got {type(paths).__name__}: {paths!r}."
         ) from None
     if not items:
         raise ValueError("paths must name at least one file; got an empty sequence.")

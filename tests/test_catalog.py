@@ -225,12 +225,12 @@ def test_without_wcs_ra_dec_are_absent(small):
     cat = hand_made_segmentation(image, labels, mask).catalog()
     assert "ra" not in cat.columns and cat.wcs is None
     with pytest.raises(AttributeError, match="built without a WCS; pass wcs="):
-        cat.ra
+        _ = cat.ra
     with pytest.raises(AttributeError, match="without a WCS"):
-        cat.sky_centroid
+        _ = cat.sky_centroid
     assert not hasattr(cat, "dec")
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
-        cat.nope
+        _ = cat.nope
 
 
 def test_bad_arguments():

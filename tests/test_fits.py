@@ -362,9 +362,7 @@ def test_fits_fixed_warnings_are_not_raised(tmp_path):
     header = celestial_header((4, 5))
     header["DATE-OBS"] = "12/03/98"
     header["MJD-OBS"] = 50884.0
-    fits.PrimaryHDU(np.zeros((4, 5), dtype=np.float32), header=header).writeto(
-        tmp_path / "a.fits"
-    )
+    fits.PrimaryHDU(np.zeros((4, 5), dtype=np.float32), header=header).writeto(tmp_path / "a.fits")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         out = read_fits(tmp_path / "a.fits")
