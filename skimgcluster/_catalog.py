@@ -388,6 +388,8 @@ class SourceCatalog:
             If ``path`` exists and ``overwrite`` is False.
         ValueError
             If the format is unknown or cannot be told from ``path``.
+        TypeError
+            If ``overwrite`` is not a bool.
         ImportError
             For ECSV and FITS when astropy is not installed.
         """
@@ -403,6 +405,8 @@ class SourceCatalog:
                 )
         elif format not in ("csv", "ecsv", "fits"):
             raise ValueError(f"format must be 'csv', 'ecsv', 'fits' or None; got {format!r}.")
+        if not isinstance(overwrite, (bool, np.bool_)):
+            raise TypeError(f"overwrite must be True or False; got {overwrite!r}.")
         if path.exists() and not overwrite:
             raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
         if format == "csv":

@@ -333,6 +333,8 @@ def test_write_refuses_to_overwrite_and_checks_format(tmp_path, small):
         cat.write(tmp_path / "c.txt")
     with pytest.raises(ValueError, match="format must be 'csv', 'ecsv', 'fits' or None; got 'xls'"):
         cat.write(tmp_path / "c.csv", format="xls", overwrite=True)
+    with pytest.raises(TypeError, match="overwrite must be True or False; got 'yes'"):
+        cat.write(path, overwrite="yes")
     cat.write(tmp_path / "c.txt", format="csv")
     assert (tmp_path / "c.txt").read_text() == path.read_text()
 
