@@ -1,8 +1,9 @@
-"""Sphinx configuration of the skimgcluster documentation.
+r"""Sphinx configuration of the skimgcluster documentation.
 
 Build from the top folder of the repository with::
 
-    python -m pip install ".[docs]" && python -m sphinx -W --keep-going -b html docs docs/_build/html
+    python -m pip install ".[docs]" && \
+        python -m sphinx -W --keep-going -b html docs docs/_build/html
 
 Pages are Markdown (myst-parser); docstrings are numpydoc. The API reference
 (``api.md``) is completed at build time from ``skimgcluster.__all__``: every
@@ -11,11 +12,18 @@ public name gets an entry without editing the page.
 
 import inspect
 import re
+import sys
+from pathlib import Path
 
 from sklearn.base import BaseEstimator
 from sphinx.errors import ExtensionError
 
-import skimgcluster
+# Document the package of this checkout, even if another version is installed.
+_ROOT = str(Path(__file__).resolve().parents[1])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+import skimgcluster  # noqa: E402
 
 project = "skimgcluster"
 author = "The skimgcluster developers"
@@ -31,10 +39,9 @@ extensions = [
 
 source_suffix = {".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "examples/README.md", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
 
-# MyST: ``$...$`` maths and ``{dollar}`` substitutions are not used; colon fences and
-# definition lists are.
+# MyST: ``:::`` fences and definition lists (the walkthrough's "next steps").
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 
@@ -136,9 +143,7 @@ def _escape_shapes(app, what, name, obj, options, lines):
     # In "ndarray of shape (n_clusters_,)" the trailing underscore of an attribute
     # name would be read as a reST reference; names inside a shape are plain text.
     for i, line in enumerate(lines):
-        lines[i] = _SHAPE.sub(
-            lambda m: _TRAILING_UNDERSCORE.sub(r"\\_", m.group(0)), line
-        )
+        lines[i] = _SHAPE.sub(lambda m: _TRAILING_UNDERSCORE.sub(r"\\_", m.group(0)), line)
 
 
 def setup(app):

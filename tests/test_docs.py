@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 import skimgcluster
+import skimgcluster.datasets
+import skimgcluster.metrics
 
 DOCS = Path(__file__).parents[1] / "docs"
 PAGES = sorted(DOCS.glob("*.md"))
@@ -67,9 +69,14 @@ def test_fence_parser():
     assert _doctest_text(text).splitlines()[2:4] == [">>> 1 + 1", "2"]
 
 
+# Pages whose teaching is their examples: each must hold some.
+PAGES_WITH_EXAMPLES = {"quickstart.md", "walkthrough.md", "user_guide.md", "tuning.md", "fits.md"}
+
+
 def test_pages_are_found():
     names = {page.name for page in PAGES}
-    assert {"index.md", "installation.md", "quickstart.md", "api.md"} <= names
+    assert {"index.md", "installation.md", "api.md", "glossary.md"} | PAGES_WITH_EXAMPLES <= names
+    assert EXAMPLES, "docs/examples/ holds the longer examples"
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
@@ -94,6 +101,8 @@ def test_page_examples(page):
     report = []
     runner.run(test, out=report.append)
     assert runner.failures == 0, "".join(report)
+    if page.name in PAGES_WITH_EXAMPLES:
+        assert runner.tries > 0, f"{page.name} lost its examples"
 
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
@@ -128,12 +137,9 @@ def test_docs_build_without_warnings(tmp_path):
     api = (out / "api.html").read_text(encoding="utf-8")
     missing = [name for name in skimgcluster.__all__ if f'id="skimgcluster.{name}"' not in api]
     assert not missing, f"names of skimgcluster.__all__ without an entry in api.html: {missing}"
-    for module in ("skimgcluster.datasets", "skimgcluster.metrics"):
-        public = getattr(__import__(module, fromlist=["__all__"]), "__all__")
-        functions = [
-            name for name in public if callable(getattr(sys.modules[module], name))
-        ]
-        absent = [name for name in functions if f'id="{module}.{name}"' not in api]
-        assert not absent, f"{module}: no entry for {absent}"
+    for module in (skimgcluster.datasets, skimgcluster.metrics):
+        functions = [name for name in module.__all__ if callable(getattr(module, name))]
+        absent = [name for name in functions if f'id="{module.__name__}.{name}"' not in api]
+        assert not absent, f"{module.__name__}: no entry for {absent}"
     for page in PAGES:
         assert (out / page.with_suffix(".html").name).exists(), page.name
