@@ -239,7 +239,7 @@ def read_fits(paths, *, hdu=None):
     --------
     >>> import numpy as np
     >>> from astropy.io import fits
-    >>> from skimgcluster._fits import read_fits
+    >>> from skimgcluster import read_fits
     >>> path = getfixture("tmp_path") / "image.fits"
     >>> fits.PrimaryHDU(np.arange(12, dtype=np.int16).reshape(3, 4)).writeto(path)
     >>> image = read_fits(path)
@@ -361,7 +361,7 @@ def write_label_fits(path, label_image, *, header=None, overwrite=False):
     --------
     >>> import numpy as np
     >>> from astropy.io import fits
-    >>> from skimgcluster._fits import write_label_fits
+    >>> from skimgcluster import write_label_fits
     >>> path = getfixture("tmp_path") / "labels.fits"
     >>> write_label_fits(path, np.array([[0, 1], [2, 2]]))
     >>> fits.getheader(path)["BITPIX"], fits.getdata(path).tolist()
