@@ -89,6 +89,21 @@ def test_page_has_no_untested_python(page):
         )
 
 
+_PRIVATE_IMPORT = re.compile(r"from skimgcluster\.(_\w+) import (.+)")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_page_imports_public_names_from_the_package(page):
+    """Names of ``skimgcluster.__all__`` are imported from the package, not a private module."""
+    for match in _PRIVATE_IMPORT.finditer(_doctest_text(page.read_text(encoding="utf-8"))):
+        names = {name.strip(" ()") for name in match.group(2).split(",")}
+        public = sorted(names & set(skimgcluster.__all__))
+        assert not public, (
+            f"{page.name} imports {public} from skimgcluster.{match.group(1)}; they are "
+            "public now: import them from skimgcluster"
+        )
+
+
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
 def test_page_examples(page):
     text = page.read_text(encoding="utf-8")
