@@ -118,7 +118,7 @@ def _split_params(params):
 DEFAULT_CLUSTERER = {"k_den": 15, "min_significance": 2.5, "label_level": "leaf"}
 
 
-def segment(image, *, mask=None, random_state=None, **params):
+def segment(image, *, mask=None, random_state=None, callback=None, **params):
     """Find the sources of an image: sample, cluster and map back to pixels.
 
     Runs :class:`LuminositySampler`, :class:`AstroLinkClusterer` and
@@ -134,6 +134,10 @@ def segment(image, *, mask=None, random_state=None, **params):
         Pixels to exclude (True).
     random_state : int, RandomState instance or None, default=None
         Seed of the sampling; the same int gives the same segmentation.
+    callback : callable or None, default=None
+        Called as ``callback(stage, detail)`` as each stage starts
+        (``'sampling'``, ``'clustering'``, ``'labelling'``), e.g. to show
+        progress.
     **params
         Parameters of :class:`LuminositySampler` and
         :class:`AstroLinkClusterer` by name (e.g. ``n_samples=200_000``,
@@ -175,7 +179,7 @@ def segment(image, *, mask=None, random_state=None, **params):
         sampler=LuminositySampler(random_state=random_state, **sampler_params),
         clusterer=AstroLinkClusterer(**{**DEFAULT_CLUSTERER, **clusterer_params}),
     )
-    return segmenter.segment_image(image, mask=mask)
+    return segmenter.segment_image(image, mask=mask, callback=callback)
 
 
 def _check_images(X):
@@ -274,7 +278,7 @@ class ImageSegmenter(BaseEstimator):
         self.n_images_ = len(images)
         return self
 
-    def segment_image(self, image, mask=None):
+    def segment_image(self, image, mask=None, *, callback=None):
         """Segment one image.
 
         Parameters
@@ -283,21 +287,34 @@ class ImageSegmenter(BaseEstimator):
             The image.
         mask : (M, N) ndarray of bool, default=None
             Pixels to exclude (True).
+        callback : callable or None, default=None
+            Called as ``callback(stage, detail)`` when each stage starts:
+            ``'sampling'`` (detail: the image's shape), ``'clustering'``
+            (detail: the number of points) and ``'labelling'``, e.g. to
+            show progress.
 
         Returns
         -------
         result : Segmentation
         """
+
+        def report(stage, detail=""):
+            if callback is not None:
+                callback(stage, detail)
+
         sampler, clusterer = self._steps()
         data, quantum = check_image(image)
         mask = check_mask(mask, data.shape[:2])
+        report("sampling", f"image of shape {data.shape}")
         sampler.fit(data)
         maps = sampler._analyse(data, quantum, mask)
         points = sampler._draw(maps, data, quantum)
         if points.shape[0] == 0:  # the sampler has warned that nothing is above threshold
             label_image = np.zeros(data.shape[:2], dtype=np.int32)
             return Segmentation(label_image, points, sampler, clusterer, maps)
+        report("clustering", f"{points.shape[0]:,} points")
         clusterer.fit(points)
+        report("labelling")
         label_image = labels_to_image(
             clusterer.labels_, points, data.shape[:2], footprint=maps.footprint
         )

@@ -1,6 +1,7 @@
 """The command line, in-process and as the installed console script."""
 
 import csv
+import io
 import shutil
 import subprocess
 import sys
@@ -40,7 +41,9 @@ def test_segment_writes_outputs(field_png, tmp_path, capsys):
     assert len(rows) == n_reported
     assert all(float(r["significance"]) > 0 for r in rows)
     assert (out / "overview.png").stat().st_size > 1000
-    assert "sampling and clustering" in captured.err  # progress on stderr
+    for stage in ("reading", "sampling", "clustering", "labelling", "writing", "drawing"):
+        assert stage in captured.err  # progress on stderr, one plain line per stage
+    assert "\r" not in captured.err  # no bar when stderr is not a terminal
 
 
 def test_quiet_prints_no_progress(field_png, tmp_path, capsys):
@@ -85,10 +88,15 @@ def test_bad_parameter_is_one_line(field_png, tmp_path, capsys):
 
 
 def test_help_and_usage_errors(capsys):
+    for argv in (["--help"], ["segment", "--help"]):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 0
+        assert "examples:" in capsys.readouterr().out
     with pytest.raises(SystemExit) as exc:
-        main(["segment", "--help"])
-    assert exc.value.code == 0
-    assert "examples:" in capsys.readouterr().out
+        main(["segment", "-o", "out", "--plots", "overview,pie"])
+    assert exc.value.code == 2
+    assert "unknown plot 'pie'" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         main(["segment"])  # --output is required
     assert exc.value.code == 2
@@ -107,3 +115,115 @@ def test_console_script_on_the_hubble_deep_field(tmp_path):
     labels, _ = read_image(out / "labels.png")
     assert labels.shape == (872, 1000)
     assert np.unique(labels[labels > 0]).size == n_sources
+
+
+class _Terminal(io.StringIO):
+    """A stderr that says it is a terminal."""
+
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_on_a_terminal(field_png, tmp_path, monkeypatch, capsys):
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["segment", str(field_png), "-o", str(tmp_path / "o")]) == 0
+    err = terminal.getvalue()
+    frames = err.split("\r")[1:]
+    assert frames and all(f.startswith("[") for f in frames)  # one line redrawn in place
+    assert "clustering" in err
+    assert err.endswith("\n") and err.count("\n") == 1
+    assert frames[-1].rstrip().startswith("[" + "#" * 20 + "]")  # full bar at the end
+    assert "done" in frames[-1]
+    assert capsys.readouterr().out.startswith("found ")
+
+
+def test_quiet_on_a_terminal_prints_nothing(field_png, tmp_path, monkeypatch, capsys):
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["segment", str(field_png), "-o", str(tmp_path / "o"), "-q"]) == 0
+    assert terminal.getvalue() == ""
+
+
+def test_all_plots_and_formats(field_png, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["segment", str(field_png), "-o", str(out), "-q", "--plots", "all",
+            "--labels-format", "tif", "--catalog-format", "ecsv"]  # fmt: skip
+    assert main(argv) == 0
+    names = {p.name for p in out.iterdir()}
+    assert names == {"labels.tif", "sources.ecsv", "overview.png", "segmentation.png",
+                     "ordered_density.png", "hierarchy.png"}  # fmt: skip
+    for name in names - {"labels.tif", "sources.ecsv"}:
+        with Image.open(out / name) as figure:
+            assert figure.size[0] > 300
+    labels, _ = read_image(out / "labels.tif")
+    table = pytest.importorskip("astropy.table").Table.read(out / "sources.ecsv")
+    assert sorted(table["label"]) == sorted(np.unique(labels[labels > 0]))
+
+
+def test_no_plots(field_png, tmp_path):
+    out = tmp_path / "out"
+    assert main(["segment", str(field_png), "-o", str(out), "-q", "--plots", "none"]) == 0
+    assert {p.name for p in out.iterdir()} == {"labels.png", "sources.csv"}
+
+
+def _fits_field(tmp_path, n_bands):
+    fits = pytest.importorskip("astropy.io.fits")
+    from astropy.wcs import WCS
+
+    from skimgcluster.datasets import make_field
+
+    image, _, _ = make_field((96, 96), 6, n_bands=n_bands, random_state=1)
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [150.1, 2.2]
+    wcs.wcs.crpix = [48.0, 40.0]
+    wcs.wcs.cdelt = [-1e-4, 1e-4]
+    paths = []
+    for band in range(n_bands):
+        path = tmp_path / f"band{band}.fits"
+        fits.PrimaryHDU(np.asarray(image[..., band], dtype=np.float32),
+                        header=wcs.to_header()).writeto(path)  # fmt: skip
+        paths.append(str(path))
+    return paths, wcs
+
+
+def test_fits_in_fits_out_with_wcs(tmp_path, capsys):
+    fits = pytest.importorskip("astropy.io.fits")
+    from astropy.table import Table
+    from astropy.wcs import WCS
+
+    paths, wcs = _fits_field(tmp_path, 3)
+    out = tmp_path / "out"
+    assert main(["segment", *paths, "-o", str(out), "-q", "--catalog-format", "ecsv"]) == 0
+    n_found = int(capsys.readouterr().out.split()[1])
+    assert n_found >= 3
+    with fits.open(out / "labels.fits") as hdul:
+        labels = hdul[0].data
+        label_wcs = WCS(hdul[0].header)
+    assert labels.shape == (96, 96) and np.unique(labels[labels > 0]).size == n_found
+    assert label_wcs.wcs.compare(wcs.wcs, tolerance=1e-12)
+    table = Table.read(out / "sources.ecsv")
+    assert len(table) == n_found
+    sky = wcs.pixel_to_world(np.asarray(table["x_centroid"]), np.asarray(table["y_centroid"]))
+    np.testing.assert_allclose(np.asarray(table["ra"]), sky.ra.deg, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(np.asarray(table["dec"]), sky.dec.deg, rtol=0, atol=1e-9)
+    assert {f"flux_{b}" for b in range(3)} <= set(table.colnames)
+
+
+def test_fits_hdu_and_errors(tmp_path, capsys, field_png):
+    paths, _ = _fits_field(tmp_path, 1)
+    out = tmp_path / "out"
+    assert main(["segment", paths[0], "-o", str(out), "-q", "--hdu", "0"]) == 0
+    capsys.readouterr()
+    cases = [
+        ([paths[0], "-o", str(tmp_path / "a"), "--hdu", "SCI"], "SCI"),
+        ([str(field_png), "-o", str(tmp_path / "b"), "--hdu", "1"], "--hdu applies to FITS"),
+        ([str(field_png), str(field_png), "-o", str(tmp_path / "c")], "combined as bands only"),
+        ([paths[0], str(field_png), "-o", str(tmp_path / "d")], "only if all are FITS"),
+    ]
+    for argv, message in cases:
+        assert main(["segment", *argv, "-q"]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("skimgcluster: error:"), err
+        assert message in err[0], err[0]
