@@ -45,6 +45,43 @@ def _clipped_stats(values, n_sigma, max_iters):
     median and standard deviation of every row, NaN where a row has no valid
     value, and the mask of the values kept by the clipping.
     """
+    med, std, lo, hi = _clip_rows_checked(values, n_sigma, max_iters)
+    with np.errstate(invalid="ignore"):
+        keep = (values >= lo[:, None]) & (values <= hi[:, None])
+    return med, std, keep
+
+
+def _clip_rows_checked(values, n_sigma, max_iters):
+    """Clipped median, standard deviation and kept range ``[lo, hi]`` of every row.
+
+    The clipping keeps a range of values, so a value of row ``r`` is kept
+    when ``lo[r] <= value <= hi[r]`` (never for NaN, nor for a row with no
+    valid value, where ``lo > hi``). Rows are clipped in parallel by a numba
+    kernel (:func:`_clip_rows`) that sorts each row once; the rare rows where
+    the MAD is 0 go through :func:`_clipped_stats_reference`, which falls
+    back on the standard deviation as before.
+    """
+    values = np.asarray(values)
+    if values.dtype not in (np.float32, np.float64):
+        values = values.astype(np.float64)
+    values = np.ascontiguousarray(values)
+    n_rows = values.shape[0]
+    if n_rows == 0 or values.shape[1] == 0:
+        nan = np.full(n_rows, np.nan)
+        return nan, nan.copy(), np.full(n_rows, np.inf), np.full(n_rows, -np.inf)
+    med, std, lo, hi, flag = _clip_rows(values, float(n_sigma), int(max_iters))
+    if flag.any():
+        rows = np.flatnonzero(flag)
+        m, sd, keep = _clipped_stats_reference(values[rows], n_sigma, max_iters)
+        med[rows], std[rows] = m, sd
+        for k, r in enumerate(rows):
+            kept = values[r][keep[k]]
+            lo[r], hi[r] = (kept.min(), kept.max()) if kept.size else (np.inf, -np.inf)
+    return med, std, lo, hi
+
+
+def _clipped_stats_reference(values, n_sigma, max_iters):
+    """:func:`_clipped_stats` in NumPy: the rule the numba kernel implements."""
     values = np.array(values)  # a copy, in the caller's precision
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -65,6 +102,199 @@ def _clipped_stats(values, n_sigma, max_iters):
         # (quantised data with most pixels on one value).
         std = _std_where_zero(std[:, None], values)[:, 0]
     return med, std, ~np.isnan(values)
+
+
+@njit(cache=True)
+def _median_sorted(s, a, b):  # pragma: no cover - compiled
+    """Median of the sorted ``s[a:b]`` as ``_nanmedian_rows`` computes it."""
+    n = b - a
+    return 0.5 * (np.float64(s[a + (n - 1) // 2]) + np.float64(s[a + n // 2]))
+
+
+@njit(cache=True)
+def _mad_sorted(s, a, b, md):  # pragma: no cover - compiled
+    """Median of ``abs(s[t] - md)`` over ``t`` in ``[a, b)`` for a sorted ``s``.
+
+    The deviations below and above ``md`` are two sorted sequences; walking
+    them as a merge finds the two middle values without sorting (the values
+    are those ``_nanmedian_rows`` of the deviations gives).
+    """
+    n = b - a
+    k1 = (n - 1) // 2
+    k2 = n // 2
+    split = a
+    while split < b and np.float64(s[split]) < md:
+        split += 1
+    i = split - 1
+    j = split
+    lo = 0.0
+    value = 0.0
+    for k in range(k2 + 1):
+        if i < a:
+            value = abs(np.float64(s[j]) - md)
+            j += 1
+        elif j >= b:
+            value = abs(np.float64(s[i]) - md)
+            i -= 1
+        else:
+            left = abs(np.float64(s[i]) - md)
+            right = abs(np.float64(s[j]) - md)
+            if left <= right:
+                value = left
+                i -= 1
+            else:
+                value = right
+                j += 1
+        if k == k1:
+            lo = value
+    return 0.5 * (lo + value)
+
+
+@njit(cache=True)
+def _select(x, n, k):  # pragma: no cover - compiled
+    """k-th smallest of ``x[:n]`` (no NaN), partially reordering ``x``."""
+    left = 0
+    right = n - 1
+    while right > left:
+        # Median of three as pivot, then Hoare partition.
+        mid = (left + right) // 2
+        p0, p1, p2 = x[left], x[mid], x[right]
+        if p0 > p1:
+            p0, p1 = p1, p0
+        if p1 > p2:
+            p1, p2 = p2, p1
+            if p0 > p1:
+                p0, p1 = p1, p0
+        pivot = p1
+        i = left
+        j = right
+        while i <= j:
+            while x[i] < pivot:
+                i += 1
+            while x[j] > pivot:
+                j -= 1
+            if i <= j:
+                x[i], x[j] = x[j], x[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            right = j
+        elif k >= i:
+            left = i
+        else:
+            return x[k]
+    return x[k]
+
+
+@njit(cache=True)
+def _median_select(x, n):  # pragma: no cover - compiled
+    """``_nanmedian_rows`` of ``x[:n]`` (no NaN, n > 0), reordering ``x``."""
+    k1 = (n - 1) // 2
+    k2 = n // 2
+    lo = _select(x, n, k1)
+    if k2 == k1:
+        return 0.5 * (np.float64(lo) + np.float64(lo))
+    # After the selection every value from k1 on is >= x[k1]: the next order
+    # statistic is the smallest of them.
+    hi = x[k1 + 1]
+    for t in range(k1 + 2, n):
+        if x[t] < hi:
+            hi = x[t]
+    return 0.5 * (np.float64(lo) + np.float64(hi))
+
+
+@njit(parallel=True, cache=True)
+def _clip_rows(values, n_sigma, max_iters):  # pragma: no cover - compiled
+    """Sigma clipping of every row of ``values`` by sorting it once.
+
+    The same arithmetic as :func:`_clipped_stats_reference` (medians of the
+    two middle values in float64, deviations in float64): the values kept
+    after each pass are a contiguous range of the sorted row. Rows with no
+    valid value give NaN; rows whose MAD is 0 are flagged for the reference
+    implementation, which falls back on the standard deviation.
+    """
+    n_rows, m = values.shape
+    med = np.empty(n_rows)
+    std = np.empty(n_rows)
+    lo = np.empty(n_rows, values.dtype)
+    hi = np.empty(n_rows, values.dtype)
+    flag = np.zeros(n_rows, np.bool_)
+    for r in prange(n_rows):
+        buf = np.empty(m, values.dtype)
+        k = 0
+        for j in range(m):
+            v = values[r, j]
+            if v == v:
+                buf[k] = v
+                k += 1
+        if k == 0:
+            med[r] = np.nan
+            std[r] = np.nan
+            lo[r] = np.inf
+            hi[r] = -np.inf
+            continue
+        s = np.sort(buf[:k])
+        a, b = 0, k
+        for _ in range(max_iters):
+            md = _median_sorted(s, a, b)
+            sd = 1.4826 * _mad_sorted(s, a, b, md)
+            if not sd > 0:
+                flag[r] = True
+                break
+            limit = n_sigma * sd
+            na, nb = a, b
+            while na < nb and abs(np.float64(s[na]) - md) > limit:
+                na += 1
+            while nb > na and abs(np.float64(s[nb - 1]) - md) > limit:
+                nb -= 1
+            if na == a and nb == b:
+                break
+            a, b = na, nb
+        md = _median_sorted(s, a, b)
+        sd = 1.4826 * _mad_sorted(s, a, b, md)
+        if not sd > 0:
+            flag[r] = True
+        med[r] = md
+        std[r] = sd
+        lo[r] = s[a]
+        hi[r] = s[b - 1]
+    return med, std, lo, hi, flag
+
+
+@njit(parallel=True, cache=True)
+def _kept_median(values, ref, lo, hi, with_mad):  # pragma: no cover - compiled
+    """Median (and MAD-based standard deviation) of every row over the kept values.
+
+    A value ``values[r, j]`` counts when ``lo[r] <= ref[r, j] <= hi[r]`` (the
+    pixels kept by the clipping of ``ref``) and it is not NaN; the result is
+    ``_nanmedian_rows`` of ``values`` with the others set to NaN, and
+    ``_MAD_TO_STD`` times ``_nanmedian_rows`` of the absolute deviations.
+    """
+    n_rows, m = values.shape
+    med = np.empty(n_rows)
+    std = np.empty(n_rows)
+    for r in prange(n_rows):
+        buf = np.empty(m, values.dtype)
+        k = 0
+        for j in range(m):
+            v = values[r, j]
+            if ref[r, j] >= lo[r] and ref[r, j] <= hi[r] and v == v:
+                buf[k] = v
+                k += 1
+        if k == 0:
+            med[r] = np.nan
+            std[r] = np.nan
+            continue
+        md = _median_select(buf, k)
+        med[r] = md
+        if with_mad:
+            dev = np.empty(k)
+            for t in range(k):
+                dev[t] = abs(np.float64(buf[t]) - md)
+            std[r] = 1.4826 * _median_select(dev, k)
+        else:
+            std[r] = np.nan
+    return med, std
 
 
 def _std_where_zero(std, values):
@@ -90,6 +320,27 @@ class _Mesh:
         if h * w > _SUBSAMPLE_ABOVE:
             step = max(1, int(np.ceil(np.sqrt(self.by * self.bx / _MAX_PER_BOX))))
         self.sub = slice(step // 2, None, step)
+
+    def grid(self):
+        """(start, step) of the sub-grid of every box, for the numba kernels."""
+        return self.sub.start, self.sub.step
+
+    def interpolation(self, mesh):
+        """Factors of :meth:`expand` for kernels that interpolate on the fly.
+
+        Returns ``rows`` (M, nx) float32, the mesh interpolated to every image
+        row (the first of :meth:`expand`'s two products), and for every image
+        column the two mesh columns ``j0``, ``j1`` and their float32 weights
+        ``w0``, ``w1``: pixel ``(i, j)`` gets
+        ``rows[i, j0[j]] * w0[j] + rows[i, j1[j]] * w1[j]`` in float32
+        (see :func:`_interpolate`).
+        """
+        h, w = self.shape
+        wy = self._weights(np.arange(h, dtype=np.float64), self.ny, self.by).astype(np.float32)
+        rows = wy @ np.asarray(mesh, dtype=np.float32)
+        j0, f = self._index(np.arange(w, dtype=np.float64), self.nx, self.bx)
+        j1 = np.minimum(j0 + 1, self.nx - 1)
+        return rows, j0, j1, (1.0 - f).astype(np.float32), f.astype(np.float32)
 
     def samples(self, image, dtype=np.float64):
         """(n_boxes, n_per_box) values of the sub-grid of every box."""
@@ -219,34 +470,6 @@ def gaussian_kernel(sigma):
     return k / k.sum()
 
 
-@njit(parallel=True, cache=True)
-def smooth_nan_as_zero(image, kernel):  # pragma: no cover - compiled
-    """Separable convolution with edge replication; NaN pixels count as 0.
-
-    Equivalent to ``scipy.ndimage.gaussian_filter(np.nan_to_num(image),
-    sigma, mode='nearest')`` for ``kernel = gaussian_kernel(sigma)``.
-    """
-    h, w = image.shape
-    r = (kernel.size - 1) // 2
-    tmp = np.empty((h, w), np.float32)
-    out = np.zeros((h, w), np.float32)
-    for i in prange(h):
-        for j in range(w):
-            s = 0.0
-            for t in range(-r, r + 1):
-                v = image[i, min(max(j + t, 0), w - 1)]
-                if v == v:
-                    s += kernel[t + r] * v
-            tmp[i, j] = s
-    for i in prange(h):
-        for t in range(-r, r + 1):
-            ii = min(max(i + t, 0), h - 1)
-            kt = kernel[t + r]
-            for j in range(w):
-                out[i, j] += kt * tmp[ii, j]
-    return out
-
-
 @njit(cache=True)
 def _mesh_coordinate(p, n, box):  # pragma: no cover - compiled
     """Lower mesh index and fraction at pixel ``p`` (as ``_Mesh._index``)."""
@@ -325,3 +548,206 @@ def abs_max_finite(image):  # pragma: no cover - compiled
                 m = v
         best[i] = m
     return best.max() if h else 0.0
+
+
+@njit(parallel=True, cache=True)
+def grid_samples(image, ny, nx, box_y, box_x, start, step):  # pragma: no cover
+    """Values of an (M, N) image on the sub-grid of every box, as float32.
+
+    The same layout as :meth:`_Mesh.samples`: (ny * nx, n_per_box), boxes
+    row by row, the sub-grid of a box row by row.
+    """
+    sy = (box_y - start + step - 1) // step
+    sx = (box_x - start + step - 1) // step
+    out = np.empty((ny * nx, sy * sx), np.float32)
+    for by in prange(ny):
+        for bx in range(nx):
+            b = by * nx + bx
+            for a in range(sy):
+                i = by * box_y + start + a * step
+                for c in range(sx):
+                    out[b, a * sx + c] = np.float32(image[i, bx * box_x + start + c * step])
+    return out
+
+
+@njit(parallel=True, cache=True)
+def grid_band_mean(data, mask, ny, nx, box_y, box_x, start, step):  # pragma: no cover
+    """Band mean of an (M, N, C) image on the sub-grid of every box, as float32.
+
+    The values :func:`band_mean` gives at those pixels (NaN if a band is NaN,
+    or where ``mask``, an (M, N) uint8 array or an empty one for no mask, is
+    non-zero), in the layout of :func:`grid_samples`.
+    """
+    n_bands = data.shape[2]
+    has_mask = mask.size > 0
+    sy = (box_y - start + step - 1) // step
+    sx = (box_x - start + step - 1) // step
+    out = np.empty((ny * nx, sy * sx), np.float32)
+    for by in prange(ny):
+        for bx in range(nx):
+            b = by * nx + bx
+            for a in range(sy):
+                i = by * box_y + start + a * step
+                for c in range(sx):
+                    j = bx * box_x + start + c * step
+                    s = 0.0
+                    for q in range(n_bands):
+                        s += data[i, j, q]
+                    v = np.float32(s / n_bands)
+                    if has_mask and mask[i, j]:
+                        v = np.float32(np.nan)
+                    out[b, a * sx + c] = v
+    return out
+
+
+@njit(cache=True)
+def _interpolate(rows, i, j0, j1, w0, w1):  # pragma: no cover - compiled
+    """``rows[i, j0] * w0 + rows[i, j1] * w1`` in float32, as a BLAS product.
+
+    The second term is added to the rounded first one before a single
+    rounding, as a fused multiply-add does: this reproduces the values of
+    :meth:`_Mesh.expand` (a float32 matrix product) to the bit on the
+    machines we measured, instead of differing by one unit in the last place.
+    """
+    first = rows[i, j0] * w0
+    return np.float32(np.float64(rows[i, j1]) * w1 + np.float64(first))
+
+
+@njit(cache=True)
+def _row_band_mean(src, dst):  # pragma: no cover - compiled
+    """Band mean of one (N, C) image row into ``dst``, as :func:`band_mean`."""
+    w, n_bands = src.shape
+    if n_bands == 3:
+        for j in range(w):
+            s = 0.0 + src[j, 0]
+            s += src[j, 1]
+            s += src[j, 2]
+            dst[j] = s / 3
+    elif n_bands == 1:
+        for j in range(w):
+            dst[j] = 0.0 + src[j, 0]
+    else:
+        for j in range(w):
+            s = 0.0
+            for q in range(n_bands):
+                s += src[j, q]
+            dst[j] = s / n_bands
+
+
+@njit(parallel=True, cache=True)
+def luminosity(data, mask, rows, j0, j1, w0, w1):  # pragma: no cover - compiled
+    """Band mean minus the interpolated sky, float32, in one pass over the image.
+
+    ``data`` is (M, N, C); the band mean is
+    :func:`band_mean`'s (NaN if a band is NaN), NaN where ``mask`` (an
+    (M, N) uint8 array, or an empty one) is non-zero; the sky is the mesh
+    interpolated as :meth:`_Mesh.interpolation` describes. Also returns the
+    largest absolute finite value of the result (0 if none), as
+    :func:`abs_max_finite`.
+    """
+    h, w, n_bands = data.shape
+    has_mask = mask.size > 0
+    out = np.empty((h, w), np.float32)
+    best = np.zeros(h)
+    for i in prange(h):
+        row = out[i]
+        _row_band_mean(data[i], row)
+        m = 0.0
+        for j in range(w):
+            v = row[j]
+            if has_mask and mask[i, j]:
+                v = np.float32(np.nan)
+            v = v - _interpolate(rows, i, j0[j], j1[j], w0[j], w1[j])
+            row[j] = v
+            a = abs(np.float64(v))
+            if a > m and a < np.inf:
+                m = a
+        best[i] = m
+    return out, (best.max() if h else 0.0)
+
+
+# Rows of the image per block of the fused smoothing: each block smooths its
+# rows along x (plus the kernel's halo) into a buffer of its own, then along y.
+_SMOOTH_BLOCK = 64
+
+
+@njit(parallel=True, cache=True)
+def smooth_nan_as_zero(image, kernel):  # pragma: no cover - compiled
+    """Separable convolution with edge replication; NaN pixels count as 0.
+
+    Equivalent to ``scipy.ndimage.gaussian_filter(np.nan_to_num(image),
+    sigma, mode='nearest')`` for ``kernel = gaussian_kernel(sigma)``. Both
+    passes run block by block of rows in one parallel loop, so the
+    intermediate image never exists whole; the sums are those of the plain
+    two-pass filter (float64 along x, rounded to float32 after every term
+    along y), to the bit.
+    """
+    h, w = image.shape
+    r = (kernel.size - 1) // 2
+    out = np.empty((h, w), np.float32)
+    block = _SMOOTH_BLOCK
+    n_blocks = (h + block - 1) // block
+    for b in prange(n_blocks):
+        i0 = b * block
+        i1 = min(i0 + block, h)
+        lo = max(i0 - r, 0)
+        hi = min(i1 + r, h)
+        tmp = np.empty((hi - lo, w), np.float32)
+        pad = np.empty(w + 2 * r)
+        s = np.empty(w)
+        for ii in range(lo, hi):
+            # The row with NaN as 0 and its edges replicated: adding 0 * k
+            # leaves a sum unchanged, so the sums are those of skipping NaN.
+            for j in range(w + 2 * r):
+                v = np.float64(image[ii, min(max(j - r, 0), w - 1)])
+                pad[j] = v if v == v else 0.0
+            s[:] = 0.0
+            for t in range(2 * r + 1):
+                kt = kernel[t]
+                for j in range(w):
+                    s[j] += kt * pad[j + t]
+            row = tmp[ii - lo]
+            for j in range(w):
+                row[j] = s[j]
+        for i in range(i0, i1):
+            acc = out[i]
+            acc[:] = 0.0
+            for t in range(-r, r + 1):
+                src = tmp[min(max(i + t, 0), h - 1) - lo]
+                kt = kernel[t + r]
+                for j in range(w):
+                    acc[j] = acc[j] + kt * src[j]
+    return out
+
+
+@njit(parallel=True, cache=True)
+def footprint_pixels(smooth, lum, rows, j0, j1, w0, w1):  # pragma: no cover
+    """Pixels whose ``smooth`` value is above the interpolated threshold.
+
+    The threshold mesh is interpolated as :meth:`_Mesh.interpolation`
+    describes; pixels where ``lum`` is NaN are never in. Returns the (M, N)
+    boolean footprint, its flat indices in increasing order (int64) and
+    ``max(lum, 0)`` at them (float64).
+    """
+    h, w = smooth.shape
+    footprint = np.empty((h, w), np.bool_)
+    counts = np.zeros(h + 1, np.int64)
+    for i in prange(h):
+        c = 0
+        for j in range(w):
+            t = _interpolate(rows, i, j0[j], j1[j], w0[j], w1[j])
+            f = smooth[i, j] > t and lum[i, j] == lum[i, j]
+            footprint[i, j] = f
+            c += f
+        counts[i + 1] = c
+    offsets = np.cumsum(counts)
+    flat = np.empty(offsets[h], np.int64)
+    signal = np.empty(offsets[h])
+    for i in prange(h):
+        k = offsets[i]
+        for j in range(w):
+            if footprint[i, j]:
+                flat[k] = i * w + j
+                signal[k] = max(np.float64(lum[i, j]), 0.0)
+                k += 1
+    return footprint, flat, signal

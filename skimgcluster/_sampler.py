@@ -4,6 +4,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from numba import njit, prange
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -11,14 +12,15 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._astrolink import DegenerateDataWarning
 from ._background import (
-    _MAD_TO_STD,
-    _clipped_stats,
+    _clip_rows_checked,
+    _kept_median,
     _Mesh,
-    _nanmedian_rows,
-    abs_max_finite,
-    band_mean,
+    footprint_pixels,
     gaussian_kernel,
+    grid_band_mean,
+    grid_samples,
     local_means,
+    luminosity,
     smooth_nan_as_zero,
 )
 from ._validation import _MAX_ABS_VALUE, check_image, check_mask, check_memory
@@ -274,10 +276,13 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         """
         data, _ = check_image(X)
         check_mask(mask, data.shape[:2])
+        self._record(data)
+        return self
+
+    def _record(self, data):
         self.image_shape_ = data.shape[:2]
         self.n_bands_in_ = data.shape[2]
         self.n_features_out_ = 2 + self._n_colour(self.n_bands_in_)
-        return self
 
     def _n_colour(self, n_bands):
         return n_bands if (n_bands > 1 and self.colour_scale > 0) else 0
@@ -313,27 +318,28 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         n = None if self.n_samples == "auto" else int(self.n_samples)
         self._check_memory(data, n)
         data = _for_kernels(data)
-        lum = _band_mean(data)
-        if mask is not None:
-            lum[mask] = np.nan
-        invalid = np.isnan(lum)
         mesh = _Mesh((h, w), self.background_box_size)
-        med, std, keep = _clipped_stats(mesh.samples(lum, np.float32), 3.0, 5)
+        start, step = mesh.grid()
+        geometry = (mesh.ny, mesh.nx, mesh.by, mesh.bx, start, step)
+        mask8 = _NO_MASK if mask is None else mask.view(np.uint8)
+        # Statistics of the luminosity (band mean) on the boxes' sub-grids,
+        # computed there only; the full-resolution map comes in one pass below.
+        lum_samples = _band_mean(data, mask8, geometry)
+        med, std, lo, hi = _clip_rows_checked(lum_samples, 3.0, 5)
         if self.background == "auto":
             sky_mesh = mesh.finish(med, 3)
             band_meshes = []
             for c in range(n_bands):
-                values = mesh.samples(data[:, :, c], np.float32)
-                values[~keep] = np.nan  # the sky pixels of the luminosity
-                band_meshes.append(mesh.finish(_nanmedian_rows(values), 3))
+                values = grid_samples(data[:, :, c], *geometry)
+                # The median over the sky pixels of the luminosity.
+                band_meshes.append(mesh.finish(_kept_median(values, lum_samples, lo, hi, False)[0], 3))
         else:
             level = 0.0 if self.background is None else float(self.background)
             sky_mesh = np.full((mesh.ny, mesh.nx), level)
             band_meshes = [sky_mesh] * n_bands
-        lum -= mesh.expand(sky_mesh)
+        lum, scale = luminosity(data, mask8, *mesh.interpolation(sky_mesh))
         # Noise of the background-subtracted luminosity, with a floor at the
         # quantisation noise of integer data.
-        scale = float(abs_max_finite(lum))
         floor = quantum / np.sqrt(12 * n_bands) if quantum else 0.0
         floor = max(floor, 1e-12 * scale, np.finfo(np.float32).tiny)
         noise_mesh = np.maximum(mesh.finish(std, 3), floor)
@@ -342,10 +348,8 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
             smooth = smooth_nan_as_zero(lum, kernel)
             # The noise of the smoothed map is measured on its sky pixels, not
             # derived from the pixel noise: real noise is often correlated.
-            values = mesh.samples(smooth, np.float32)
-            values[~keep] = np.nan
-            med_s = _nanmedian_rows(values)
-            std_s = _MAD_TO_STD * _nanmedian_rows(np.abs(values - med_s[:, None]))
+            values = grid_samples(smooth, *geometry)
+            std_s = _kept_median(values, lum_samples, lo, hi, True)[1]
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = std_s / mesh.finish(std, 1).ravel()
             ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
@@ -360,13 +364,11 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         # noise is near float32's smallest numbers) must not overflow the
         # float32 map; the footprint is the same as with an infinite threshold.
         f32 = float(np.finfo(np.float32).max)
-        threshold = mesh.expand(np.clip(self.detection_threshold * smooth_noise_mesh, -f32, f32))
-        with np.errstate(invalid="ignore"):
-            footprint = smooth > threshold
-        footprint &= ~invalid
-        del smooth, threshold
-        candidates = np.flatnonzero(footprint)
-        signal = np.maximum(lum.ravel()[candidates].astype(np.float64), 0.0)
+        threshold = np.clip(self.detection_threshold * smooth_noise_mesh, -f32, f32)
+        footprint, candidates, signal = footprint_pixels(
+            smooth, lum, *mesh.interpolation(threshold)
+        )
+        del smooth
         if self.stretch == "linear":
             weights = signal
         elif self.stretch == "sqrt":
@@ -412,9 +414,18 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         maps = self._analyse(data, quantum, mask)
         return self._draw(maps, data, quantum)
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit_transform(self, X, y=None, mask=None):
-        """Fit to the image and draw its point cloud; see :meth:`transform`."""
-        return self.fit(X, mask=mask).transform(X, mask=mask)
+        """Fit to the image and draw its point cloud; see :meth:`transform`.
+
+        The same as ``fit(X, mask=mask).transform(X, mask=mask)``, with the
+        image checked once.
+        """
+        data, quantum = check_image(X)
+        mask = check_mask(mask, data.shape[:2])
+        self._record(data)
+        maps = self._analyse(data, quantum, mask)
+        return self._draw(maps, data, quantum)
 
     def _check_memory(self, data, n, *, maps=True):
         """Refuse an image and ``n`` points that would not fit in memory."""
@@ -476,36 +487,126 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         cdf = np.cumsum(maps.candidate_weights[positive])
         if self.sampling == "systematic":
             # One uniform offset, then evenly spaced quantiles: every pixel gets
-            # the floor or the ceiling of its expected count.
-            u = (np.arange(n) + rng.uniform()) * (cdf[-1] / n)
+            # the floor or the ceiling of its expected count. The quantiles
+            # increase, so one walk along the cdf finds their pixels.
+            index = _systematic_index(cdf, n, rng.uniform())
         else:
             u = rng.uniform(0.0, cdf[-1], size=n)
-        pick = candidates[np.minimum(np.searchsorted(cdf, u, side="right"), candidates.size - 1)]
-        row, col = np.divmod(pick, w)
-        x = col.astype(np.float64)
-        y = row.astype(np.float64)
-        if self.jitter == "uniform":
-            x += rng.uniform(-0.5, 0.5, n)
-            y += rng.uniform(-0.5, 0.5, n)
-        elif self.jitter == "triangular":
-            x += rng.uniform(-0.5, 0.5, n) + rng.uniform(-0.5, 0.5, n)
-            y += rng.uniform(-0.5, 0.5, n) + rng.uniform(-0.5, 0.5, n)
-            x = _reflect(x, w)
-            y = _reflect(y, h)
+            index = np.minimum(np.searchsorted(cdf, u, side="right"), candidates.size - 1)
+        pick = candidates[index]
+        del index, cdf
         points = np.empty((n, 2 + n_colour))
-        points[:, 0] = x
-        points[:, 1] = y
+        # Jitter: the uniform draws of rng.uniform(-0.5, 0.5, n), for x then y
+        # (two each for triangular), taken in one call (the same stream).
+        n_draws = {"none": 0, "uniform": 2, "triangular": 4}[self.jitter]
+        draws = rng.random_sample((n_draws, n)) if n_draws else np.empty((0, n))
+        top_x, top_y = np.nextafter(w - 0.5, -0.5), np.nextafter(h - 0.5, -0.5)
+        _place(pick, w, h, draws, top_x, top_y, points)
+        del draws
         if n_colour:
+            # Points drawn in increasing pixel order share their pixel's band
+            # values: they are computed once per run of equal pixels.
+            starts, run = _runs(pick)
+            row, col = np.divmod(pick[starts], w)
             values = maps.band_values(row, col)
-            if quantum:
-                values = values + quantum * rng.uniform(-0.5, 0.5, values.shape)
-            values = np.maximum(values, 0.0)
-            total = values.sum(axis=1, keepdims=True)
-            frac = np.divide(
-                values, total, out=np.full_like(values, 1.0 / n_bands), where=total > 0
-            )
-            points[:, 2:] = self.colour_scale * frac
+            noise = rng.random_sample((n, n_bands)) if quantum else np.empty((0, n_bands))
+            _colour_fractions(values, run, noise, float(quantum), float(self.colour_scale), points)
         return points
+
+
+@njit(cache=True)
+def _systematic_index(cdf, n, offset):  # pragma: no cover - compiled
+    """``min(searchsorted(cdf, (arange(n) + offset) * (cdf[-1] / n), 'right'), m - 1)``."""
+    m = cdf.size
+    step = cdf[m - 1] / n
+    out = np.empty(n, np.int64)
+    j = 0
+    for k in range(n):
+        u = (k + offset) * step
+        while j < m and cdf[j] <= u:
+            j += 1
+        out[k] = min(j, m - 1)
+    return out
+
+
+@njit(parallel=True, cache=True)
+def _place(pick, w, h, draws, top_x, top_y, points):  # pragma: no cover - compiled
+    """Columns 0 (x) and 1 (y) of ``points`` for flat pixel indices ``pick``.
+
+    ``draws`` holds uniform [0, 1) numbers: none (points on pixel centres),
+    two rows (uniform jitter: x, y) or four (triangular: two for x, two for
+    y, reflected at the image's edge, see :func:`_reflect`).
+    """
+    n = pick.size
+    k = draws.shape[0]
+    for p in prange(n):
+        row = pick[p] // w
+        col = pick[p] - row * w
+        x = np.float64(col)
+        y = np.float64(row)
+        if k == 2:
+            x += -0.5 + draws[0, p]
+            y += -0.5 + draws[1, p]
+        elif k == 4:
+            x += (-0.5 + draws[0, p]) + (-0.5 + draws[1, p])
+            y += (-0.5 + draws[2, p]) + (-0.5 + draws[3, p])
+            x = _reflect_one(x, w - 0.5, top_x)
+            y = _reflect_one(y, h - 0.5, top_y)
+        points[p, 0] = x
+        points[p, 1] = y
+
+
+@njit(cache=True)
+def _reflect_one(v, hi, top):  # pragma: no cover - compiled
+    """:func:`_reflect` of one coordinate; ``top`` is ``nextafter(hi, -0.5)``."""
+    lo = -0.5
+    if v < lo:
+        v = 2 * lo - v
+    if v >= hi:
+        v = 2 * hi - v
+    return min(max(v, lo), top)
+
+
+@njit(cache=True)
+def _runs(pick):  # pragma: no cover - compiled
+    """Starts of the runs of equal values of ``pick``, and every entry's run."""
+    n = pick.size
+    run = np.empty(n, np.int64)
+    starts = np.empty(n, np.int64)
+    k = -1
+    for p in range(n):
+        if p == 0 or pick[p] != pick[p - 1]:
+            k += 1
+            starts[k] = p
+        run[p] = k
+    return starts[: k + 1], run
+
+
+@njit(parallel=True, cache=True)
+def _colour_fractions(values, run, noise, quantum, scale, points):  # pragma: no cover
+    """Columns 2 onwards of ``points``: ``scale`` times each band's share.
+
+    ``values[run[p]]`` are point ``p``'s band values; with ``quantum``, each
+    is de-quantised by ``quantum * (noise - 0.5)`` (``noise`` uniform in
+    [0, 1), one per point and band). Negative values count as 0; a point
+    whose values are all 0 gets equal shares.
+    """
+    n = run.size
+    c = values.shape[1]
+    for p in prange(n):
+        total = 0.0
+        for q in range(c):
+            v = values[run[p], q]
+            if quantum:
+                v = v + quantum * (-0.5 + noise[p, q])
+            v = max(v, 0.0)
+            points[p, 2 + q] = v
+            total += v
+        for q in range(c):
+            if total > 0:
+                points[p, 2 + q] = scale * (points[p, 2 + q] / total)
+            else:
+                points[p, 2 + q] = scale * (1.0 / c)
 
 
 # Rough peak working memory of the sampler: during analysis about seven
@@ -551,8 +652,15 @@ def _reflect(v, size):
     return np.clip(v, lo, np.nextafter(hi, lo))
 
 
-def _band_mean(data):
-    """Mean over bands as a new float32 (M, N) array (NaN if any band is NaN)."""
-    if data.dtype == np.bool_:
-        data = data.view(np.uint8)
-    return band_mean(data)
+def _band_mean(data, mask, geometry):
+    """Mean over bands (NaN if a band is NaN, or masked) on the mesh's sub-grids.
+
+    ``mask`` is an (M, N) uint8 array or ``_NO_MASK``; ``geometry`` is
+    ``(ny, nx, box_y, box_x, start, step)``. Returns (n_boxes, n_per_box)
+    float32 in the layout of ``_Mesh.samples``.
+    """
+    return grid_band_mean(data, mask, *geometry)
+
+
+# The "no mask" argument of the numba kernels.
+_NO_MASK = np.zeros((0, 0), dtype=np.uint8)
