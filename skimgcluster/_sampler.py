@@ -332,7 +332,8 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
             for c in range(n_bands):
                 values = grid_samples(data[:, :, c], *geometry)
                 # The median over the sky pixels of the luminosity.
-                band_meshes.append(mesh.finish(_kept_median(values, lum_samples, lo, hi, False)[0], 3))
+                sky_c = _kept_median(values, lum_samples, lo, hi, False)[0]
+                band_meshes.append(mesh.finish(sky_c, 3))
         else:
             level = 0.0 if self.background is None else float(self.background)
             sky_mesh = np.full((mesh.ny, mesh.nx), level)
