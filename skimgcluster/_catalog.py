@@ -28,7 +28,10 @@ _DESCRIPTIONS = {
     "label": "value of the source in the label image",
     "cluster_id": "AstroLink id of the cluster behind the label",
     "parent_id": "AstroLink id of the parent cluster ('' at the top level)",
-    "significance": "significance of the cluster, in sigma",
+    "significance": (
+        "significance in sigma: the cluster's, or for an isolated source (no cluster id) "
+        "the signal-to-noise ratio of its footprint"
+    ),
     "n_samples": "number of sampled points with this label",
     "area": "number of pixels of the segment",
     "x_centroid": "luminosity-weighted centroid, column (pixel centres at integers)",
@@ -197,7 +200,10 @@ class SourceCatalog:
         parents = np.append(np.asarray(seg.parents, dtype=np.intp), -1)
         self.cluster_id = ids[j]
         self.parent_id = ids[parents[j]]
-        self.significance = np.append(np.asarray(seg.significances, dtype=np.float64), np.nan)[j]
+        # The significance of each label: its cluster's, or an isolated
+        # source's signal-to-noise ratio (Segmentation.source_significance).
+        source_sig = np.append(np.asarray(seg.source_significance, dtype=np.float64), np.nan)
+        self.significance = source_sig[np.minimum(label - 1, source_sig.size - 1)]
         point_labels = np.asarray(seg.labels)
         per_value = np.bincount(point_labels[point_labels >= 0] + 1, minlength=n_values)
         self.n_samples = per_value[label].astype(np.int64)

@@ -1,6 +1,9 @@
 """segment: image -> label image and hierarchy in one call."""
 
+from numbers import Real
+
 import numpy as np
+from scipy import ndimage
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
@@ -35,7 +38,13 @@ class Segmentation:
         Label of every cluster in ``labels`` (``label_image`` holds it plus 1),
         ``-1`` for a cluster that labels no point.
     source_significance : ndarray of shape (n_labels,)
-        Significance of the cluster behind each label ``k`` (pixel value k+1).
+        Significance in sigma of each label ``k`` (pixel value k+1): that of
+        the cluster behind it or, for an isolated source (see
+        ``isolated``), the signal-to-noise ratio of its footprint.
+    isolated : ndarray of bool of shape (n_labels,)
+        True for the labels of isolated sources: footprint regions in which
+        AstroLink found no cluster, kept as sources of their own (see
+        :class:`ImageSegmenter`'s ``isolated_snr``).
     maps : SampledImage
         Luminosity, background, noise, footprint and sampling weights.
     sampler : LuminositySampler
@@ -45,7 +54,7 @@ class Segmentation:
         detection threshold, in which case the hierarchy arrays are empty).
     """
 
-    def __init__(self, label_image, points, sampler, clusterer, maps):
+    def __init__(self, label_image, points, sampler, clusterer, maps, *, isolated=None):
         self.label_image = label_image
         self.points = points
         self.sampler = sampler
@@ -67,6 +76,11 @@ class Segmentation:
         sig = np.full(n_labels, np.nan)
         used = self.cluster_labels >= 0
         sig[self.cluster_labels[used]] = self.significances[used]
+        self.isolated = np.zeros(n_labels, dtype=bool)
+        if isolated is not None:  # (labels of points, snr of each new label)
+            self.labels, snr = isolated
+            sig = np.append(sig, snr)
+            self.isolated = np.append(self.isolated, np.ones(len(snr), dtype=bool))
         self.source_significance = sig
         self.n_sources = int(np.count_nonzero(np.unique(label_image)))
 
@@ -118,7 +132,7 @@ def _split_params(params):
 DEFAULT_CLUSTERER = {"k_den": 15, "min_significance": 2.5, "label_level": "leaf"}
 
 
-def segment(image, *, mask=None, random_state=None, callback=None, **params):
+def segment(image, *, mask=None, random_state=None, isolated_snr=5.0, callback=None, **params):
     """Find the sources of an image: sample, cluster and map back to pixels.
 
     Runs :class:`LuminositySampler`, :class:`AstroLinkClusterer` and
@@ -134,6 +148,10 @@ def segment(image, *, mask=None, random_state=None, callback=None, **params):
         Pixels to exclude (True).
     random_state : int, RandomState instance or None, default=None
         Seed of the sampling; the same int gives the same segmentation.
+    isolated_snr : float or None, default=5.0
+        Footprint regions in which AstroLink finds no cluster become sources
+        when their signal-to-noise ratio reaches this (see
+        :class:`ImageSegmenter`); ``None`` keeps only AstroLink's clusters.
     callback : callable or None, default=None
         Called as ``callback(stage, detail)`` as each stage starts
         (``'sampling'``, ``'clustering'``, ``'labelling'``), e.g. to show
@@ -178,6 +196,7 @@ def segment(image, *, mask=None, random_state=None, callback=None, **params):
     segmenter = ImageSegmenter(
         sampler=LuminositySampler(random_state=random_state, **sampler_params),
         clusterer=AstroLinkClusterer(**{**DEFAULT_CLUSTERER, **clusterer_params}),
+        isolated_snr=isolated_snr,
     )
     return segmenter.segment_image(image, mask=mask, callback=callback)
 
@@ -199,6 +218,53 @@ def _check_images(X):
     )
 
 
+# An isolated source covers at least this many pixels (SEP's default minarea).
+_MIN_ISOLATED_AREA = 5
+
+
+def _add_isolated_sources(label_image, labels, points, maps, *, min_snr):
+    """Footprint regions without a cluster, as sources of their own.
+
+    Returns the label image with the new sources numbered after the
+    clusters' labels, and ``(labels, snr)``: the points' labels with those
+    of the new sources, and each new source's signal-to-noise ratio.
+    """
+    regions, n_regions = ndimage.label(maps.footprint)  # 4-connected, as the flood
+    if n_regions == 0:
+        return label_image, (labels, np.empty(0))
+    flat = regions.ravel()
+    has_cluster = np.zeros(n_regions + 1, dtype=bool)
+    has_cluster[flat[label_image.ravel() > 0]] = True
+    h, w = label_image.shape
+    col = np.clip(np.floor(points[:, 0] + 0.5), 0, w - 1).astype(np.intp)
+    row = np.clip(np.floor(points[:, 1] + 0.5), 0, h - 1).astype(np.intp)
+    region_of_point = flat[row * w + col]
+    n_points = np.bincount(region_of_point, minlength=n_regions + 1)
+    area = np.bincount(flat, minlength=n_regions + 1)
+    inside = flat > 0
+    lum = maps.luminosity.ravel()[inside].astype(np.float64)
+    noise = maps.noise.ravel()[inside].astype(np.float64)
+    valid = np.isfinite(lum) & np.isfinite(noise)
+    flux = np.bincount(flat[inside][valid], weights=lum[valid], minlength=n_regions + 1)
+    var = np.bincount(flat[inside][valid], weights=noise[valid] ** 2, minlength=n_regions + 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        snr = np.where(var > 0, flux / np.sqrt(var), 0.0)
+    keep = ~has_cluster & (area >= _MIN_ISOLATED_AREA) & (n_points > 0) & (snr >= min_snr)
+    keep[0] = False
+    chosen = np.flatnonzero(keep)
+    if chosen.size == 0:
+        return label_image, (labels, np.empty(0))
+    first = int(labels.max()) + 1 if labels.size else 0  # the next label
+    new_label = np.full(n_regions + 1, -1, dtype=np.intp)
+    new_label[chosen] = first + np.arange(chosen.size)
+    pixel_label = new_label[flat].reshape(h, w)
+    label_image = np.where(pixel_label >= 0, pixel_label + 1, label_image).astype(np.int32)
+    labels = labels.copy()
+    point_label = new_label[region_of_point]
+    labels[point_label >= 0] = point_label[point_label >= 0]
+    return label_image, (labels, snr[chosen])
+
+
 class ImageSegmenter(BaseEstimator):
     """Segment images with a sampler and a clusterer, as one estimator.
 
@@ -218,6 +284,20 @@ class ImageSegmenter(BaseEstimator):
         :func:`segment`. Pass
         estimators explicitly to search their parameters as
         ``sampler__<name>`` and ``clusterer__<name>``.
+    isolated_snr : float or None, default=5.0
+        A region of the footprint (4-connected pixels above the detection
+        threshold) in which AstroLink finds no cluster becomes a source of
+        its own when its signal-to-noise ratio is at least this, it covers
+        at least 5 pixels and holds sampled points; ``None`` keeps only
+        AstroLink's clusters. AstroLink judges a cluster against the other
+        groups of the same point cloud, so a source that is alone in its
+        image (a cut-out of one galaxy) or alone in its part of the
+        footprint cannot stand out from anything; this is how a detection
+        threshold (photutils, SEP) would count it. Its significance is the
+        signal-to-noise ratio ``sum(L) / sqrt(sum(noise**2))`` of the
+        background-subtracted luminosity ``L`` over its pixels. Not applied
+        when ``k_den`` is too large for the number of points (the clusterer
+        then warns and labels nothing).
 
     Attributes
     ----------
@@ -243,9 +323,10 @@ class ImageSegmenter(BaseEstimator):
     (64, 64)
     """
 
-    def __init__(self, sampler=None, clusterer=None):
+    def __init__(self, sampler=None, clusterer=None, *, isolated_snr=5.0):
         self.sampler = sampler
         self.clusterer = clusterer
+        self.isolated_snr = isolated_snr
 
     def _steps(self):
         sampler = LuminositySampler() if self.sampler is None else clone(self.sampler)
@@ -255,6 +336,14 @@ class ImageSegmenter(BaseEstimator):
             else clone(self.clusterer)
         )
         return sampler, clusterer
+
+    def _check_isolated_snr(self):
+        snr = self.isolated_snr
+        if snr is not None and (not isinstance(snr, Real) or isinstance(snr, bool)
+                                or not np.isfinite(snr)):  # fmt: skip
+            raise (TypeError if not isinstance(snr, Real) else ValueError)(
+                f"isolated_snr must be a finite number or None; got isolated_snr={snr!r}."
+            )
 
     def fit(self, X, y=None):
         """Check the images; nothing is learnt (see Notes).
@@ -275,6 +364,7 @@ class ImageSegmenter(BaseEstimator):
             check_image(image, name="each image of X")
         self._steps()[0]._validate_params()
         self._steps()[1]._validate_params()
+        self._check_isolated_snr()
         self.n_images_ = len(images)
         return self
 
@@ -302,6 +392,7 @@ class ImageSegmenter(BaseEstimator):
             if callback is not None:
                 callback(stage, detail)
 
+        self._check_isolated_snr()
         sampler, clusterer = self._steps()
         data, quantum = check_image(image)
         mask = check_mask(mask, data.shape[:2])
@@ -318,7 +409,14 @@ class ImageSegmenter(BaseEstimator):
         label_image = labels_to_image(
             clusterer.labels_, points, data.shape[:2], footprint=maps.footprint
         )
-        return Segmentation(label_image, points, sampler, clusterer, maps)
+        isolated = None
+        # Not when the clusterer could not run (k_den too large for the points:
+        # it has warned, and the user's parameters are what to change).
+        if self.isolated_snr is not None and points.shape[0] > clusterer.k_den_:
+            label_image, isolated = _add_isolated_sources(
+                label_image, clusterer.labels_, points, maps, min_snr=self.isolated_snr
+            )
+        return Segmentation(label_image, points, sampler, clusterer, maps, isolated=isolated)
 
     def predict(self, X):
         """Label image of every image.

@@ -131,13 +131,20 @@ def test_hierarchy_and_samples_match_the_segmentation():
     cat = result.catalog()
     assert len(cat) == result.n_sources > 3
     np.testing.assert_array_equal(cat.label, np.unique(result.label_image[result.label_image > 0]))
+    assert result.isolated.any()  # this field has a source AstroLink cannot judge alone
     for i, label in enumerate(cat.label):
+        assert cat.significance[i] == result.source_significance[label - 1]
+        if result.isolated[label - 1]:  # an isolated source: no cluster, its S/N
+            assert label - 1 not in result.cluster_labels
+            assert cat.cluster_id[i] == cat.parent_id[i] == ""
+            assert cat.significance[i] >= 5.0
+            assert cat.n_samples[i] > 0
+            continue
         [j] = np.flatnonzero(result.cluster_labels == label - 1)
         assert cat.cluster_id[i] == result.cluster_ids[j]
         parent = result.parents[j]
         assert cat.parent_id[i] == (result.cluster_ids[parent] if parent >= 0 else "")
         assert cat.significance[i] == result.significances[j]
-        assert cat.significance[i] == result.source_significance[label - 1]
         assert cat.n_samples[i] == np.count_nonzero(result.labels == label - 1)
         assert cat.area[i] == np.count_nonzero(result.label_image == label)
     # Nested sources: their parent is in the hierarchy.

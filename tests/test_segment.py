@@ -270,3 +270,68 @@ def test_pipeline_clone(three_source_image):
     assert not hasattr(twin[-1], "labels_")
     assert twin[0] is not pipe[0] and twin[-1] is not pipe[-1]
     np.testing.assert_array_equal(twin.fit_predict(three_source_image), pipe[-1].labels_)
+
+
+# -- isolated sources ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("amplitude", "sigma"), [(20.0, 2.0), (60.0, 4.0), (200.0, 2.0)])
+def test_a_source_alone_in_its_image_is_found(amplitude, sigma):
+    """A cut-out of one source: AstroLink has nothing to judge it against,
+    so it comes back as an isolated source with its signal-to-noise ratio."""
+    from conftest import gaussian_image
+
+    image = gaussian_image((64, 64), ((30, 33, amplitude, sigma),), seed=5)
+    result = segment(image, random_state=0)
+    assert result.n_sources >= 1
+    assert result.label_image[30, 33] > 0
+    k = result.label_image[30, 33] - 1
+    if result.isolated[k]:
+        # S/N of the footprint: sum of the luminosity over sqrt(sum of noise**2).
+        pixels = result.label_image == k + 1
+        lum = result.maps.luminosity[pixels].astype(float)
+        noise = result.maps.noise[pixels].astype(float)
+        expected = lum.sum() / np.sqrt((noise**2).sum())
+        np.testing.assert_allclose(result.source_significance[k], expected, rtol=1e-6)
+        assert k not in result.cluster_labels
+    without = segment(image, random_state=0, isolated_snr=None)
+    assert not without.isolated.any()
+    assert without.n_sources <= result.n_sources
+
+
+def test_isolated_sources_keep_points_and_pixels_consistent():
+    from skimgcluster.datasets import make_field
+
+    image, _, _ = make_field((128, 128), 12, random_state=3)
+    result = segment(image, random_state=0)
+    assert result.isolated.any()
+    n_labels = result.source_significance.size
+    assert result.isolated.shape == (n_labels,)
+    assert result.n_sources == n_labels == result.labels.max() + 1
+    # The points' labels map back to the very same label image.
+    again = labels_to_image(
+        result.labels, result.points, image.shape[:2], footprint=result.maps.footprint
+    )
+    np.testing.assert_array_equal(again, result.label_image)
+    # Isolated sources are numbered after the clusters' labels, have at least
+    # 5 pixels, S/N >= 5, and are not touching any cluster's pixels.
+    first = int(result.clusterer.labels_.max()) + 1
+    assert np.flatnonzero(result.isolated).min() == first
+    for k in np.flatnonzero(result.isolated):
+        pixels = result.label_image == k + 1
+        assert pixels.sum() >= 5 and result.source_significance[k] >= 5.0
+        assert not np.isin(result.clusterer.labels_[result.labels == k], np.arange(first)).any()
+    higher = segment(image, random_state=0, isolated_snr=1e6)
+    assert not higher.isolated.any()
+    assert higher.n_sources == result.n_sources - result.isolated.sum()
+
+
+@pytest.mark.parametrize(
+    ("value", "error"), [("5", TypeError), (np.nan, ValueError), (np.inf, ValueError)]
+)
+def test_isolated_snr_is_checked(value, error):
+    from conftest import gaussian_image
+
+    image = gaussian_image((32, 32), ((16, 16, 50.0, 2.0),))
+    with pytest.raises(error, match=r"isolated_snr must be a finite number or None; got"):
+        segment(image, random_state=0, isolated_snr=value)
