@@ -93,6 +93,34 @@ def _self_first(knn, start):
     return knn
 
 
+@njit(cache=True)
+def _copy_neighbours(sqr, idx, n, start, knn):  # pragma: no cover - compiled
+    """Copy the first ``knn.shape[1]`` columns of ``idx`` into ``knn``, checking.
+
+    Returns ``(overflow, self_first)``: ``overflow`` if an index is ``n`` or
+    more or a row's last squared distance is not finite (pykdtree's marks of
+    neighbours at an infinite distance); ``self_first`` if every row starts
+    with its own point ``start + row`` (else :func:`_self_first` must fix
+    the rows).
+    """
+    rows, k = idx.shape
+    k_link = knn.shape[1]
+    overflow = False
+    self_first = True
+    for i in range(rows):
+        last = sqr[i, k - 1]
+        if not last < np.inf:
+            overflow = True
+        for j in range(k):
+            if idx[i, j] >= n:
+                overflow = True
+        for j in range(k_link):
+            knn[i, j] = idx[i, j]
+        if idx[i, 0] != start + i:
+            self_first = False
+    return overflow, self_first
+
+
 class DegenerateDataWarning(UserWarning):
     """Warning raised when the data hold no structure AstroLink can measure."""
 
@@ -224,7 +252,11 @@ class _CachedAstroLink(AstroLink):
         for start in range(0, n, chunk):
             stop = min(start + chunk, n)
             sqr, idx = query(start, stop)
-            if np.asarray(idx).max() >= n or not np.isfinite(sqr[:, -1]).all():
+            sqr = np.asarray(sqr, dtype=np.float64).reshape(stop - start, self.k_den)
+            idx = np.asarray(idx).reshape(stop - start, self.k_den)
+            # One pass: the checks below, and the k_link nearest into kNN.
+            overflow, self_first = _copy_neighbours(sqr, idx, n, start, self.kNN[start:stop])
+            if overflow:
                 # An index past the end is pykdtree's mark of a neighbour at
                 # an infinite distance, on which the aggregation kernel would
                 # read past the end of the data.
@@ -233,7 +265,8 @@ class _CachedAstroLink(AstroLink):
                     "rescale X to smaller values."
                 )
             self.logRho[start:stop] = self.log_density_from_neighbours(sqr, idx)
-            self.kNN[start:stop] = _self_first(idx[:, : self.k_link], start)
+            if not self_first:
+                self.kNN[start:stop] = _self_first(idx[:, : self.k_link], start)
         del self.P_transform
         self.log_density_raw_ = self.logRho.copy()
         # Points whose neighbours all weigh 0 have a log-density of -inf:

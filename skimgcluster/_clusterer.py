@@ -385,10 +385,10 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
         )
 
     def _store(self, model):
-        n = model.n_samples
-        clusters = np.asarray(model.clusters, dtype=np.intp)[1:]
+        full = np.asarray(model.clusters, dtype=np.intp)
+        clusters = full[1:]
         keep = (clusters[:, 1] - clusters[:, 0]) >= self.min_cluster_size
-        clusters = clusters[keep]
+        clusters = np.ascontiguousarray(clusters[keep])
         self.n_clusters_ = clusters.shape[0]
         self.cluster_ids_ = np.asarray(model.ids[1:], dtype=str)[keep]
         self.significances_ = np.asarray(model.significances[1:], dtype=np.float64)[keep]
@@ -397,29 +397,18 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
         self.log_density_ = np.asarray(model.logRho, dtype=np.float64)
         s = model.S
         self.min_significance_ = float(s) if s != "auto" else np.inf
-        # Parent of each cluster from the id strings ('1-2-1' -> '1-2').
-        index = {cid: i for i, cid in enumerate(self.cluster_ids_)}
-        self.parents_ = np.array(
-            [index.get(cid.rsplit("-", 1)[0], -1) for cid in self.cluster_ids_],
-            dtype=np.intp,
-        )
-        # Deepest cluster of every point: clusters are listed parents first.
-        deepest = np.full(n, -1, dtype=np.intp)
-        for j, (start, stop) in enumerate(clusters):
-            deepest[self.ordering_[start:stop]] = j
-        self._deepest = deepest
-        self._depth = np.array([cid.count("-") for cid in self.cluster_ids_], dtype=np.intp)
-        self._scale = np.asarray(model.scale_, dtype=np.float64)
-        self._tree = model.tree_
-        self._model = model
-        # Lowest raw log-density among each cluster's members: its density region.
         raw = np.asarray(model.log_density_raw_, dtype=np.float64)
         self._raw_density = raw
-        self._cluster_floor = np.array(
-            [raw[self.ordering_[a:b]].min() for a, b in clusters], dtype=np.float64
+        # Parents, depths, the deepest cluster of every point and the lowest
+        # raw log-density among each cluster's members (its density region),
+        # in one compiled pass over the hierarchy: clusters are nested ranges
+        # of ordering_, listed parents first, as AstroLink's ids say.
+        self.parents_, self._depth, self._deepest, self._cluster_floor = _hierarchy(
+            full, keep, self.ordering_, raw
         )
-        self.labels_, self.cluster_labels_ = self._labels_from_clusters(deepest)
-        del self._model
+        self._scale = np.asarray(model.scale_, dtype=np.float64)
+        self._tree = model.tree_
+        self.labels_, self.cluster_labels_ = self._labels_from_clusters(self._deepest)
 
     def _top(self, clusters):
         """Top-level ancestor of each cluster index (-1 stays -1)."""
@@ -476,13 +465,12 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
         return cluster_of_point
 
     def _labels_from_clusters(self, cluster_of_point):
-        chosen = self._choose(cluster_of_point, self._X_fit / self._scale)
-        used = np.unique(chosen[chosen >= 0])
-        cluster_labels = np.full(self.n_clusters_, -1, dtype=np.intp)
-        cluster_labels[used] = np.arange(used.size)
-        labels = np.full(chosen.shape, -1, dtype=np.intp)
-        labels[chosen >= 0] = cluster_labels[chosen[chosen >= 0]]
-        return labels, cluster_labels
+        # Only leaf labels need the (transformed) points.
+        Xt = self._X_fit / self._scale if self.label_level == "leaf" else None
+        chosen = np.ascontiguousarray(self._choose(cluster_of_point, Xt), dtype=np.intp)
+        # Clusters that label a point are numbered in order: the labels of
+        # the clusters in np.unique(chosen), computed without sorting.
+        return _number_used(chosen, self.n_clusters_)
 
     def fit_predict(self, X, y=None, sample_weight=None):
         """Fit to ``X`` and return ``labels_``.
@@ -594,3 +582,83 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+@numba.njit(cache=True)
+def _hierarchy(clusters, keep, ordering, raw):  # pragma: no cover - compiled
+    """Parents, depths, deepest cluster of every point and density floors.
+
+    ``clusters`` is AstroLink's (m + 1, 2) array of ranges of ``ordering``
+    (the root first, then parents before their children), ``keep`` the (m,)
+    clusters kept. A cluster's parent is the nearest earlier cluster whose
+    range contains its start, as in AstroLink's ids (``'1-2-1'`` is a child
+    of ``'1-2'``); its depth is the number of ``'-'`` in its id. Returns, over
+    the kept clusters (numbered in order): the index of each one's parent
+    (``-1`` for a child of the root or of a dropped cluster), its depth, the
+    deepest kept cluster of every point (``-1`` for none) and the lowest
+    ``raw`` value among each one's members.
+    """
+    m = clusters.shape[0] - 1
+    n = ordering.size
+    new_index = np.full(m + 1, -1, np.intp)
+    k = 0
+    for i in range(1, m + 1):
+        if keep[i - 1]:
+            new_index[i] = k
+            k += 1
+    parents = np.full(k, -1, np.intp)
+    depth = np.zeros(k, np.intp)
+    depth_full = np.zeros(m + 1, np.intp)
+    stack = np.empty(m + 1, np.intp)
+    stack[0] = 0
+    top = 0
+    for i in range(1, m + 1):
+        while top > 0 and clusters[i, 0] >= clusters[stack[top], 1]:
+            top -= 1
+        parent = stack[top]
+        top += 1
+        stack[top] = i
+        depth_full[i] = depth_full[parent] + 1
+        j = new_index[i]
+        if j >= 0:
+            parents[j] = new_index[parent]
+            depth[j] = depth_full[i]
+    # Deepest cluster by position in ordering (children overwrite parents),
+    # then by point.
+    position = np.full(n, -1, np.intp)
+    floor = np.empty(k)
+    for i in range(1, m + 1):
+        j = new_index[i]
+        if j < 0:
+            continue
+        lo = np.inf
+        for p in range(clusters[i, 0], clusters[i, 1]):
+            position[p] = j
+            v = raw[ordering[p]]
+            if lo == lo and not v >= lo:  # a smaller value or NaN (which stays)
+                lo = v
+        floor[j] = lo
+    deepest = np.empty(n, np.intp)
+    for p in range(n):
+        deepest[ordering[p]] = position[p]
+    return parents, depth, deepest, floor
+
+
+@numba.njit(cache=True)
+def _number_used(chosen, n_clusters):  # pragma: no cover - compiled
+    """Labels of points and clusters: the clusters that label a point, in order."""
+    used = np.zeros(n_clusters, np.bool_)
+    for c in chosen:
+        if c >= 0:
+            used[c] = True
+    cluster_labels = np.full(n_clusters, -1, np.intp)
+    k = 0
+    for j in range(n_clusters):
+        if used[j]:
+            cluster_labels[j] = k
+            k += 1
+    labels = np.empty(chosen.size, np.intp)
+    for p in range(chosen.size):
+        c = chosen[p]
+        labels[p] = cluster_labels[c] if c >= 0 else -1
+    return labels, cluster_labels
