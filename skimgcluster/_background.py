@@ -329,9 +329,10 @@ class _Mesh:
         """Factors of :meth:`expand` for kernels that interpolate on the fly.
 
         Returns ``rows`` (M, nx) float32, the mesh interpolated to every image
-        row (the first of :meth:`expand`'s two products), and for every image
-        column the two mesh columns ``j0``, ``j1`` and their float32 weights
-        ``w0``, ``w1``: pixel ``(i, j)`` gets
+        row (the first of :meth:`expand`'s two products), ``segments``, the
+        starts of the runs of columns with the same ``j0`` (and N), and for
+        every image column the two mesh columns ``j0``, ``j1`` and their
+        float32 weights ``w0``, ``w1``: pixel ``(i, j)`` gets
         ``rows[i, j0[j]] * w0[j] + rows[i, j1[j]] * w1[j]`` in float32
         (see :func:`_interpolate`).
         """
@@ -340,7 +341,10 @@ class _Mesh:
         rows = wy @ np.asarray(mesh, dtype=np.float32)
         j0, f = self._index(np.arange(w, dtype=np.float64), self.nx, self.bx)
         j1 = np.minimum(j0 + 1, self.nx - 1)
-        return rows, j0, j1, (1.0 - f).astype(np.float32), f.astype(np.float32)
+        # Columns that share j0 form segments, interpolated with two scalars.
+        segments = np.flatnonzero(np.diff(j0, prepend=-1)).astype(np.intp)
+        segments = np.append(segments, w)
+        return rows, segments, j0, j1, (1.0 - f).astype(np.float32), f.astype(np.float32)
 
     def samples(self, image, dtype=np.float64):
         """(n_boxes, n_per_box) values of the sub-grid of every box."""
@@ -601,16 +605,20 @@ def grid_band_mean(data, mask, ny, nx, box_y, box_x, start, step):  # pragma: no
 
 
 @njit(cache=True)
-def _interpolate(rows, i, j0, j1, w0, w1):  # pragma: no cover - compiled
-    """``rows[i, j0] * w0 + rows[i, j1] * w1`` in float32, as a BLAS product.
+def _interpolate_row(rows, i, segments, j0, j1, w0, w1, out):  # pragma: no cover
+    """Row ``i`` of the interpolated mesh into ``out``, float32, as a BLAS product.
 
-    The second term is added to the rounded first one before a single
-    rounding, as a fused multiply-add does: this reproduces the values of
-    :meth:`_Mesh.expand` (a float32 matrix product) to the bit on the
-    machines we measured, instead of differing by one unit in the last place.
+    ``rows[i, j0] * w0 + rows[i, j1] * w1`` with the second term added to
+    the rounded first one before a single rounding, as a fused multiply-add
+    does: this reproduces the values of :meth:`_Mesh.expand` (a float32
+    matrix product) to the bit on the machines we measured, instead of
+    differing by one unit in the last place.
     """
-    first = rows[i, j0] * w0
-    return np.float32(np.float64(rows[i, j1]) * w1 + np.float64(first))
+    for s in range(segments.size - 1):
+        a = rows[i, j0[segments[s]]]
+        b = np.float64(rows[i, j1[segments[s]]])
+        for j in range(segments[s], segments[s + 1]):
+            out[j] = np.float32(b * w1[j] + np.float64(a * w0[j]))
 
 
 @njit(cache=True)
@@ -635,15 +643,14 @@ def _row_band_mean(src, dst):  # pragma: no cover - compiled
 
 
 @njit(parallel=True, cache=True)
-def luminosity(data, mask, rows, j0, j1, w0, w1):  # pragma: no cover - compiled
+def luminosity(data, mask, rows, segments, j0, j1, w0, w1):  # pragma: no cover
     """Band mean minus the interpolated sky, float32, in one pass over the image.
 
-    ``data`` is (M, N, C); the band mean is
-    :func:`band_mean`'s (NaN if a band is NaN), NaN where ``mask`` (an
-    (M, N) uint8 array, or an empty one) is non-zero; the sky is the mesh
-    interpolated as :meth:`_Mesh.interpolation` describes. Also returns the
-    largest absolute finite value of the result (0 if none), as
-    :func:`abs_max_finite`.
+    ``data`` is (M, N, C); the band mean is :func:`band_mean`'s (NaN if a
+    band is NaN), NaN where ``mask`` (an (M, N) uint8 array, or an empty
+    one) is non-zero; the sky is the mesh interpolated as
+    :meth:`_Mesh.interpolation` describes. Also returns the largest absolute
+    finite value of the result (0 if none), as :func:`abs_max_finite`.
     """
     h, w, n_bands = data.shape
     has_mask = mask.size > 0
@@ -651,13 +658,16 @@ def luminosity(data, mask, rows, j0, j1, w0, w1):  # pragma: no cover - compiled
     best = np.zeros(h)
     for i in prange(h):
         row = out[i]
+        sky = np.empty(w, np.float32)
+        _interpolate_row(rows, i, segments, j0, j1, w0, w1, sky)
         _row_band_mean(data[i], row)
+        if has_mask:
+            for j in range(w):
+                if mask[i, j]:
+                    row[j] = np.nan
         m = 0.0
         for j in range(w):
-            v = row[j]
-            if has_mask and mask[i, j]:
-                v = np.float32(np.nan)
-            v = v - _interpolate(rows, i, j0[j], j1[j], w0[j], w1[j])
+            v = row[j] - sky[j]
             row[j] = v
             a = abs(np.float64(v))
             if a > m and a < np.inf:
@@ -669,6 +679,43 @@ def luminosity(data, mask, rows, j0, j1, w0, w1):  # pragma: no cover - compiled
 # Rows of the image per block of the fused smoothing: each block smooths its
 # rows along x (plus the kernel's halo) into a buffer of its own, then along y.
 _SMOOTH_BLOCK = 64
+
+
+@njit(cache=True)
+def _smooth_x(image, ii, kernel, pad, s, out):  # pragma: no cover - compiled
+    """Row ``ii`` of ``image`` smoothed along x into ``out`` (float32).
+
+    NaN counts as 0 (adding 0 * k leaves the never negative-zero sums of
+    float64 unchanged, so the sums are those of skipping NaN) and edges are
+    replicated; ``pad`` (N + 2r) and ``s`` (N) are float64 scratch rows.
+    """
+    w = out.size
+    r = (kernel.size - 1) // 2
+    for j in range(w + 2 * r):
+        v = np.float64(image[ii, min(max(j - r, 0), w - 1)])
+        pad[j] = v if v == v else 0.0
+    if r == 4:  # sigma = 1, the default: the same sums, held in registers
+        k0, k1, k2, k3, k4 = kernel[0], kernel[1], kernel[2], kernel[3], kernel[4]
+        k5, k6, k7, k8 = kernel[5], kernel[6], kernel[7], kernel[8]
+        for j in range(w):
+            v = 0.0 + k0 * pad[j]
+            v += k1 * pad[j + 1]
+            v += k2 * pad[j + 2]
+            v += k3 * pad[j + 3]
+            v += k4 * pad[j + 4]
+            v += k5 * pad[j + 5]
+            v += k6 * pad[j + 6]
+            v += k7 * pad[j + 7]
+            v += k8 * pad[j + 8]
+            out[j] = v
+        return
+    s[:] = 0.0
+    for t in range(2 * r + 1):
+        kt = kernel[t]
+        for j in range(w):
+            s[j] += kt * pad[j + t]
+    for j in range(w):
+        out[j] = s[j]
 
 
 @njit(parallel=True, cache=True)
@@ -696,57 +743,146 @@ def smooth_nan_as_zero(image, kernel):  # pragma: no cover - compiled
         pad = np.empty(w + 2 * r)
         s = np.empty(w)
         for ii in range(lo, hi):
-            # The row with NaN as 0 and its edges replicated: adding 0 * k
-            # leaves a sum unchanged, so the sums are those of skipping NaN.
+            _smooth_x(image, ii, kernel, pad, s, tmp[ii - lo])
+        for i in range(i0, i1):
+            _smooth_y(tmp, i, lo, h, kernel, out[i])
+    return out
+
+
+@njit(cache=True)
+def _smooth_y(tmp, i, lo, h, kernel, acc):  # pragma: no cover - compiled
+    """Row ``i`` smoothed along y from x-smoothed rows ``tmp`` (row ``lo`` first).
+
+    Every term is added in float64 and rounded to float32, as a float32
+    array accumulates.
+    """
+    r = (kernel.size - 1) // 2
+    if r == 4:  # sigma = 1, the default: the same sums, held in registers
+        s0 = tmp[min(max(i - 4, 0), h - 1) - lo]
+        s1 = tmp[min(max(i - 3, 0), h - 1) - lo]
+        s2 = tmp[min(max(i - 2, 0), h - 1) - lo]
+        s3 = tmp[min(max(i - 1, 0), h - 1) - lo]
+        s4 = tmp[min(max(i, 0), h - 1) - lo]
+        s5 = tmp[min(max(i + 1, 0), h - 1) - lo]
+        s6 = tmp[min(max(i + 2, 0), h - 1) - lo]
+        s7 = tmp[min(max(i + 3, 0), h - 1) - lo]
+        s8 = tmp[min(max(i + 4, 0), h - 1) - lo]
+        k0, k1, k2, k3, k4 = kernel[0], kernel[1], kernel[2], kernel[3], kernel[4]
+        k5, k6, k7, k8 = kernel[5], kernel[6], kernel[7], kernel[8]
+        # In two loops of few arrays each, which the compiler vectorises.
+        for j in range(acc.size):
+            a = np.float32(0.0 + k0 * s0[j])
+            a = np.float32(a + k1 * s1[j])
+            a = np.float32(a + k2 * s2[j])
+            a = np.float32(a + k3 * s3[j])
+            acc[j] = np.float32(a + k4 * s4[j])
+        for j in range(acc.size):
+            a = np.float32(acc[j] + k5 * s5[j])
+            a = np.float32(a + k6 * s6[j])
+            a = np.float32(a + k7 * s7[j])
+            acc[j] = np.float32(a + k8 * s8[j])
+        return
+    acc[:] = 0.0
+    for t in range(-r, r + 1):
+        src = tmp[min(max(i + t, 0), h - 1) - lo]
+        kt = kernel[t + r]
+        for j in range(acc.size):
+            acc[j] = acc[j] + kt * src[j]
+
+
+@njit(parallel=True, cache=True)
+def grid_smooth(image, kernel, ny, nx, box_y, box_x, start, step):  # pragma: no cover
+    """:func:`smooth_nan_as_zero` of an (M, N) image at the boxes' sub-grids only.
+
+    The same values to the bit, in the layout of :func:`grid_samples`: for
+    every row of boxes, the rows it needs are smoothed along x at the
+    sub-grid's columns only, then along y at its rows.
+    """
+    h, w = image.shape
+    r = (kernel.size - 1) // 2
+    sy = (box_y - start + step - 1) // step
+    sx = (box_x - start + step - 1) // step
+    n_cols = nx * sx
+    cols = np.empty(n_cols, np.intp)
+    for bx in range(nx):
+        for c in range(sx):
+            cols[bx * sx + c] = bx * box_x + start + c * step
+    out = np.empty((ny * nx, sy * sx), np.float32)
+    for by in prange(ny):
+        first = by * box_y + start
+        last = first + (sy - 1) * step
+        lo = max(first - r, 0)
+        hi = min(last + r + 1, h)
+        tmp = np.empty((hi - lo, n_cols), np.float32)
+        pad = np.empty(w + 2 * r)
+        for ii in range(lo, hi):
             for j in range(w + 2 * r):
                 v = np.float64(image[ii, min(max(j - r, 0), w - 1)])
                 pad[j] = v if v == v else 0.0
-            s[:] = 0.0
-            for t in range(2 * r + 1):
-                kt = kernel[t]
-                for j in range(w):
-                    s[j] += kt * pad[j + t]
             row = tmp[ii - lo]
-            for j in range(w):
-                row[j] = s[j]
-        for i in range(i0, i1):
-            acc = out[i]
-            acc[:] = 0.0
-            for t in range(-r, r + 1):
-                src = tmp[min(max(i + t, 0), h - 1) - lo]
-                kt = kernel[t + r]
-                for j in range(w):
-                    acc[j] = acc[j] + kt * src[j]
+            for c in range(n_cols):
+                s = 0.0
+                for t in range(2 * r + 1):
+                    s += kernel[t] * pad[cols[c] + t]
+                row[c] = s
+        for a in range(sy):
+            i = first + a * step
+            for c in range(n_cols):
+                acc = np.float32(0.0)
+                for t in range(-r, r + 1):
+                    acc = np.float32(acc + kernel[t + r] * tmp[min(max(i + t, 0), h - 1) - lo, c])
+                bx = c // sx
+                out[by * nx + bx, a * sx + c - bx * sx] = acc
     return out
 
 
 @njit(parallel=True, cache=True)
-def footprint_pixels(smooth, lum, rows, j0, j1, w0, w1):  # pragma: no cover
-    """Pixels whose ``smooth`` value is above the interpolated threshold.
+def smooth_footprint(lum, kernel, rows, segments, j0, j1, w0, w1):  # pragma: no cover
+    """Footprint of ``lum``: pixels whose smoothed value is above the threshold.
 
-    The threshold mesh is interpolated as :meth:`_Mesh.interpolation`
-    describes; pixels where ``lum`` is NaN are never in. Returns the (M, N)
-    boolean footprint, its flat indices in increasing order (int64) and
-    ``max(lum, 0)`` at them (float64).
+    The smoothing is :func:`smooth_nan_as_zero`'s (the same sums, block by
+    block, without keeping the smoothed image); the threshold is the mesh
+    interpolated as :meth:`_Mesh.interpolation` describes; pixels where
+    ``lum`` is NaN are never in. Returns the (M, N) boolean footprint, its
+    flat indices in increasing order (int64) and ``max(lum, 0)`` at them
+    (float64).
     """
-    h, w = smooth.shape
+    h, w = lum.shape
+    r = (kernel.size - 1) // 2
     footprint = np.empty((h, w), np.bool_)
     counts = np.zeros(h + 1, np.int64)
-    for i in prange(h):
-        c = 0
-        for j in range(w):
-            t = _interpolate(rows, i, j0[j], j1[j], w0[j], w1[j])
-            f = smooth[i, j] > t and lum[i, j] == lum[i, j]
-            footprint[i, j] = f
-            c += f
-        counts[i + 1] = c
+    block = _SMOOTH_BLOCK
+    n_blocks = (h + block - 1) // block
+    for b in prange(n_blocks):
+        i0 = b * block
+        i1 = min(i0 + block, h)
+        lo = max(i0 - r, 0)
+        hi = min(i1 + r, h)
+        tmp = np.empty((hi - lo, w), np.float32)
+        pad = np.empty(w + 2 * r)
+        s = np.empty(w)
+        acc = np.empty(w, np.float32)
+        threshold = np.empty(w, np.float32)
+        for ii in range(lo, hi):
+            _smooth_x(lum, ii, kernel, pad, s, tmp[ii - lo])
+        for i in range(i0, i1):
+            _smooth_y(tmp, i, lo, h, kernel, acc)
+            _interpolate_row(rows, i, segments, j0, j1, w0, w1, threshold)
+            row = footprint[i]
+            c = 0
+            for j in range(w):
+                f = acc[j] > threshold[j] and lum[i, j] == lum[i, j]
+                row[j] = f
+                c += f
+            counts[i + 1] = c
     offsets = np.cumsum(counts)
     flat = np.empty(offsets[h], np.int64)
     signal = np.empty(offsets[h])
     for i in prange(h):
         k = offsets[i]
+        row = footprint[i]
         for j in range(w):
-            if footprint[i, j]:
+            if row[j]:
                 flat[k] = i * w + j
                 signal[k] = max(np.float64(lum[i, j]), 0.0)
                 k += 1

@@ -15,12 +15,13 @@ from ._background import (
     _clip_rows_checked,
     _kept_median,
     _Mesh,
-    footprint_pixels,
     gaussian_kernel,
     grid_band_mean,
     grid_samples,
+    grid_smooth,
     local_means,
     luminosity,
+    smooth_footprint,
     smooth_nan_as_zero,
 )
 from ._validation import _MAX_ABS_VALUE, check_image, check_mask, check_memory
@@ -346,10 +347,11 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         noise_mesh = np.maximum(mesh.finish(std, 3), floor)
         if self.smoothing > 0:
             kernel = gaussian_kernel(self.smoothing)
-            smooth = smooth_nan_as_zero(lum, kernel)
             # The noise of the smoothed map is measured on its sky pixels, not
             # derived from the pixel noise: real noise is often correlated.
-            values = grid_samples(smooth, *geometry)
+            # The smoothed values there are computed directly; the full
+            # smoothed map exists only block by block, for the footprint.
+            values = grid_smooth(lum, kernel, *geometry)
             std_s = _kept_median(values, lum_samples, lo, hi, True)[1]
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = std_s / mesh.finish(std, 1).ravel()
@@ -359,17 +361,15 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
             smooth_noise_mesh = np.maximum(ratio * noise_mesh, floor / max(1.0, gain))
         else:
             kernel = np.ones(1)
-            smooth = lum
             smooth_noise_mesh = noise_mesh
         # Clipped to float32's range: a pathological noise ratio (data whose
         # noise is near float32's smallest numbers) must not overflow the
         # float32 map; the footprint is the same as with an infinite threshold.
         f32 = float(np.finfo(np.float32).max)
         threshold = np.clip(self.detection_threshold * smooth_noise_mesh, -f32, f32)
-        footprint, candidates, signal = footprint_pixels(
-            smooth, lum, *mesh.interpolation(threshold)
+        footprint, candidates, signal = smooth_footprint(
+            lum, kernel, *mesh.interpolation(threshold)
         )
-        del smooth
         if self.stretch == "linear":
             weights = signal
         elif self.stretch == "sqrt":
