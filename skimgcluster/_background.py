@@ -643,7 +643,7 @@ def _row_band_mean(src, dst):  # pragma: no cover - compiled
 
 
 @njit(parallel=True, cache=True)
-def luminosity(data, mask, rows, segments, j0, j1, w0, w1):  # pragma: no cover
+def luminosity(data, mask, rows, segments, j0, j1, w0, w1, out):  # pragma: no cover
     """Band mean minus the interpolated sky, float32, in one pass over the image.
 
     ``data`` is (M, N, C); the band mean is :func:`band_mean`'s (NaN if a
@@ -651,10 +651,12 @@ def luminosity(data, mask, rows, segments, j0, j1, w0, w1):  # pragma: no cover
     one) is non-zero; the sky is the mesh interpolated as
     :meth:`_Mesh.interpolation` describes. Also returns the largest absolute
     finite value of the result (0 if none), as :func:`abs_max_finite`.
+    ``out`` is the (M, N) float32 result, allocated by the caller (NumPy
+    backs large arrays with huge pages, which are much faster to fill the
+    first time).
     """
     h, w, n_bands = data.shape
     has_mask = mask.size > 0
-    out = np.empty((h, w), np.float32)
     best = np.zeros(h)
     for i in prange(h):
         row = out[i]
@@ -665,15 +667,26 @@ def luminosity(data, mask, rows, segments, j0, j1, w0, w1):  # pragma: no cover
             for j in range(w):
                 if mask[i, j]:
                     row[j] = np.nan
-        m = 0.0
         for j in range(w):
-            v = row[j] - sky[j]
-            row[j] = v
-            a = abs(np.float64(v))
-            if a > m and a < np.inf:
-                m = a
-        best[i] = m
+            row[j] = row[j] - sky[j]
+        # The largest finite |value|: on the bits of float32 with the sign
+        # cleared, finite values are those below the exponent of inf and
+        # their order is the integers' (a loop the compiler vectorises).
+        bits = row.view(np.int32)
+        m = np.int32(0)
+        for j in range(w):
+            a = bits[j] & np.int32(0x7FFFFFFF)
+            m = max(m, a if a < np.int32(0x7F800000) else np.int32(0))
+        best[i] = _bits_to_float(m)
     return out, (best.max() if h else 0.0)
+
+
+@njit(cache=True)
+def _bits_to_float(bits):  # pragma: no cover - compiled
+    """The float32 whose bits are the non-negative int32 ``bits``, as float64."""
+    a = np.empty(1, np.int32)
+    a[0] = bits
+    return np.float64(a.view(np.float32)[0])
 
 
 # Rows of the image per block of the fused smoothing: each block smooths its
@@ -814,16 +827,20 @@ def grid_smooth(image, kernel, ny, nx, box_y, box_x, start, step):  # pragma: no
         lo = max(first - r, 0)
         hi = min(last + r + 1, h)
         tmp = np.empty((hi - lo, n_cols), np.float32)
-        pad = np.empty(w + 2 * r)
         for ii in range(lo, hi):
-            for j in range(w + 2 * r):
-                v = np.float64(image[ii, min(max(j - r, 0), w - 1)])
-                pad[j] = v if v == v else 0.0
+            src = image[ii]
             row = tmp[ii - lo]
             for c in range(n_cols):
+                j = cols[c] - r
                 s = 0.0
-                for t in range(2 * r + 1):
-                    s += kernel[t] * pad[cols[c] + t]
+                if j >= 0 and j + 2 * r < w:
+                    for t in range(2 * r + 1):
+                        v = np.float64(src[j + t])
+                        s += kernel[t] * (v if v == v else 0.0)
+                else:
+                    for t in range(2 * r + 1):
+                        v = np.float64(src[min(max(j + t, 0), w - 1)])
+                        s += kernel[t] * (v if v == v else 0.0)
                 row[c] = s
         for a in range(sy):
             i = first + a * step
@@ -837,19 +854,18 @@ def grid_smooth(image, kernel, ny, nx, box_y, box_x, start, step):  # pragma: no
 
 
 @njit(parallel=True, cache=True)
-def smooth_footprint(lum, kernel, rows, segments, j0, j1, w0, w1):  # pragma: no cover
+def smooth_footprint(lum, kernel, rows, segments, j0, j1, w0, w1, footprint):  # pragma: no cover
     """Footprint of ``lum``: pixels whose smoothed value is above the threshold.
 
     The smoothing is :func:`smooth_nan_as_zero`'s (the same sums, block by
     block, without keeping the smoothed image); the threshold is the mesh
     interpolated as :meth:`_Mesh.interpolation` describes; pixels where
-    ``lum`` is NaN are never in. Returns the (M, N) boolean footprint, its
-    flat indices in increasing order (int64) and ``max(lum, 0)`` at them
-    (float64).
+    ``lum`` is NaN are never in. Fills the (M, N) boolean ``footprint`` and
+    returns its flat indices in increasing order (int64) and ``max(lum, 0)``
+    at them (float64).
     """
     h, w = lum.shape
     r = (kernel.size - 1) // 2
-    footprint = np.empty((h, w), np.bool_)
     counts = np.zeros(h + 1, np.int64)
     block = _SMOOTH_BLOCK
     n_blocks = (h + block - 1) // block
@@ -869,9 +885,10 @@ def smooth_footprint(lum, kernel, rows, segments, j0, j1, w0, w1):  # pragma: no
             _smooth_y(tmp, i, lo, h, kernel, acc)
             _interpolate_row(rows, i, segments, j0, j1, w0, w1, threshold)
             row = footprint[i]
+            values = lum[i]
             c = 0
             for j in range(w):
-                f = acc[j] > threshold[j] and lum[i, j] == lum[i, j]
+                f = (acc[j] > threshold[j]) & (values[j] == values[j])
                 row[j] = f
                 c += f
             counts[i + 1] = c
@@ -879,11 +896,14 @@ def smooth_footprint(lum, kernel, rows, segments, j0, j1, w0, w1):  # pragma: no
     flat = np.empty(offsets[h], np.int64)
     signal = np.empty(offsets[h])
     for i in prange(h):
+        if counts[i + 1] == 0:
+            continue
         k = offsets[i]
         row = footprint[i]
+        values = lum[i]
         for j in range(w):
             if row[j]:
                 flat[k] = i * w + j
-                signal[k] = max(np.float64(lum[i, j]), 0.0)
+                signal[k] = max(np.float64(values[j]), 0.0)
                 k += 1
-    return footprint, flat, signal
+    return flat, signal

@@ -339,7 +339,8 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
             level = 0.0 if self.background is None else float(self.background)
             sky_mesh = np.full((mesh.ny, mesh.nx), level)
             band_meshes = [sky_mesh] * n_bands
-        lum, scale = luminosity(data, mask8, *mesh.interpolation(sky_mesh))
+        lum = np.empty((h, w), dtype=np.float32)
+        scale = luminosity(data, mask8, *mesh.interpolation(sky_mesh), lum)[1]
         # Noise of the background-subtracted luminosity, with a floor at the
         # quantisation noise of integer data.
         floor = quantum / np.sqrt(12 * n_bands) if quantum else 0.0
@@ -367,8 +368,9 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         # float32 map; the footprint is the same as with an infinite threshold.
         f32 = float(np.finfo(np.float32).max)
         threshold = np.clip(self.detection_threshold * smooth_noise_mesh, -f32, f32)
-        footprint, candidates, signal = smooth_footprint(
-            lum, kernel, *mesh.interpolation(threshold)
+        footprint = np.empty((h, w), dtype=bool)
+        candidates, signal = smooth_footprint(
+            lum, kernel, *mesh.interpolation(threshold), footprint
         )
         if self.stretch == "linear":
             weights = signal
@@ -497,13 +499,15 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         pick = candidates[index]
         del index, cdf
         points = np.empty((n, 2 + n_colour))
-        # Jitter: the uniform draws of rng.uniform(-0.5, 0.5, n), for x then y
-        # (two each for triangular), taken in one call (the same stream).
+        # Jitter: the draws of rng.uniform(-0.5, 0.5, n), for x then y (two
+        # each for triangular), taken chunk by chunk from the same stream.
         n_draws = {"none": 0, "uniform": 2, "triangular": 4}[self.jitter]
-        draws = rng.random_sample((n_draws, n)) if n_draws else np.empty((0, n))
         top_x, top_y = np.nextafter(w - 0.5, -0.5), np.nextafter(h - 0.5, -0.5)
-        _place(pick, w, h, draws, top_x, top_y, points)
-        del draws
+        for stage in range(max(n_draws, 1)):
+            for start in range(0, n, _DRAW_CHUNK):
+                stop = min(start + _DRAW_CHUNK, n)
+                u = rng.random_sample(stop - start) if n_draws else _NO_DRAWS
+                _place(pick, w, h, u, start, stop, n_draws, stage, top_x, top_y, points)
         if n_colour:
             # Points drawn in increasing pixel order share their pixel's band
             # values: they are computed once per run of equal pixels.
@@ -530,31 +534,44 @@ def _systematic_index(cdf, n, offset):  # pragma: no cover - compiled
     return out
 
 
-@njit(parallel=True, cache=True)
-def _place(pick, w, h, draws, top_x, top_y, points):  # pragma: no cover - compiled
-    """Columns 0 (x) and 1 (y) of ``points`` for flat pixel indices ``pick``.
+# Uniform draws per call of the random generator while placing points.
+_DRAW_CHUNK = 2**17
+_NO_DRAWS = np.empty(0)
 
-    ``draws`` holds uniform [0, 1) numbers: none (points on pixel centres),
-    two rows (uniform jitter: x, y) or four (triangular: two for x, two for
-    y, reflected at the image's edge, see :func:`_reflect`).
+
+@njit(parallel=True, cache=True)
+def _place(pick, w, h, u, start, stop, n_draws, stage, top_x, top_y, points):  # pragma: no cover
+    """One stage of columns 0 (x) and 1 (y) of ``points[start:stop]``.
+
+    ``pick`` are flat pixel indices; ``u`` are uniform [0, 1) draws for
+    these points. With ``n_draws`` 0 the points go on pixel centres; with 2
+    (uniform jitter) stage 0 gives x and stage 1 y; with 4 (triangular),
+    stages 0 and 2 store the first offset of x and y, stages 1 and 3 add
+    the second and reflect at the image's edge (see :func:`_reflect`):
+    ``x = col + ((u0 - 0.5) + (u1 - 0.5))`` in that order.
     """
-    n = pick.size
-    k = draws.shape[0]
-    for p in prange(n):
-        row = pick[p] // w
-        col = pick[p] - row * w
-        x = np.float64(col)
-        y = np.float64(row)
-        if k == 2:
-            x += -0.5 + draws[0, p]
-            y += -0.5 + draws[1, p]
-        elif k == 4:
-            x += (-0.5 + draws[0, p]) + (-0.5 + draws[1, p])
-            y += (-0.5 + draws[2, p]) + (-0.5 + draws[3, p])
-            x = _reflect_one(x, w - 0.5, top_x)
-            y = _reflect_one(y, h - 0.5, top_y)
-        points[p, 0] = x
-        points[p, 1] = y
+    for q in prange(stop - start):
+        p = start + q
+        if n_draws == 0:
+            row = pick[p] // w
+            points[p, 0] = np.float64(pick[p] - row * w)
+            points[p, 1] = np.float64(row)
+        elif n_draws == 2:
+            row = pick[p] // w
+            if stage == 0:
+                points[p, 0] = np.float64(pick[p] - row * w) + (-0.5 + u[q])
+            else:
+                points[p, 1] = np.float64(row) + (-0.5 + u[q])
+        elif stage == 0 or stage == 2:
+            points[p, stage // 2] = -0.5 + u[q]
+        else:
+            row = pick[p] // w
+            if stage == 1:
+                x = np.float64(pick[p] - row * w) + (points[p, 0] + (-0.5 + u[q]))
+                points[p, 0] = _reflect_one(x, w - 0.5, top_x)
+            else:
+                y = np.float64(row) + (points[p, 1] + (-0.5 + u[q]))
+                points[p, 1] = _reflect_one(y, h - 0.5, top_y)
 
 
 @njit(cache=True)
