@@ -297,6 +297,39 @@ def _kept_median(values, ref, lo, hi, with_mad):  # pragma: no cover - compiled
     return med, std
 
 
+@njit(parallel=True, cache=True)
+def grid_band_sky(data, ref, lo, hi, ny, nx, box_y, box_x, start, step):  # pragma: no cover
+    """Median of every band over the kept sub-grid pixels of every box.
+
+    For band ``q``, the values ``float32(data[i, j, q])`` at the sub-grid
+    pixels whose ``ref`` value (in the layout of :func:`grid_samples`) lies
+    in ``[lo, hi]`` of its box, as :func:`_kept_median` of
+    ``grid_samples(data[:, :, q])`` gives, without gathering them first.
+    Returns (C, ny * nx) float64, NaN for a box with no kept pixel.
+    """
+    n_bands = data.shape[2]
+    sy = (box_y - start + step - 1) // step
+    sx = (box_x - start + step - 1) // step
+    out = np.empty((n_bands, ny * nx))
+    for b in prange(ny * nx):
+        by = b // nx
+        bx = b - by * nx
+        buf = np.empty(sy * sx, np.float32)
+        for q in range(n_bands):
+            k = 0
+            for a in range(sy):
+                i = by * box_y + start + a * step
+                for c in range(sx):
+                    e = ref[b, a * sx + c]
+                    if e >= lo[b] and e <= hi[b]:
+                        v = np.float32(data[i, bx * box_x + start + c * step, q])
+                        if v == v:
+                            buf[k] = v
+                            k += 1
+            out[q, b] = _median_select(buf, k) if k else np.nan
+    return out
+
+
 def _std_where_zero(std, values):
     """Replace zero (or NaN) entries of ``std`` (n, 1) by the rows' nanstd."""
     zero = ~(std[:, 0] > 0)

@@ -17,7 +17,7 @@ from ._background import (
     _Mesh,
     gaussian_kernel,
     grid_band_mean,
-    grid_samples,
+    grid_band_sky,
     grid_smooth,
     local_means,
     luminosity,
@@ -329,12 +329,9 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         med, std, lo, hi = _clip_rows_checked(lum_samples, 3.0, 5)
         if self.background == "auto":
             sky_mesh = mesh.finish(med, 3)
-            band_meshes = []
-            for c in range(n_bands):
-                values = grid_samples(data[:, :, c], *geometry)
-                # The median over the sky pixels of the luminosity.
-                sky_c = _kept_median(values, lum_samples, lo, hi, False)[0]
-                band_meshes.append(mesh.finish(sky_c, 3))
+            # The median of every band over the sky pixels of the luminosity.
+            band_sky = grid_band_sky(data, lum_samples, lo, hi, *geometry)
+            band_meshes = [mesh.finish(sky_c, 3) for sky_c in band_sky]
         else:
             level = 0.0 if self.background is None else float(self.background)
             sky_mesh = np.full((mesh.ny, mesh.nx), level)
