@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from conftest import gaussian_image
 
-from skimgcluster import estimate_background
+from skimgcluster import _background, estimate_background
 
 
 @pytest.mark.parametrize(
@@ -137,3 +137,116 @@ def test_bad_images():
         estimate_background(np.zeros((0, 8)))
     with pytest.raises(TypeError, match="dtype"):
         estimate_background(np.zeros((8, 8), dtype=complex))
+
+
+# -- the compiled kernels against plain NumPy recipes -------------------------------------
+
+
+def _smooth_reference(image, kernel):
+    """The plain two-pass filter: float64 sums along x, float32 after every term along y."""
+    h, w = image.shape
+    r = (kernel.size - 1) // 2
+    clean = np.nan_to_num(image.astype(np.float64), nan=0.0)
+    pad = np.pad(clean, ((0, 0), (r, r)), mode="edge")
+    tmp = np.zeros((h, w))
+    for t in range(2 * r + 1):
+        tmp = tmp + kernel[t] * pad[:, t : t + w]
+    tmp = tmp.astype(np.float32)
+    out = np.zeros((h, w), np.float32)
+    for t in range(-r, r + 1):
+        rows = np.clip(np.arange(h) + t, 0, h - 1)
+        out = (out.astype(np.float64) + kernel[t + r] * tmp[rows].astype(np.float64)).astype(
+            np.float32
+        )
+    return out
+
+
+@pytest.mark.parametrize(("shape", "sigma"), [((150, 97), 1.0), ((7, 5), 1.0), ((66, 130), 2.0)])
+def test_smoothing_kernels_match_the_two_pass_filter(shape, sigma):
+    rng = np.random.default_rng(0)
+    image = rng.normal(0.0, 1.0, shape).astype(np.float32)
+    image[rng.random(shape) < 0.02] = np.nan
+    kernel = _background.gaussian_kernel(sigma)
+    expected = _smooth_reference(image, kernel)
+    np.testing.assert_array_equal(_background.smooth_nan_as_zero(image, kernel), expected)
+    # At the sub-grids of a mesh: the same values.
+    mesh = _background._Mesh(shape, 4)
+    mesh.sub = slice(1, None, 2)
+    start, step = mesh.grid()
+    geometry = (mesh.ny, mesh.nx, mesh.by, mesh.bx, start, step)
+    at_grid = _background.grid_smooth(image, kernel, *geometry)
+    np.testing.assert_array_equal(at_grid, mesh.samples(expected, np.float32))
+    # The fused footprint: smoothed values above the interpolated threshold.
+    threshold = np.abs(rng.normal(0.2, 0.1, (mesh.ny, mesh.nx)))
+    footprint = np.empty(shape, dtype=bool)
+    flat, signal = _background.smooth_footprint(
+        image, kernel, *mesh.interpolation(threshold), footprint
+    )
+    with np.errstate(invalid="ignore"):
+        want = (expected > mesh.expand(threshold)) & ~np.isnan(image)
+    # The interpolated threshold may differ from the matrix product by one
+    # unit in the last place on other BLAS builds.
+    assert np.mean(footprint != want) < 1e-3
+    np.testing.assert_array_equal(flat, np.flatnonzero(footprint))
+    np.testing.assert_array_equal(signal, np.maximum(image.ravel()[flat], 0.0))
+
+
+def test_clipping_kernel_matches_the_numpy_rule():
+    rng = np.random.default_rng(1)
+    for dtype in (np.float32, np.float64):
+        values = rng.normal(10.0, 1.0, (300, 64)).astype(dtype)
+        values[:, :6] += rng.exponential(20.0, (300, 6)).astype(dtype)
+        values[rng.random(values.shape) < 0.1] = np.nan
+        values[3] = np.nan  # no valid value
+        values[4, :50] = 2.0  # MAD 0: the standard deviation instead
+        values[5] = np.round(values[5])
+        got = _background._clipped_stats(values, 3.0, 5)
+        want = _background._clipped_stats_reference(values, 3.0, 5)
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_median_by_selection():
+    rng = np.random.default_rng(2)
+    for n in range(1, 40):
+        x = rng.integers(0, 5, n).astype(np.float64) if n % 2 else rng.normal(size=n)
+        s = np.sort(x)
+        assert _background._median_select(x.copy(), n) == 0.5 * (s[(n - 1) // 2] + s[n // 2])
+
+
+def test_luminosity_kernel_is_band_mean_minus_sky():
+    rng = np.random.default_rng(3)
+    data = rng.normal(5.0, 2.0, (130, 150, 3)).astype(np.float32)
+    data[7, 9, 1] = np.nan
+    mask = np.zeros((130, 150), dtype=bool)
+    mask[20:30, 40:45] = True
+    mesh = _background._Mesh((130, 150), 32)
+    sky = rng.normal(1.0, 0.5, (mesh.ny, mesh.nx))
+    out = np.empty((130, 150), np.float32)
+    _, scale = _background.luminosity(data, mask.view(np.uint8), *mesh.interpolation(sky), out)
+    want = _background.band_mean(data)
+    want[mask] = np.nan
+    want -= mesh.expand(sky)
+    np.testing.assert_allclose(out, want, rtol=1e-6, atol=1e-6)
+    assert np.array_equal(np.isnan(out), np.isnan(want))
+    assert scale == np.nanmax(np.abs(out).astype(np.float64))
+
+
+def test_band_sky_kernel_matches_kept_median():
+    rng = np.random.default_rng(4)
+    data = rng.normal(3.0, 1.0, (96, 64, 2))
+    mesh = _background._Mesh((96, 64), 16)
+    mesh.sub = slice(1, None, 3)
+    start, step = mesh.grid()
+    geometry = (mesh.ny, mesh.nx, mesh.by, mesh.bx, start, step)
+    ref = _background.grid_band_mean(data, np.zeros((0, 0), np.uint8), *geometry)
+    _, _, lo, hi = _background._clip_rows_checked(ref, 3.0, 5)
+    lo[0], hi[0] = np.inf, -np.inf  # a box with no kept pixel
+    got = _background.grid_band_sky(data, ref, lo, hi, *geometry)
+    for q in range(2):
+        values = _background.grid_samples(data[:, :, q], *geometry)
+        np.testing.assert_array_equal(
+            got[q], _background._kept_median(values, ref, lo, hi, False)[0]
+        )
+        np.testing.assert_array_equal(values, mesh.samples(data[:, :, q], np.float32))
+    assert np.isnan(got[:, 0]).all()

@@ -580,3 +580,31 @@ def test_grid_knn_matches_a_kd_tree():
 def test_grid_needs_two_features():
     with pytest.raises(ValueError, match="algorithm='grid'"):
         AstroLinkClusterer(algorithm="grid").fit(np.arange(300.0).reshape(-1, 1))
+
+
+@pytest.mark.parametrize("min_cluster_size", [1, 40])
+def test_hierarchy_tables_match_the_id_strings(nested, min_cluster_size):
+    """Parents, depths, deepest clusters and density floors, as the ids and ranges say."""
+    X, _ = nested
+    clusterer = AstroLinkClusterer(k_den=20, min_significance=2.0)
+    clusterer.set_params(min_cluster_size=min_cluster_size).fit(X)
+    ids = list(clusterer.cluster_ids_)
+    assert clusterer.n_clusters_ >= 2
+    assert clusterer._depth.max() >= 2  # nested
+    index = {cid: i for i, cid in enumerate(ids)}
+    parents = [index.get(cid.rsplit("-", 1)[0], -1) for cid in ids]
+    np.testing.assert_array_equal(clusterer.parents_, parents)
+    np.testing.assert_array_equal(clusterer._depth, [cid.count("-") for cid in ids])
+    deepest = np.full(len(X), -1)
+    floors = []
+    for j, (start, stop) in enumerate(clusterer.cluster_bounds_):
+        members = clusterer.ordering_[start:stop]
+        deepest[members] = j
+        floors.append(clusterer._raw_density[members].min())
+    np.testing.assert_array_equal(clusterer._deepest, deepest)
+    np.testing.assert_array_equal(clusterer._cluster_floor, floors)
+    used = np.unique(deepest[deepest >= 0])
+    np.testing.assert_array_equal(clusterer.cluster_labels_[used], np.arange(used.size))
+    np.testing.assert_array_equal(
+        clusterer.labels_, np.where(deepest >= 0, clusterer.cluster_labels_[deepest], -1)
+    )

@@ -465,3 +465,58 @@ def test_list_input_is_accepted():
         n_samples=5, background=None, jitter="none", random_state=0
     ).fit_transform(image.tolist())
     np.testing.assert_array_equal(points, np.tile([4.0, 4.0], (5, 1)))
+
+
+# -- the compiled drawing against the NumPy recipe ------------------------------------------
+
+
+def _draw_reference(sampler, image):
+    """The drawing step as NumPy computes it: the random stream the sampler uses."""
+    from sklearn.utils import check_random_state
+
+    maps = sampler.analyse(image)
+    rng = check_random_state(sampler.random_state)
+    h, w = image.shape[:2]
+    positive = maps.candidate_weights > 0
+    candidates = maps.candidates[positive]
+    cdf = np.cumsum(maps.candidate_weights[positive])
+    n = sampler.n_samples
+    if sampler.sampling == "systematic":
+        u = (np.arange(n) + rng.uniform()) * (cdf[-1] / n)
+    else:
+        u = rng.uniform(0.0, cdf[-1], size=n)
+    pick = candidates[np.minimum(np.searchsorted(cdf, u, side="right"), candidates.size - 1)]
+    row, col = np.divmod(pick, w)
+    x, y = col.astype(np.float64), row.astype(np.float64)
+    if sampler.jitter == "uniform":
+        x += rng.uniform(-0.5, 0.5, n)
+        y += rng.uniform(-0.5, 0.5, n)
+    elif sampler.jitter == "triangular":
+        x += rng.uniform(-0.5, 0.5, n) + rng.uniform(-0.5, 0.5, n)
+        y += rng.uniform(-0.5, 0.5, n) + rng.uniform(-0.5, 0.5, n)
+        x = np.clip(np.where(x < -0.5, -1 - x, x), -0.5, None)
+        x = np.clip(np.where(x >= w - 0.5, 2 * w - 1 - x, x), -0.5, np.nextafter(w - 0.5, 0))
+        y = np.clip(np.where(y < -0.5, -1 - y, y), -0.5, None)
+        y = np.clip(np.where(y >= h - 0.5, 2 * h - 1 - y, y), -0.5, np.nextafter(h - 0.5, 0))
+    values = maps.band_values(row, col)
+    if image.dtype.kind in "iu":
+        values = values + rng.uniform(-0.5, 0.5, values.shape)
+    values = np.maximum(values, 0.0)
+    total = values.sum(axis=1, keepdims=True)
+    frac = np.divide(values, total, out=np.full_like(values, 1 / values.shape[1]), where=total > 0)
+    return np.column_stack([x, y, sampler.colour_scale * frac])
+
+
+@pytest.mark.parametrize("jitter", ["triangular", "uniform", "none"])
+@pytest.mark.parametrize("sampling", ["systematic", "random"])
+@pytest.mark.parametrize("dtype", [np.float64, np.uint8])
+def test_drawing_matches_the_numpy_recipe(rgb_image, jitter, sampling, dtype):
+    image = rgb_image if dtype == np.float64 else np.clip(rgb_image * 3, 0, 255).astype(np.uint8)
+    # Sources on the edge, so that triangular offsets are reflected.
+    image = image[5:, 3:]
+    # More points than the chunk of uniform draws, so chunking is exercised.
+    sampler = LuminositySampler(
+        n_samples=200_000, jitter=jitter, sampling=sampling, random_state=3
+    ).fit(image)
+    points = sampler.transform(image)
+    np.testing.assert_array_equal(points, _draw_reference(sampler, image))
