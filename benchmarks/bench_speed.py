@@ -19,6 +19,12 @@ set size, read from ``/proc`` every 2 ms by a thread). Cases:
 
 The field is ``make_field((size, size), size * size // 3500, random_state=0)``, three
 float32 bands, cached in the system's temporary folder.
+
+With ``--repeat N`` every case runs N times, round by round (all cases once, then again),
+so that each round's ratios compare runs made side by side; the table shows the median
+of every figure with its range, and the ratios are given for every round and as their
+median. On a machine shared with other work, one busy core halves the speed of the
+two-thread kernels but not of the single-thread recipes: repeat, and read the spread.
 """
 
 import argparse
@@ -172,10 +178,14 @@ def measure(case, size, n_samples):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+CASES = ("notebook", "sampler", "raw", "fit", "labels", "photutils", "sep", "segment")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=4608)
     parser.add_argument("--samples", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of all cases")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
@@ -183,24 +193,34 @@ def main():
         return
     field_paths(args.size)
     print(f"field {args.size}x{args.size}x3 float32, {args.samples} samples\n")
+    rounds = []
+    for _ in range(args.repeat):
+        rounds.append({case: measure(case, args.size, args.samples) for case in CASES})
+
+    def spread(case, key):
+        values = [r[case][key] for r in rounds]
+        text = f"{np.median(values):.2f}"
+        return text if len(values) == 1 else f"{text} ({min(values):.2f}-{max(values):.2f})"
+
     print("| case | seconds | peak MB above start | notes |")
     print("|---|---|---|---|")
-    results = {}
-    for case in ("notebook", "sampler", "raw", "fit", "labels", "photutils", "sep", "segment"):
-        r = measure(case, args.size, args.samples)
-        results[case] = r
-        notes = {k: v for k, v in r.items() if k not in ("seconds", "peak_mb")}
-        print(f"| {case} | {r['seconds']:.2f} | {r['peak_mb']:.0f} | {notes} |", flush=True)
+    for case in CASES:
+        last = rounds[-1][case]
+        notes = {k: v for k, v in last.items() if k not in ("seconds", "peak_mb")}
+        peak = np.median([r[case]["peak_mb"] for r in rounds])
+        print(f"| {case} | {spread(case, 'seconds')} | {peak:.0f} | {notes} |")
     print()
 
-    def ratio(a, b, key):
-        return results[a][key] / results[b][key]
+    def ratios(a, b, key="seconds"):
+        values = [r[a][key] / r[b][key] for r in rounds]
+        each = ", ".join(f"{v:.3f}" for v in values)
+        return f"{np.median(values):.3f}" + ("" if len(values) == 1 else f" (rounds: {each})")
 
-    print(f"sampler / notebook time: {ratio('sampler', 'notebook', 'seconds'):.2f}")
-    peak = results["sampler"]["peak_mb"] / results["sampler"]["image_mb"]
-    print(f"sampler peak / image bytes: {peak:.2f}")
-    print(f"fit / raw AstroLink time: {ratio('fit', 'raw', 'seconds'):.3f}")
-    print(f"segment / photutils time: {ratio('segment', 'photutils', 'seconds'):.2f}")
+    print(f"sampler / notebook time: {ratios('sampler', 'notebook')}")
+    peaks = [r["sampler"]["peak_mb"] / r["sampler"]["image_mb"] for r in rounds]
+    print(f"sampler peak / image bytes: {np.median(peaks):.2f}")
+    print(f"fit / raw AstroLink time: {ratios('fit', 'raw')}")
+    print(f"segment / photutils time: {ratios('segment', 'photutils')}")
 
 
 if __name__ == "__main__":
