@@ -25,6 +25,9 @@ import numpy as np
 from astrolink import AstroLink
 from numba import njit
 from pykdtree.kdtree import KDTree
+from scipy.optimize import minimize
+from scipy.special import betainc
+from scipy.stats import beta, norm
 from sklearn.exceptions import ConvergenceWarning
 
 from ._neighbors import GridIndex
@@ -54,6 +57,67 @@ _DEFAULT_CHUNK = 2**20
 
 # Fewest prominences the Beta-model fit in AstroLink can work with.
 _MIN_GROUPS = 3
+
+
+def _wasserstein1_exact(params, x, widths, quantiles):
+    """AstroLink's Wasserstein-1 objective with the Beta CDF computed exactly.
+
+    AstroLink integrates the Beta pdf by the midpoint rule over the gaps
+    between the sorted prominences ``x``; here the CDF is the regularised
+    incomplete Beta function itself, so the distance stays right where the
+    pdf is too narrow for the gaps (a large ``b``).
+    """
+    return float(np.sum(np.abs(betainc(params[0], params[1], x) - quantiles) * widths))
+
+
+def _check_prominence_fit(prominences, p_fit):
+    """AstroLink's Beta fit, or a better one where its optimiser ran away.
+
+    AstroLink fits its noise model, a Beta distribution with ``a, b >= 1``,
+    to the prominences by minimising a Wasserstein-1 distance in which the
+    pdf is integrated numerically. For a large ``b`` the pdf lives inside
+    the first gaps between prominences, the integral goes wrong and the
+    objective falls: the optimiser can run away to ``b`` in the thousands, a
+    model of almost no noise that makes hundreds of noise groups
+    "significant" (seen on a few of the generated fields of ``benchmarks/``).
+
+    The check is cheap: the fit's exact distance against that of the
+    one-parameter model ``Beta(1, b)`` with the prominences' median. A fit
+    no better than that baseline is refitted by minimising the exact
+    distance from both starts, under AstroLink's bounds; otherwise AstroLink's
+    fit is kept as it is.
+
+    Returns
+    -------
+    params : ndarray of shape (2,)
+        The Beta parameters to use.
+    refitted : bool
+        Whether they replace AstroLink's.
+    """
+    x = np.sort(np.asarray(prominences, dtype=np.float64))
+    n = x.size
+    widths = np.diff(np.concatenate(([0.0], x)))
+    quantiles = np.linspace(0.5 / n, 1 - 0.5 / n, n)
+    median = min(max(float(np.median(x)), 1e-12), 1 - 1e-12)
+    b_median = max(np.log(0.5) / np.log1p(-median), 1.0)  # Beta(1, b) has this median
+    baseline = np.array([1.0, b_median])
+    e_fit = np.inf
+    if np.all(np.isfinite(p_fit)):
+        e_fit = _wasserstein1_exact(p_fit, x, widths, quantiles)
+    e_base = _wasserstein1_exact(baseline, x, widths, quantiles)
+    if e_fit <= e_base:
+        return np.asarray(p_fit, dtype=np.float64), False
+
+    def objective(log_params):
+        return _wasserstein1_exact(np.exp(log_params), x, widths, quantiles)
+
+    best, e_best = baseline, e_base
+    bounds = [(0.0, np.log(1e7))] * 2
+    for start in (baseline, np.clip(np.nan_to_num(p_fit, nan=1.0), 1.0, 1e7)):
+        sol = minimize(objective, np.log(start), method="L-BFGS-B", bounds=bounds)
+        if np.isfinite(sol.fun) and sol.fun < e_best:
+            best, e_best = np.exp(sol.x), float(sol.fun)
+    return np.maximum(best, 1.0), True
 
 
 def _cached(dispatcher):
@@ -175,6 +239,7 @@ class _CachedAstroLink(AstroLink):
         self.working_memory = working_memory
         self.algorithm = algorithm
         self.degenerate_ = None
+        self.refitted_ = False
 
     # -- messages -----------------------------------------------------------
     def _printFunction(self, message, returnLine=True, urgent=False):
@@ -320,6 +385,7 @@ class _CachedAstroLink(AstroLink):
         """AstroLink's prominence model, or no significant group if degenerate."""
         prom = self.prominences
         self.degenerate_ = None
+        self.refitted_ = False
         if prom.shape[0] < _MIN_GROUPS:
             self.degenerate_ = (
                 f"only {prom.shape[0]} groups formed; at least {_MIN_GROUPS} are "
@@ -336,6 +402,14 @@ class _CachedAstroLink(AstroLink):
             return
         with np.errstate(all="ignore"):
             super().compute_significances()
+            self.pFit, self.refitted_ = _check_prominence_fit(prom[:, 1], self.pFit)
+            if self.refitted_:
+                logger.info(
+                    "AstroLink's prominence model was refitted (its optimiser ran away); "
+                    "Beta parameters now %s",
+                    self.pFit,
+                )
+                self.groups_sigs = norm.isf(beta.sf(prom, self.pFit[0], self.pFit[1]))
         self.groups_sigs = np.nan_to_num(
             self.groups_sigs, nan=-np.inf, posinf=np.inf, neginf=-np.inf
         )

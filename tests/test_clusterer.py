@@ -11,6 +11,7 @@ from conftest import nested_points
 from sklearn.exceptions import NotFittedError
 
 from skimgcluster import AstroLinkClusterer, DegenerateDataWarning, _clusterer
+from skimgcluster._astrolink import _CachedAstroLink, _check_prominence_fit
 
 
 @pytest.fixture(scope="module")
@@ -547,14 +548,27 @@ def _image_like_points(seed, n=4000):
     return np.column_stack([pos, colour])
 
 
+def _raw_astrolink(X, **params):
+    """Raw AstroLink, its prominence fit checked as our subclass checks it."""
+    from astrolink import AstroLink
+    from scipy.stats import beta, norm
+
+    raw = AstroLink(X, **params)
+    raw.run()
+    fitted, refitted = _check_prominence_fit(raw.prominences[:, 1], raw.pFit)
+    if refitted:  # extract the clusters again with the refitted model
+        raw.pFit = fitted
+        raw.groups_sigs = norm.isf(beta.sf(raw.prominences, *fitted))
+        raw.S = params["S"]
+        raw.extract_clusters()
+    return raw
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_grid_search_gives_raw_astrolinks_result(seed):
-    from astrolink import AstroLink
-
     X = _image_like_points(seed)
     grid = AstroLinkClusterer(k_den=15, min_significance=2.5, algorithm="grid").fit(X)
-    raw = AstroLink(X, k_den=15, adaptive=0, S=2.5, workers=1)
-    raw.run()
+    raw = _raw_astrolink(X, k_den=15, adaptive=0, S=2.5, workers=1)
     np.testing.assert_array_equal(grid.cluster_ids_, raw.ids[1:])
     np.testing.assert_array_equal(grid.ordering_, raw.ordering)
     np.testing.assert_allclose(grid.significances_, raw.significances[1:])
@@ -608,3 +622,72 @@ def test_hierarchy_tables_match_the_id_strings(nested, min_cluster_size):
     np.testing.assert_array_equal(
         clusterer.labels_, np.where(deepest >= 0, clusterer.cluster_labels_[deepest], -1)
     )
+
+
+# -- AstroLink's prominence model -------------------------------------------------------
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+
+
+def _exact_w1(params, prominences):
+    """Wasserstein-1 distance of a Beta model to the prominences, by quadrature."""
+    from scipy.special import betainc
+
+    x = np.sort(prominences)
+    grid = np.union1d(x, np.linspace(0.0, 1.0, 400_001))
+    model = betainc(params[0], params[1], grid)
+    empirical = np.searchsorted(x, grid, side="right") / x.size
+    gap = np.abs(model - empirical)
+    return np.sum(0.5 * (gap[1:] + gap[:-1]) * np.diff(grid))
+
+
+def test_runaway_prominence_fit_is_refitted():
+    # The prominences (second column) of a 512x512 generated field on which
+    # AstroLink's optimiser ran away to b ~ 6,200: 906 sources for 120 true.
+    prom = np.load(os.path.join(DATA, "runaway_prominences.npy"))
+    from astrolink import AstroLink
+
+    raw = AstroLink.__new__(AstroLink)
+    raw.prominences, raw.verbose = np.column_stack([prom, prom]), 0
+    with np.errstate(all="ignore"):
+        raw.compute_significances()
+    assert raw.pFit[1] > 1000  # the fixture still shows the run-away
+
+    fitted, refitted = _check_prominence_fit(prom, raw.pFit)
+    assert refitted
+    assert fitted.min() >= 1.0  # AstroLink's bounds
+    # The model now describes the bulk of the prominences: its median is near
+    # theirs, and it is closer to them than AstroLink's run-away fit.
+    from scipy.stats import beta
+
+    assert 0.5 < beta.median(*fitted) / np.median(prom) < 2.0
+    assert _exact_w1(fitted, prom) < 0.8 * _exact_w1(raw.pFit, prom)
+
+
+def test_runaway_fit_gives_few_significant_groups():
+    prom = np.load(os.path.join(DATA, "runaway_prominences.npy"))
+    model = _CachedAstroLink(np.zeros((4, 2)), k_den=2, S=2.5)
+    model.prominences = np.column_stack([prom, prom])
+    model.verbose = 0
+    model.compute_significances()
+    assert model.refitted_
+    # A handful of sigma outliers (the real sources), not hundreds of groups.
+    n_significant = int(np.sum(model.groups_sigs[:, 1] >= 2.5))
+    assert 50 < n_significant < 200, n_significant
+
+
+def test_sound_prominence_fit_is_kept():
+    # Enough groups for AstroLink's fit to be sound: it is kept to the bit.
+    X = _image_like_points(4)
+    from astrolink import AstroLink
+
+    raw = AstroLink(X, k_den=15, adaptive=0, S=2.5, workers=1)
+    raw.run()
+    fitted, refitted = _check_prominence_fit(raw.prominences[:, 1], raw.pFit)
+    assert not refitted
+    np.testing.assert_array_equal(fitted, raw.pFit)
+    ours = AstroLinkClusterer(k_den=15, min_significance=2.5).fit(X)
+    np.testing.assert_array_equal(ours.cluster_ids_, raw.ids[1:])
+    np.testing.assert_array_equal(ours.significances_, raw.significances[1:])
+    assert not ours.prominence_model_refitted_
+    np.testing.assert_array_equal(ours.prominence_model_, raw.pFit)
