@@ -130,7 +130,7 @@ def _parser():
         "--colour-scale", type=float, help="pixels a unit of colour fraction is worth (20)"
     )
     params.add_argument(
-        "--min-significance", type=float, help="lowest significance of a source, sigma (2.5)"
+        "--min-significance", type=float, help="lowest significance of a source, sigma (2.25)"
     )
     params.add_argument(
         "--detection-threshold", type=float, help="noise sigmas to be sampled (3.5)"

@@ -129,7 +129,7 @@ def _split_params(params):
 
 # Image defaults of the clusterer, chosen on synthetic fields with known truth
 # (see benchmarks/README.md); AstroLinkClusterer's own defaults are AstroLink's.
-DEFAULT_CLUSTERER = {"k_den": 15, "min_significance": 2.5, "label_level": "leaf"}
+DEFAULT_CLUSTERER = {"k_den": 15, "min_significance": 2.25, "label_level": "leaf"}
 
 
 def segment(image, *, mask=None, random_state=None, isolated_snr=5.0, callback=None, **params):
@@ -160,7 +160,7 @@ def segment(image, *, mask=None, random_state=None, isolated_snr=5.0, callback=N
         Parameters of :class:`LuminositySampler` and
         :class:`AstroLinkClusterer` by name (e.g. ``n_samples=200_000``,
         ``k_den=30``, ``colour_scale=0``). For images the clusterer defaults
-        to ``k_den=15``, ``min_significance=2.5`` and ``label_level='leaf'``
+        to ``k_den=15``, ``min_significance=2.25`` and ``label_level='leaf'``
         (envelopes of nested structures are shared among the leaf clusters,
         as a deblender does).
 
@@ -280,7 +280,7 @@ class ImageSegmenter(BaseEstimator):
         Turns each image into points; ``None`` means ``LuminositySampler()``.
     clusterer : AstroLinkClusterer or None, default=None
         Clusters the points; ``None`` means ``AstroLinkClusterer(k_den=15,
-        min_significance=2.5, label_level='leaf')``, the image defaults of
+        min_significance=2.25, label_level='leaf')``, the image defaults of
         :func:`segment`. Pass
         estimators explicitly to search their parameters as
         ``sampler__<name>`` and ``clusterer__<name>``.
