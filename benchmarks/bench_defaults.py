@@ -29,6 +29,7 @@ GRID = [
     {"k_den": 10},
     {"k_den": 20},
     {"min_significance": 3.0},
+    {"min_significance": 2.5},
     {"min_significance": 2.0},
     {"min_significance": "auto"},
     {"detection_threshold": 3.0},

@@ -159,6 +159,7 @@ SWEEP = [
     {"samples_per_pixel": 6},
     {"k_den": 10},
     {"min_significance": 2.0},
+    {"min_significance": 2.5},
     {"colour_scale": 10},
     {"colour_scale": 10, "min_significance": 2.0},
     {"background_box_size": 128},

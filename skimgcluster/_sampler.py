@@ -198,7 +198,10 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
     pixels and the masked pixels of a :class:`numpy.ma.MaskedArray` (or of
     the ``mask`` argument of :meth:`transform`) get no samples. Integer
     images are de-quantised by the jitter of the band values within their
-    quantisation step before colours are computed.
+    quantisation step before colours are computed, and their sky level and
+    noise are estimated on values dithered within their step (from a fixed
+    random stream, so the maps do not depend on ``random_state``): a median
+    or MAD of values on a grid is off by up to a step.
 
     Examples
     --------
@@ -326,7 +329,18 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         # Statistics of the luminosity (band mean) on the boxes' sub-grids,
         # computed there only; the full-resolution map comes in one pass below.
         lum_samples = _band_mean(data, mask8, geometry)
+        if quantum:
+            # Integer images: the band mean takes values on a grid of
+            # quantum / n_bands, and so do its median and MAD (with noise near
+            # one step the MAD fell a whole step short: the noise came out 28%
+            # low on uint8 fields). The statistics are taken on values
+            # dithered within their step (a fixed stream: the maps do not
+            # depend on random_state), and the dither's variance is removed.
+            step = quantum / n_bands
+            lum_samples += _dither(lum_samples.shape, step)
         med, std, lo, hi = _clip_rows_checked(lum_samples, 3.0, 5)
+        if quantum:
+            std = np.sqrt(np.maximum(std * std - step * step / 12, 0.0))
         if self.background == "auto":
             sky_mesh = mesh.finish(med, 3)
             # The median of every band over the sky pixels of the luminosity.
@@ -675,6 +689,12 @@ def _band_mean(data, mask, geometry):
     float32 in the layout of ``_Mesh.samples``.
     """
     return grid_band_mean(data, mask, *geometry)
+
+
+def _dither(shape, step):
+    """Uniform offsets in [-step/2, step/2) from a fixed stream, float32."""
+    u = np.random.default_rng(0x5EED).random(shape, dtype=np.float32)
+    return (u - np.float32(0.5)) * np.float32(step)
 
 
 # The "no mask" argument of the numba kernels.

@@ -189,6 +189,24 @@ def test_integer_rgb_colours_are_dequantised(dtype, rgb_image):
     assert np.unique(floats, axis=0).shape[0] < floats.shape[0] // 2
 
 
+@pytest.mark.parametrize("n_bands, sigma", [(1, 1.1), (1, 2.0), (3, 0.7), (3, 1.1), (3, 2.0)])
+def test_noise_of_integer_images_is_not_quantised(n_bands, sigma):
+    # Sky noise of one or two steps per band: the band mean takes values on a
+    # grid of 1 / n_bands, and a MAD taken on them is off by up to a step
+    # (0.494 for 0.654 with sigma=1.1 in three bands, before the dither).
+    # Below a step of noise in the band mean the quantised values are far
+    # from Gaussian and no MAD describes them (the noise floor is then the
+    # quantisation's).
+    rng = np.random.default_rng(0)
+    image = np.round(rng.normal(100.0, sigma, (256, 256, n_bands))).astype(np.uint8)
+    expected = image.astype(np.float64).mean(axis=2).std()
+    noise = LuminositySampler(smoothing=0).analyse(image).noise
+    assert np.median(noise) == pytest.approx(expected, rel=0.05)
+    # The sky is a continuous estimate too, not a value of the grid.
+    sky = LuminositySampler(smoothing=0).analyse(image).background
+    assert np.median(sky) == pytest.approx(image.mean(), abs=0.05 * expected)
+
+
 def test_boolean_image():
     image = np.zeros((30, 30), dtype=bool)
     image[10:14, 5:9] = True
