@@ -13,10 +13,10 @@ __all__ = ["labels_to_image", "cluster_masks"]
 # The label image holds label + 1 as int32.
 _MAX_LABEL = np.iinfo(np.int32).max - 1
 
-# Working memory per pixel of labels_to_image: the intp votes and their
-# int32 copy, and expand_labels' distance transform (float64 distances and
-# two intp index planes) or the flood's queue.
-_BYTES_PER_PIXEL = 8 + 4 + 8 + 2 * 8 + 8
+# Working memory per pixel of labels_to_image: the int32 votes (flooded in
+# place through the footprint with an int32 queue), or expand_labels' int32
+# output and distance transform (float64 distances and two intp index planes).
+_BYTES_PER_PIXEL = 4 + 4 + 8 + 2 * 8
 
 
 def _as_array(value, name):
@@ -95,7 +95,7 @@ def _check_points(labels, points, shape):
 def _votes(labels, points, shape):
     """Pixel of every point and the majority label of every sampled pixel.
 
-    Returns an (M, N) intp image of ``label + 1`` (0 where the pixel holds no
+    Returns an (M, N) int32 image of ``label + 1`` (0 where the pixel holds no
     sample or a majority of noise samples).
     """
     h, w = shape
@@ -103,7 +103,7 @@ def _votes(labels, points, shape):
     col = np.clip(np.floor(points[:, 0] + 0.5), 0, w - 1).astype(np.intp)
     row = np.clip(np.floor(points[:, 1] + 0.5), 0, h - 1).astype(np.intp)
     pix = row * w + col
-    out = np.zeros(h * w, dtype=np.intp)
+    out = np.zeros(h * w, dtype=np.int32)  # labels + 1 fit: _check_points
     if labels.size == 0:
         return out.reshape(shape)
     # Count (pixel, label) pairs; the most frequent label wins, ties go to the
@@ -190,9 +190,9 @@ def labels_to_image(labels, points, shape, *, footprint=None, fill_distance=1.0)
         footprint = np.asarray(footprint, dtype=bool)
         if footprint.shape != shape:
             raise ValueError(f"footprint must have the image shape {shape}; got {footprint.shape}.")
-        seeds = np.where(footprint, seeds, 0)
-        if seeds.any():
-            seeds = _flood(seeds, footprint)
+        # In place: seeds outside the footprint are cleared, then flooded.
+        queue = np.empty(shape[0] * shape[1], dtype=np.int32 if seeds.size < 2**31 else np.int64)
+        _flood(seeds, footprint, queue)
     elif fill_distance > 0:
         seeds = expand_labels(seeds, distance=fill_distance)
     return seeds.astype(np.int32, copy=False)
@@ -268,27 +268,30 @@ def _is_ancestor(parents, a, b):
 
 
 @njit(cache=True)
-def _flood(seeds, mask):  # pragma: no cover - compiled
-    """Grow labelled seed pixels through ``mask`` in breadth-first order.
+def _flood(out, mask, queue):  # pragma: no cover - compiled
+    """Grow labelled seed pixels through ``mask`` in breadth-first order, in place.
 
-    Every pixel of ``mask`` connected (4-connectivity) to a seed takes the
-    label of the seed nearest along paths inside the mask, ties going to the
-    seed reached first in raster order: the result of a watershed on a flat
-    surface (``skimage.segmentation.watershed(0, seeds, mask=mask)``), in
-    time proportional to the number of seed and mask pixels.
+    Seeds outside ``mask`` are cleared first. Then every pixel of ``mask``
+    connected (4-connectivity) to a seed takes the label of the seed nearest
+    along paths inside the mask, ties going to the seed reached first in
+    raster order: the result of a watershed on a flat surface
+    (``skimage.segmentation.watershed(0, seeds, mask=mask)``), in time
+    proportional to the number of seed and mask pixels. ``queue`` is scratch
+    space of at least ``out.size`` integers able to hold ``out.size - 1``.
     """
-    h, w = seeds.shape
-    out = seeds.copy()
-    queue = np.empty(h * w, dtype=np.int64)
+    h, w = out.shape
     head = 0
     tail = 0
     for i in range(h):
         for j in range(w):
             if out[i, j] != 0:
-                queue[tail] = i * w + j
-                tail += 1
+                if mask[i, j]:
+                    queue[tail] = i * w + j
+                    tail += 1
+                else:
+                    out[i, j] = 0
     while head < tail:
-        p = queue[head]
+        p = np.int64(queue[head])
         head += 1
         i = p // w
         j = p - i * w
@@ -309,4 +312,3 @@ def _flood(seeds, mask):  # pragma: no cover - compiled
             out[i, j + 1] = lab
             queue[tail] = p + 1
             tail += 1
-    return out
