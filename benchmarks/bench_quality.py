@@ -3,6 +3,7 @@
 Needs the benchmark extras: ``python -m pip install ".[bench]"``. Run::
 
     python benchmarks/bench_quality.py [--seeds 5] [--size 512] [--sources 120]
+    python benchmarks/bench_quality.py --pairs-figure benchmarks/images/blended_pairs.png
 
 1. Generated fields (``skimgcluster.datasets.make_field``, one per seed): detection F1,
    completeness, purity and mean IoU of matched pairs (IoU >= 0.5), and time per field.
@@ -112,6 +113,40 @@ def pairs_table(seeds, n_pairs=8):
         print(f"| {name} | {separated}/{total} = {separated / total:.2f} |")
 
 
+def pairs_figure(path, seed=0, n_pairs=8):
+    """The blended pairs of one seed: image, truth and the three segmentations."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from skimage.color import label2rgb
+
+    image, truth, sources = make_blended_pairs(n_pairs, random_state=seed)
+    rows = [("image (bands as RGB, asinh)", None), ("truth", truth)]
+    for name, method in METHODS.items():
+        found = method(image)
+        n, m = pairs_separated(found, truth, sources["pair"], sources["label"])
+        rows.append((f"{name}: {n}/{m} pairs separated", found))
+    sub = image - np.median(image, axis=(0, 1))
+    rgb = np.arcsinh(np.clip(sub, 0, None) / 3.0)
+    rgb /= rgb.max()
+    fig, axes = plt.subplots(len(rows), 1, figsize=(10, 1.45 * len(rows)))
+    for ax, (title, labels) in zip(axes, rows, strict=True):
+        if labels is None:
+            ax.imshow(rgb, interpolation="nearest")
+        else:
+            ax.imshow(label2rgb(labels, bg_label=0, bg_color=(0, 0, 0)), interpolation="nearest")
+        for p in range(1, n_pairs):
+            ax.axvline(p * image.shape[0] - 0.5, color="0.6", lw=0.5)
+        ax.set_title(title, fontsize=9, loc="left")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"make_blended_pairs({n_pairs}, random_state={seed}): one pair per stamp")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    print(f"wrote {path}")
+
+
 def hubble():
     image = skimage.data.hubble_deep_field()
     start = time.perf_counter()
@@ -147,7 +182,13 @@ def main():
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--sources", type=int, default=120)
     parser.add_argument("--pair-seeds", type=int, default=10)
+    parser.add_argument(
+        "--pairs-figure", metavar="PNG", help="only draw the blended pairs of seed 0 to PNG"
+    )
     args = parser.parse_args()
+    if args.pairs_figure:
+        pairs_figure(args.pairs_figure)
+        return
     seeds = list(range(args.seeds))
     fields_table(seeds, args.size, args.sources)
     pairs_table(list(range(args.pair_seeds)))
