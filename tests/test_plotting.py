@@ -349,3 +349,23 @@ def test_unfitted_or_wrong_argument(plot):
         plot(AstroLinkClusterer())
     with pytest.raises(TypeError, match="clusterer_or_result .* got ndarray"):
         plot(np.zeros((3, 2)))
+
+
+def test_import_defers_matplotlib():
+    # The figures load matplotlib on first use; segmenting does not need it.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, skimgcluster\n"
+        "assert 'matplotlib' not in sys.modules, 'imported at import'\n"
+        "assert 'plot_overview' in dir(skimgcluster)\n"
+        "from skimgcluster import plot_overview\n"
+        "assert plot_overview.__module__ == 'skimgcluster._plotting'\n"
+        "assert 'matplotlib' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    import skimgcluster
+
+    with pytest.raises(AttributeError, match="no attribute 'plot_nothing'"):
+        skimgcluster.plot_nothing  # noqa: B018
