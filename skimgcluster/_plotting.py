@@ -328,7 +328,9 @@ def plot_segmentation(
         Number this many sources: the most significant if significances
         are known (``significance`` or a ``Segmentation``), else the
         brightest: the largest sum over their pixels (and bands) of the image
-        minus the median of the background pixels. 0 numbers none.
+        minus the median of the background pixels. 0 numbers none. For a
+        ``Segmentation``, AstroLink's clusters rank before its isolated
+        sources, whose significance is a signal-to-noise ratio.
     significance : ndarray of shape (n_labels,), default=None
         Significance of the source behind pixel value ``k + 1`` at index
         ``k`` (as ``Segmentation.source_significance``); NaN ranks last.
@@ -373,9 +375,11 @@ def plot_segmentation(
 
     from ._segment import Segmentation
 
+    isolated = None
     if isinstance(label_image, Segmentation):
         if significance is None:
             significance = label_image.source_significance
+            isolated = label_image.isolated
         label_image = label_image.label_image
     image = np.asarray(image)
     if image.ndim not in (2, 3):
@@ -439,7 +443,16 @@ def plot_segmentation(
             score = np.nan_to_num(significance[present - 1], nan=-np.inf)
         else:
             score = _source_flux(image, label_image, n_labels)[present]
-        chosen = present[np.argsort(-score, kind="stable")[:n_annotated]]
+        if isolated is not None and isolated.size:
+            # AstroLink's clusters first: an isolated source's significance
+            # is a signal-to-noise ratio, on another scale than their sigmas.
+            late = np.zeros(present.size, dtype=bool)
+            known = present - 1 < isolated.size
+            late[known] = isolated[present[known] - 1]
+            order = np.lexsort((-score, late))
+        else:
+            order = np.argsort(-score, kind="stable")
+        chosen = present[order[:n_annotated]]
         ranked_by = "most significant" if significance is not None else "brightest"
         # Each number just above its source (centred on its columns), not over it.
         boxes = find_objects(label_image, max_label=n_labels)

@@ -136,6 +136,27 @@ def test_segmentation_numbers_the_most_significant_sources(field_case):
     assert len(ax.texts) == 0
 
 
+def test_segmentation_numbers_clusters_before_isolated_sources():
+    # On this field an isolated source's S/N (8.4) exceeds every cluster's
+    # significance in sigma (at most 7.0): the clusters are numbered first.
+    from skimgcluster.datasets import make_field
+
+    image, _, _ = make_field((128, 128), 25, random_state=5)
+    result = segment(image, random_state=0)
+    iso = result.isolated
+    assert iso.any() and result.source_significance[iso].max() > np.nanmax(
+        result.source_significance[~iso]
+    )
+    n_clusters = int(np.count_nonzero(~iso))
+    [ax] = plot_segmentation(image, result, n_annotated=n_clusters).axes
+    numbered = sorted(int(t.get_text()) for t in ax.texts)
+    assert numbered == sorted((np.flatnonzero(~iso) + 1).tolist())
+    # Given as plain significances, they rank as numbers.
+    sig = result.source_significance
+    [ax] = plot_segmentation(image, result.label_image, significance=sig, n_annotated=1).axes
+    assert [int(t.get_text()) for t in ax.texts] == [int(np.nanargmax(sig)) + 1]
+
+
 def test_segmentation_numbers_the_brightest_without_significances():
     image = np.zeros((40, 40))
     labels = np.zeros((40, 40), dtype=np.int32)
