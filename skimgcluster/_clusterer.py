@@ -198,12 +198,12 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
     fitted distribution is narrower than those gaps, and its optimiser can
     run away there (``b`` in the thousands, a noise model so narrow that
     hundreds of noise groups come out significant; seen on a few of the
-    generated fields of ``benchmarks/``). When its fit is no closer to the prominences, in the
-    Wasserstein-1 distance AstroLink minimises, than ``Beta(1, b)`` with
-    their median, the model is refitted to minimise that distance computed
-    with the exact CDF, under AstroLink's bounds (``a, b >= 1``). Small data
-    (a few dozen groups) are refitted more often, as the numerical integral
-    is coarse there.
+    generated fields of ``benchmarks/``). When its fit is no closer to the
+    prominences, in the Wasserstein-1 distance AstroLink minimises, than
+    ``Beta(1, b)`` with their median, the model is refitted to minimise that
+    distance computed with the exact CDF, under AstroLink's bounds
+    (``a, b >= 1``). Small data (a few dozen groups) are refitted more often,
+    as the numerical integral is coarse there.
 
     :meth:`predict` gives a new point the label of the deepest cluster whose
     density region contains it: it starts from the deepest cluster of its

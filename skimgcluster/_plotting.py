@@ -443,13 +443,11 @@ def plot_segmentation(
             score = np.nan_to_num(significance[present - 1], nan=-np.inf)
         else:
             score = _source_flux(image, label_image, n_labels)[present]
-        if isolated is not None and isolated.size:
+        if isolated is not None:
             # AstroLink's clusters first: an isolated source's significance
             # is a signal-to-noise ratio, on another scale than their sigmas.
-            late = np.zeros(present.size, dtype=bool)
-            known = present - 1 < isolated.size
-            late[known] = isolated[present[known] - 1]
-            order = np.lexsort((-score, late))
+            # (isolated has one entry per label, as source_significance.)
+            order = np.lexsort((-score, isolated[present - 1]))
         else:
             order = np.argsort(-score, kind="stable")
         chosen = present[order[:n_annotated]]

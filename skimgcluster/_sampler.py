@@ -332,7 +332,7 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         if quantum:
             # Integer images: the band mean takes values on a grid of
             # quantum / n_bands, and so do its median and MAD (with noise near
-            # one step the MAD fell a whole step short: the noise came out 28%
+            # one step the MAD fell a whole step short: the noise came out 25%
             # low on uint8 fields). The statistics are taken on values
             # dithered within their step (a fixed stream: the maps do not
             # depend on random_state), and the dither's variance is removed.
