@@ -887,7 +887,9 @@ def grid_smooth(image, kernel, ny, nx, box_y, box_x, start, step):  # pragma: no
 
 
 @njit(parallel=True, cache=True)
-def smooth_footprint(lum, kernel, rows, segments, j0, j1, w0, w1, footprint):  # pragma: no cover
+def smooth_footprint(
+    lum, kernel, rows, segments, j0, j1, w0, w1, footprint, analysis_rows, analysis
+):  # pragma: no cover
     """Footprint of ``lum``: pixels whose smoothed value is above the threshold.
 
     The smoothing is :func:`smooth_nan_as_zero`'s (the same sums, block by
@@ -895,7 +897,10 @@ def smooth_footprint(lum, kernel, rows, segments, j0, j1, w0, w1, footprint):  #
     interpolated as :meth:`_Mesh.interpolation` describes; pixels where
     ``lum`` is NaN are never in. Fills the (M, N) boolean ``footprint`` and
     returns its flat indices in increasing order (int64) and ``max(lum, 0)``
-    at them (float64).
+    at them (float64). ``analysis_rows`` is a second threshold interpolated
+    the same way (the factors share ``segments`` to ``w1``): the (M, N)
+    boolean ``analysis`` holds the footprint pixels whose smoothed value
+    reaches it too.
     """
     h, w = lum.shape
     r = (kernel.size - 1) // 2
@@ -912,17 +917,21 @@ def smooth_footprint(lum, kernel, rows, segments, j0, j1, w0, w1, footprint):  #
         s = np.empty(w)
         acc = np.empty(w, np.float32)
         threshold = np.empty(w, np.float32)
+        second = np.empty(w, np.float32)
         for ii in range(lo, hi):
             _smooth_x(lum, ii, kernel, pad, s, tmp[ii - lo])
         for i in range(i0, i1):
             _smooth_y(tmp, i, lo, h, kernel, acc)
             _interpolate_row(rows, i, segments, j0, j1, w0, w1, threshold)
+            _interpolate_row(analysis_rows, i, segments, j0, j1, w0, w1, second)
             row = footprint[i]
+            row_a = analysis[i]
             values = lum[i]
             c = 0
             for j in range(w):
                 f = (acc[j] > threshold[j]) & (values[j] == values[j])
                 row[j] = f
+                row_a[j] = f & (acc[j] >= second[j])
                 c += f
             counts[i + 1] = c
     offsets = np.cumsum(counts)

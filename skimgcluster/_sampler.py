@@ -45,7 +45,10 @@ class SampledImage:
     luminosity : (M, N) ndarray of float32
         Background-subtracted luminosity (mean over bands), NaN where masked.
     footprint : (M, N) ndarray of bool
-        Pixels above the detection threshold: the pixels sources can cover.
+        Pixels above the detection threshold: the pixels that are sampled.
+    analysis_footprint : (M, N) ndarray of bool
+        Footprint pixels above the analysis threshold: the pixels segments
+        can cover (see ``analysis_threshold``).
     candidates : ndarray of shape (n_footprint,)
         Flat indices of the footprint pixels, in increasing order.
     candidate_weights : ndarray of shape (n_footprint,)
@@ -54,6 +57,11 @@ class SampledImage:
         Sky level of the luminosity.
     noise : (M, N) ndarray of float32
         Standard deviation of the sky noise of the luminosity.
+    smoothed_luminosity : (M, N) ndarray of float32
+        The luminosity smoothed as for the footprint (NaN pixels count as 0).
+    smooth_noise : (M, N) ndarray of float32
+        Standard deviation of the sky noise of ``smoothed_luminosity``,
+        measured on its sky pixels.
     weights : (M, N) ndarray of float64
         Sampling weight of every pixel (0 outside the footprint).
     bands : (M, N, C) ndarray of float32
@@ -61,14 +69,17 @@ class SampledImage:
     """
 
     def __init__(self, luminosity, footprint, candidates, candidate_weights, *,
-                 mesh, sky_mesh, noise_mesh, band_sky_meshes, data, kernel):  # fmt: skip
+                 analysis_footprint, mesh, sky_mesh, noise_mesh, smooth_noise_mesh,
+                 band_sky_meshes, data, kernel):  # fmt: skip
         self.luminosity = luminosity
         self.footprint = footprint
+        self.analysis_footprint = analysis_footprint
         self.candidates = candidates
         self.candidate_weights = candidate_weights
         self._mesh = mesh
         self._sky_mesh = sky_mesh
         self._noise_mesh = noise_mesh
+        self._smooth_noise_mesh = smooth_noise_mesh
         self._band_sky_meshes = band_sky_meshes
         self._data = data
         self._kernel = kernel
@@ -80,6 +91,14 @@ class SampledImage:
     @property
     def noise(self):
         return self._mesh.expand(self._noise_mesh)
+
+    @property
+    def smoothed_luminosity(self):
+        return smooth_nan_as_zero(self.luminosity, self._kernel)
+
+    @property
+    def smooth_noise(self):
+        return self._mesh.expand(self._smooth_noise_mesh)
 
     @property
     def weights(self):
@@ -137,7 +156,17 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
     detection_threshold : float, default=3.5
         Pixels whose smoothed luminosity is below this many noise standard
         deviations above the sky get no samples. The remaining pixels form
-        the footprint.
+        the footprint. The standard deviation is that of the smoothed map, so
+        with the default ``smoothing=1`` on white noise the footprint's edge
+        lies near 1 standard deviation of the pixel noise.
+    analysis_threshold : float or None, default=1.5
+        Where segments end: a footprint pixel belongs to a segment only if
+        its smoothed luminosity reaches this many standard deviations of the
+        *pixel* noise (the convention of SExtractor's ``ANALYSIS_THRESH`` and
+        of thresholds in photutils and SEP, which compare a filtered image
+        with the noise of the unfiltered one). Sources are still detected,
+        and sampled, over the whole footprint; this sets only the isophote at
+        which their pixels are cut. ``None`` keeps the whole footprint.
     smoothing : float, default=1.0
         Standard deviation in pixels of the Gaussian filter applied before
         thresholding and for the colours (0 for none).
@@ -224,6 +253,7 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         "background": [StrOptions({"auto"}), Interval(Real, None, None, closed="neither"), None],
         "background_box_size": [Interval(Integral, 4, None, closed="left")],
         "detection_threshold": [Interval(Real, None, None, closed="neither")],
+        "analysis_threshold": [Interval(Real, None, None, closed="neither"), None],
         "smoothing": [Interval(Real, 0, None, closed="left")],
         "stretch": [StrOptions({"linear", "sqrt", "asinh"})],
         "colour_scale": [Interval(Real, 0, None, closed="left")],
@@ -241,6 +271,7 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         background="auto",
         background_box_size=64,
         detection_threshold=3.5,
+        analysis_threshold=1.5,
         smoothing=1.0,
         stretch="linear",
         colour_scale=20.0,
@@ -254,6 +285,7 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         self.background = background
         self.background_box_size = background_box_size
         self.detection_threshold = detection_threshold
+        self.analysis_threshold = analysis_threshold
         self.smoothing = smoothing
         self.stretch = stretch
         self.colour_scale = colour_scale
@@ -379,10 +411,16 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         # float32 map; the footprint is the same as with an infinite threshold.
         f32 = float(np.finfo(np.float32).max)
         threshold = np.clip(self.detection_threshold * smooth_noise_mesh, -f32, f32)
+        if self.analysis_threshold is None:
+            edge = np.full_like(noise_mesh, -f32)
+        else:
+            edge = np.clip(self.analysis_threshold * noise_mesh, -f32, f32)
         footprint = np.empty((h, w), dtype=bool)
+        analysis = np.empty((h, w), dtype=bool)
         candidates, signal = smooth_footprint(
-            lum, kernel, *mesh.interpolation(threshold), footprint
-        )
+            lum, kernel, *mesh.interpolation(threshold), footprint,
+            mesh.interpolation(edge)[0], analysis,
+        )  # fmt: skip
         if self.stretch == "linear":
             weights = signal
         elif self.stretch == "sqrt":
@@ -391,8 +429,9 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
             rows, cols = np.divmod(candidates, w)
             weights = np.arcsinh(signal / mesh.at([noise_mesh], rows, cols)[0])
         return SampledImage(
-            lum, footprint, candidates, weights,
+            lum, footprint, candidates, weights, analysis_footprint=analysis,
             mesh=mesh, sky_mesh=sky_mesh, noise_mesh=noise_mesh,
+            smooth_noise_mesh=smooth_noise_mesh,
             band_sky_meshes=band_meshes, data=data, kernel=kernel,
         )  # fmt: skip
 
@@ -640,14 +679,14 @@ def _colour_fractions(values, run, noise, quantum, scale, points):  # pragma: no
 
 # Rough peak working memory of the sampler: during analysis about seven
 # float32 maps of the image (luminosity, smoothed luminosity, threshold and
-# interpolation temporaries), two boolean maps (invalid pixels, footprint)
-# and, when every pixel is in the footprint, a flat index and a float64
+# interpolation temporaries), three boolean maps (invalid pixels, footprint,
+# analysis footprint) and, when every pixel is in the footprint, a flat index and a float64
 # weight for every pixel (measured: 41 to 44 bytes per pixel on images that
 # are all footprint); while drawing, float64 arrays per point: the two
 # coordinates and about eight more for the quantiles, picked pixels, rows,
 # columns and jitter, one per colour feature and two per band for the band
 # values.
-_MAP_BYTES_PER_PIXEL = 7 * 4 + 2 + 8 + 8
+_MAP_BYTES_PER_PIXEL = 7 * 4 + 3 + 8 + 8
 _DRAW_ARRAYS = 10
 
 

@@ -8,6 +8,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
 from ._clusterer import AstroLinkClusterer
+from ._deblend import merge_segments
 from ._labels import labels_to_image
 from ._sampler import LuminositySampler
 from ._validation import check_image, check_mask
@@ -23,7 +24,9 @@ class Segmentation:
     label_image : (M, N) ndarray of int32
         0 for background, ``k + 1`` for the pixels of label ``k``.
     labels : ndarray of shape (n_samples,)
-        Label of every sampled point (``-1`` for noise).
+        Label of every sampled point (``-1`` for noise): the clusterer's
+        ``labels_`` after touching segments were merged (see
+        :class:`ImageSegmenter`'s ``deblend_dip``) and isolated sources added.
     points : ndarray of shape (n_samples, n_features)
         The sampled points (x, y, colour features).
     n_sources : int
@@ -36,10 +39,11 @@ class Segmentation:
         Index of each cluster's parent, ``-1`` at the top level.
     cluster_labels : ndarray of shape (n_clusters,)
         Label of every cluster in ``labels`` (``label_image`` holds it plus 1),
-        ``-1`` for a cluster that labels no point.
+        ``-1`` for a cluster that labels no point. The clusters of a merged
+        source share its label.
     source_significance : ndarray of shape (n_labels,)
         Significance in sigma of each label ``k`` (pixel value k+1): that of
-        the cluster behind it or, for an isolated source (see
+        the (most significant) cluster behind it or, for an isolated source (see
         ``isolated``), the signal-to-noise ratio of its footprint.
     isolated : ndarray of bool of shape (n_labels,)
         True for the labels of isolated sources: footprint regions in which
@@ -54,7 +58,9 @@ class Segmentation:
         detection threshold, in which case the hierarchy arrays are empty).
     """
 
-    def __init__(self, label_image, points, sampler, clusterer, maps, *, isolated=None):
+    def __init__(
+        self, label_image, points, sampler, clusterer, maps, *, isolated=None, merged=None
+    ):
         self.label_image = label_image
         self.points = points
         self.sampler = sampler
@@ -66,6 +72,8 @@ class Segmentation:
             self.significances = clusterer.significances_
             self.parents = clusterer.parents_
             self.cluster_labels = clusterer.cluster_labels_
+            if merged is not None:  # (labels of points, label of every cluster)
+                self.labels, self.cluster_labels = merged
         else:  # nothing was sampled, so nothing was clustered
             self.labels = np.empty(0, dtype=np.intp)
             self.cluster_ids = np.empty(0, dtype=str)
@@ -73,9 +81,11 @@ class Segmentation:
             self.parents = np.empty(0, dtype=np.intp)
             self.cluster_labels = np.empty(0, dtype=np.intp)
         n_labels = int(self.labels.max()) + 1 if self.labels.size else 0
-        sig = np.full(n_labels, np.nan)
+        sig = np.full(n_labels, -np.inf)
         used = self.cluster_labels >= 0
-        sig[self.cluster_labels[used]] = self.significances[used]
+        # A merged source has several clusters: the most significant counts.
+        np.maximum.at(sig, self.cluster_labels[used], self.significances[used])
+        sig[np.isneginf(sig)] = np.nan
         self.isolated = np.zeros(n_labels, dtype=bool)
         if isolated is not None:  # (labels of points, snr of each new label)
             self.labels, snr = isolated
@@ -132,7 +142,17 @@ def _split_params(params):
 DEFAULT_CLUSTERER = {"k_den": 15, "min_significance": 2.25, "label_level": "leaf"}
 
 
-def segment(image, *, mask=None, random_state=None, isolated_snr=5.0, callback=None, **params):
+def segment(
+    image,
+    *,
+    mask=None,
+    random_state=None,
+    isolated_snr=5.0,
+    deblend_dip=3.0,
+    deblend_color_z=3.0,
+    callback=None,
+    **params,
+):
     """Find the sources of an image: sample, cluster and map back to pixels.
 
     Runs :class:`LuminositySampler`, :class:`AstroLinkClusterer` and
@@ -152,6 +172,13 @@ def segment(image, *, mask=None, random_state=None, isolated_snr=5.0, callback=N
         Footprint regions in which AstroLink finds no cluster become sources
         when their signal-to-noise ratio reaches this (see
         :class:`ImageSegmenter`); ``None`` keeps only AstroLink's clusters.
+    deblend_dip : float or None, default=3.0
+        Touching segments are merged unless each rises this many noise
+        deviations above the level that joins them, or their colours differ
+        (see :class:`ImageSegmenter`); ``None`` keeps AstroLink's split.
+    deblend_color_z : float or None, default=3.0
+        Colour difference, in standard errors, that keeps touching segments
+        apart without a dip (see :class:`ImageSegmenter`).
     callback : callable or None, default=None
         Called as ``callback(stage, detail)`` as each stage starts
         (``'sampling'``, ``'clustering'``, ``'labelling'``), e.g. to show
@@ -197,6 +224,8 @@ def segment(image, *, mask=None, random_state=None, isolated_snr=5.0, callback=N
         sampler=LuminositySampler(random_state=random_state, **sampler_params),
         clusterer=AstroLinkClusterer(**{**DEFAULT_CLUSTERER, **clusterer_params}),
         isolated_snr=isolated_snr,
+        deblend_dip=deblend_dip,
+        deblend_color_z=deblend_color_z,
     )
     return segmenter.segment_image(image, mask=mask, callback=callback)
 
@@ -240,8 +269,9 @@ def _add_isolated_sources(label_image, labels, points, maps, *, min_snr):
     row = np.clip(np.floor(points[:, 1] + 0.5), 0, h - 1).astype(np.intp)
     region_of_point = flat[row * w + col]
     n_points = np.bincount(region_of_point, minlength=n_regions + 1)
-    area = np.bincount(flat, minlength=n_regions + 1)
-    inside = flat > 0
+    # A source's pixels are those of its region above the analysis isophote.
+    inside = (flat > 0) & maps.analysis_footprint.ravel()
+    area = np.bincount(flat[inside], minlength=n_regions + 1)
     lum = maps.luminosity.ravel()[inside].astype(np.float64)
     noise = maps.noise.ravel()[inside].astype(np.float64)
     valid = np.isfinite(lum) & np.isfinite(noise)
@@ -257,7 +287,7 @@ def _add_isolated_sources(label_image, labels, points, maps, *, min_snr):
     first = int(labels.max()) + 1 if labels.size else 0  # the next label
     new_label = np.full(n_regions + 1, -1, dtype=np.intp)
     new_label[chosen] = first + np.arange(chosen.size)
-    pixel_label = new_label[flat].reshape(h, w)
+    pixel_label = np.where(inside, new_label[flat], -1).reshape(h, w)
     label_image = np.where(pixel_label >= 0, pixel_label + 1, label_image).astype(np.int32)
     labels = labels.copy()
     point_label = new_label[region_of_point]
@@ -298,6 +328,21 @@ class ImageSegmenter(BaseEstimator):
         background-subtracted luminosity ``L`` over its pixels. Not applied
         when ``k_den`` is too large for the number of points (the clusterer
         then warns and labels nothing).
+    deblend_dip : float or None, default=3.0
+        Two touching segments stay apart only if the peak of each, in the
+        smoothed luminosity, rises at least this many standard deviations of
+        its noise above their saddle (the highest level along their common
+        boundary), or if their colours differ (``deblend_color_z``);
+        otherwise they are merged into one source. Pairs are examined from
+        the highest saddle down, as a deblender's merge tree is built. This
+        is how SExtractor and photutils decide that two peaks are two
+        objects; it stops noise bumps on broad, smooth sources from
+        splitting them. ``None`` keeps every segment AstroLink gives.
+    deblend_color_z : float or None, default=3.0
+        Touching segments whose mean colours (the points' colour features)
+        differ by at least this many standard errors in some band stay
+        apart even without a dip: two blended objects of different colours.
+        ``None`` ignores colour when merging.
 
     Attributes
     ----------
@@ -323,10 +368,20 @@ class ImageSegmenter(BaseEstimator):
     (64, 64)
     """
 
-    def __init__(self, sampler=None, clusterer=None, *, isolated_snr=5.0):
+    def __init__(
+        self,
+        sampler=None,
+        clusterer=None,
+        *,
+        isolated_snr=5.0,
+        deblend_dip=3.0,
+        deblend_color_z=3.0,
+    ):
         self.sampler = sampler
         self.clusterer = clusterer
         self.isolated_snr = isolated_snr
+        self.deblend_dip = deblend_dip
+        self.deblend_color_z = deblend_color_z
 
     def _steps(self):
         sampler = LuminositySampler() if self.sampler is None else clone(self.sampler)
@@ -338,12 +393,13 @@ class ImageSegmenter(BaseEstimator):
         return sampler, clusterer
 
     def _check_isolated_snr(self):
-        snr = self.isolated_snr
-        if snr is not None and (not isinstance(snr, Real) or isinstance(snr, bool)
-                                or not np.isfinite(snr)):  # fmt: skip
-            raise (TypeError if not isinstance(snr, Real) else ValueError)(
-                f"isolated_snr must be a finite number or None; got isolated_snr={snr!r}."
-            )
+        for name in ("isolated_snr", "deblend_dip", "deblend_color_z"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, Real) or isinstance(value, bool)
+                                      or not np.isfinite(value)):  # fmt: skip
+                raise (TypeError if not isinstance(value, Real) else ValueError)(
+                    f"{name} must be a finite number or None; got {name}={value!r}."
+                )
 
     def fit(self, X, y=None):
         """Check the images; nothing is learnt (see Notes).
@@ -406,17 +462,51 @@ class ImageSegmenter(BaseEstimator):
         report("clustering", f"{points.shape[0]:,} points")
         clusterer.fit(points)
         report("labelling")
-        label_image = labels_to_image(
-            clusterer.labels_, points, data.shape[:2], footprint=maps.footprint
-        )
+        labels = clusterer.labels_
+        label_image = labels_to_image(labels, points, data.shape[:2], footprint=maps.footprint)
+        merged = None
+        if self.deblend_dip is not None and hasattr(clusterer, "cluster_labels_"):
+            label_image, labels, cluster_labels = self._merge(
+                label_image, labels, clusterer.cluster_labels_, points, maps, sampler.smoothing
+            )
+            merged = (labels, cluster_labels)
         isolated = None
         # Not when the clusterer could not run (k_den too large for the points:
         # it has warned, and the user's parameters are what to change).
         if self.isolated_snr is not None and points.shape[0] > clusterer.k_den_:
             label_image, isolated = _add_isolated_sources(
-                label_image, clusterer.labels_, points, maps, min_snr=self.isolated_snr
+                label_image, labels, points, maps, min_snr=self.isolated_snr
             )
-        return Segmentation(label_image, points, sampler, clusterer, maps, isolated=isolated)
+        # Segments end at the analysis isophote. The flood runs through the
+        # whole footprint so that the pixels kept are those nearest to their
+        # segment's points along it, wherever the cut leaves them.
+        label_image[~maps.analysis_footprint] = 0
+        return Segmentation(
+            label_image, points, sampler, clusterer, maps, isolated=isolated, merged=merged
+        )
+
+    def _merge(self, label_image, labels, cluster_labels, points, maps, smoothing):
+        """Touching segments merged (see ``deblend_dip``), labels renumbered from 0."""
+        new_value = merge_segments(
+            label_image,
+            maps.smoothed_luminosity,
+            maps.smooth_noise,
+            labels=labels,
+            points=points,
+            dip=self.deblend_dip,
+            colour_z=self.deblend_color_z,
+            samples_per_pixel=max(points.shape[0] / max(maps.candidates.size, 1), 1.0),
+            correlation_area=max(4 * np.pi * smoothing**2, 1.0),
+        )
+        # Consecutive values again: the kept values in increasing order.
+        kept = np.unique(new_value[1:])
+        final = np.zeros(new_value.size, dtype=np.int64)
+        final[kept] = np.arange(1, kept.size + 1)
+        final = final[new_value]
+        label_image = final[label_image].astype(np.int32)
+        labels = final[labels + 1] - 1
+        cluster_labels = np.where(cluster_labels >= 0, final[cluster_labels + 1] - 1, -1)
+        return label_image, labels, cluster_labels
 
     def predict(self, X):
         """Label image of every image.

@@ -178,15 +178,21 @@ def test_smoothing_kernels_match_the_two_pass_filter(shape, sigma):
     np.testing.assert_array_equal(at_grid, mesh.samples(expected, np.float32))
     # The fused footprint: smoothed values above the interpolated threshold.
     threshold = np.abs(rng.normal(0.2, 0.1, (mesh.ny, mesh.nx)))
+    edge = 2 * threshold
     footprint = np.empty(shape, dtype=bool)
+    analysis = np.empty(shape, dtype=bool)
     flat, signal = _background.smooth_footprint(
-        image, kernel, *mesh.interpolation(threshold), footprint
-    )
+        image, kernel, *mesh.interpolation(threshold), footprint,
+        mesh.interpolation(edge)[0], analysis,
+    )  # fmt: skip
     with np.errstate(invalid="ignore"):
         want = (expected > mesh.expand(threshold)) & ~np.isnan(image)
+        want_analysis = want & (expected >= mesh.expand(edge))
     # The interpolated threshold may differ from the matrix product by one
     # unit in the last place on other BLAS builds.
     assert np.mean(footprint != want) < 1e-3
+    assert np.mean(analysis != want_analysis) < 1e-3
+    assert 0 < analysis.sum() < footprint.sum()
     np.testing.assert_array_equal(flat, np.flatnonzero(footprint))
     np.testing.assert_array_equal(signal, np.maximum(image.ravel()[flat], 0.0))
 

@@ -432,6 +432,24 @@ def test_constant_background_is_subtracted(two_source_image):
     np.testing.assert_allclose(maps.luminosity, two_source_image, rtol=1e-6)
 
 
+def test_analysis_footprint_is_the_isophote_in_pixel_noise(two_source_image):
+    maps = LuminositySampler().analyse(two_source_image)
+    # Within the footprint, exactly the pixels whose smoothed luminosity
+    # reaches 1.5 standard deviations of the pixel noise (not the smoothed).
+    smoothed = maps.smoothed_luminosity
+    want = maps.footprint & (smoothed >= 1.5 * maps.noise)
+    assert np.mean(maps.analysis_footprint != want) < 1e-3
+    assert 0 < maps.analysis_footprint.sum() < maps.footprint.sum()
+    assert np.all(maps.smooth_noise < maps.noise)  # smoothing lowers the noise
+    whole = LuminositySampler(analysis_threshold=None).analyse(two_source_image)
+    np.testing.assert_array_equal(whole.analysis_footprint, whole.footprint)
+    # The cut changes where segments end, not what is sampled.
+    np.testing.assert_array_equal(whole.footprint, maps.footprint)
+    higher = LuminositySampler(analysis_threshold=4.0).analyse(two_source_image)
+    assert np.all(maps.analysis_footprint[higher.analysis_footprint])
+    assert higher.analysis_footprint.sum() < maps.analysis_footprint.sum()
+
+
 def test_higher_threshold_smaller_footprint(two_source_image):
     low = LuminositySampler(detection_threshold=2.0).analyse(two_source_image).footprint
     high = LuminositySampler(detection_threshold=8.0).analyse(two_source_image).footprint

@@ -1,0 +1,120 @@
+"""Merging of touching segments: merge_segments and segment's deblend_dip."""
+
+import numpy as np
+import pytest
+from conftest import gaussian_image
+
+from skimgcluster import ImageSegmenter, segment
+from skimgcluster._deblend import merge_segments
+
+
+def _blobs(shape, sources):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    image = np.zeros(shape)
+    for row, col, amp, sigma in sources:
+        image += amp * np.exp(-((yy - row) ** 2 + (xx - col) ** 2) / (2 * sigma**2))
+    return image
+
+
+def _points_of(label_image, colours):
+    """One point per labelled pixel, with the colour features of its label."""
+    rows, cols = np.nonzero(label_image)
+    labels = label_image[rows, cols] - 1
+    points = np.column_stack([cols, rows, colours[labels]]).astype(float)
+    return labels, points
+
+
+def _merge(label_image, smoothed, colours=np.zeros((3, 0)), **kwargs):
+    labels, points = _points_of(label_image, np.asarray(colours, dtype=float))
+    options = {"dip": 3.0, "colour_z": 3.0, "samples_per_pixel": 1.0, "correlation_area": 1.0}
+    options.update(kwargs)
+    return merge_segments(
+        label_image, smoothed, np.ones_like(smoothed), labels=labels, points=points, **options
+    )
+
+
+def test_a_smooth_source_cut_in_two_is_merged():
+    smoothed = _blobs((40, 40), [(20, 20, 100.0, 6.0)])
+    label_image = np.where(smoothed > 1, 1, 0)
+    label_image[:, 20:] *= 2  # the same source, cut down its middle
+    new_value = _merge(label_image, smoothed)
+    assert new_value[1] == new_value[2] == 1
+
+
+def test_two_peaks_with_a_deep_dip_stay_apart():
+    smoothed = _blobs((40, 60), [(20, 18, 100.0, 4.0), (20, 42, 80.0, 4.0)])
+    label_image = np.where(smoothed > 1, 1, 0)
+    label_image[:, 30:] *= 2
+    np.testing.assert_array_equal(_merge(label_image, smoothed), [0, 1, 2])
+
+
+def test_the_dip_is_measured_in_noise_deviations():
+    # Peaks of 100 and 80 over a saddle near 10.6: a rise of about 69.
+    smoothed = _blobs((40, 60), [(20, 18, 100.0, 4.0), (20, 42, 80.0, 4.0)])
+    label_image = np.where(smoothed > 1, 1, 0)
+    label_image[:, 30:] *= 2
+    assert _merge(label_image, smoothed, dip=60.0)[2] == 2
+    assert _merge(label_image, smoothed, dip=80.0)[2] == 1
+
+
+def test_colours_keep_blended_sources_apart():
+    smoothed = _blobs((40, 40), [(20, 20, 100.0, 6.0)])
+    label_image = np.where(smoothed > 1, 1, 0)
+    label_image[:, 20:] *= 2
+    colours = np.array([[5.0, 15.0], [15.0, 5.0]])  # features of labels 0 and 1
+    labels, points = _points_of(label_image, colours)
+    rng = np.random.default_rng(0)
+    points[:, 2:] += rng.normal(0, 1, (points.shape[0], 2))
+    common = {"dip": 3.0, "samples_per_pixel": 1.0, "correlation_area": 1.0}
+    sm = np.ones_like(smoothed)
+    kept = merge_segments(label_image, smoothed, sm, labels=labels, points=points,
+                          colour_z=3.0, **common)  # fmt: skip
+    np.testing.assert_array_equal(kept, [0, 1, 2])
+    merged = merge_segments(label_image, smoothed, sm, labels=labels, points=points,
+                            colour_z=None, **common)  # fmt: skip
+    np.testing.assert_array_equal(merged, [0, 1, 1])
+
+
+def test_merging_follows_the_highest_saddle_first():
+    # Three segments of one smooth source merge into one, whatever the order.
+    smoothed = _blobs((40, 60), [(20, 30, 100.0, 10.0)])
+    label_image = np.ones((40, 60), dtype=int)
+    label_image[:, 20:40] = 2
+    label_image[:, 40:] = 3
+    np.testing.assert_array_equal(_merge(label_image, smoothed), [0, 1, 1, 1])
+
+
+def test_labels_beyond_the_label_image_are_mapped():
+    smoothed = _blobs((20, 20), [(10, 10, 50.0, 3.0)])
+    label_image = np.where(smoothed > 1, 1, 0)
+    labels = np.array([0, 0, 3])  # label 3 owns no pixel
+    points = np.array([[10.0, 10.0], [11.0, 10.0], [0.0, 0.0]])
+    new_value = merge_segments(label_image, smoothed, np.ones_like(smoothed), labels=labels,
+                               points=points, dip=3.0, colour_z=None, samples_per_pixel=1.0,
+                               correlation_area=1.0)  # fmt: skip
+    np.testing.assert_array_equal(new_value, [0, 1, 2, 3, 4])
+
+
+def test_segment_keeps_a_broad_source_whole():
+    # A broad, smooth source: the pixel noise must not cut it into pieces.
+    image = gaussian_image((96, 96), [(48, 48, 12.0, 9.0)], seed=3)
+    whole = segment(image, random_state=0)
+    assert whole.n_sources == 1
+    # Labels of points, image and clusters stay consistent after merging.
+    assert whole.labels.max() + 1 == whole.source_significance.size
+    assert set(np.unique(whole.label_image)) == {0, 1}
+    assert np.all(whole.cluster_labels < whole.source_significance.size)
+
+
+def test_segment_keeps_two_peaks_apart():
+    image = gaussian_image((64, 96), [(32, 34, 40.0, 3.0), (32, 60, 40.0, 3.0)], seed=1)
+    assert segment(image, random_state=0).n_sources == 2
+
+
+@pytest.mark.parametrize("name", ["deblend_dip", "deblend_color_z"])
+@pytest.mark.parametrize(("value", "error"), [("3", TypeError), (np.nan, ValueError)])
+def test_deblend_parameters_are_checked(two_source_image, name, value, error):
+    with pytest.raises(error, match=name):
+        segment(two_source_image, random_state=0, **{name: value})
+    with pytest.raises(error, match=name):
+        ImageSegmenter(**{name: value}).fit([two_source_image])
