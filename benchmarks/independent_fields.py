@@ -167,7 +167,8 @@ def make_independent_field(
     -------
     field : dict
         ``image`` ((M, N, n_bands) or (M, N) float32), ``truths`` ({level: (M, N)
-        int32}), ``model`` (noise-free band-sum, float64), ``sigma_sum`` (noise sigma
+        int32}), ``model`` (noise-free band-sum, float64), ``owner`` (the source
+        contributing most to ``model`` at every pixel, before any isophote), ``sigma_sum`` (noise sigma
         of the band-sum image) and ``sources`` (dict of arrays, one row per source:
         ``label``, ``x``, ``y``, ``kind`` ('galaxy' or 'star'), ``snr``, ``flux``
         (band-sum), ``hlr``, ``sersic_n``, ``q``, ``alpha``, ``pair`` (-1 outside a
@@ -311,6 +312,7 @@ def make_independent_field(
         "image": image,
         "truths": truths,
         "model": band_sum,
+        "owner": owner,
         "sigma_sum": sigma_sum,
         "sources": sources,
     }
