@@ -31,7 +31,10 @@ and changes one thing from ``base``:
 - ``dense``: 235 sources.
 - ``lowsnr``: S/N three times lower (3.3-333).
 - ``wide``: S/N 5-5000, 30% stars and 8 more bright stars of S/N 500-5000.
-- ``pairs``: 60% of the sources in close pairs of different colours.
+- ``pairs``: 60% of the sources in close pairs of different colours (colour slopes 1-2.5
+  apart: 0.5-1.3 mag in the colour between the outer bands).
+- ``pairsvivid`` (ours): as ``pairs`` with colour slopes 3-4 apart (1.5-2.0 mag), e.g. a
+  red spheroid beside a blue star-forming galaxy.
 - ``bulgedisk`` (ours, beyond the issue's list): every galaxy an n = 4 bulge inside an
   n = 1 disk, the bulge redder: a colour gradient within one source, which a
   colour-aware method must not split.
@@ -56,7 +59,8 @@ this family's definition (``--no-cache`` recomputes them).
 Scores (``skimgcluster.metrics``: one-to-one matching at IoU >= 0.5): F1,
 completeness and purity (means over the seeds' fields), mean IoU of matched pairs (mean
 over fields), and, summed over fields: segments per true source, fragments (unmatched
-segments lying at least half inside one true source: pieces of a source), merges
+segments lying at least half inside one true source of which another segment covers
+more: the extra pieces of a split source), merges
 (unmatched true sources whose best-overlapping segment belongs mostly to another true
 source: swallowed by a neighbour), the mean area ratio matched segment / true source,
 and close pairs with both sources matched (as ``skimgcluster.metrics.pairs_separated``;
@@ -106,11 +110,15 @@ FAMILIES = {
         {"snr_range": (5.0, 5000.0), "star_fraction": 0.3, "bright_stars": 8},
     ),
     "pairs": ("60% in close pairs", {"pair_fraction": 0.6}),
+    "pairsvivid": (
+        "60% in close pairs, colours far apart",
+        {"pair_fraction": 0.6, "pair_colour_contrast": (3.0, 4.0)},
+    ),
     "bulgedisk": ("red bulge in blue disk", {"bulge_disk": True}),
 }
 
 # Bumped whenever the scores computed from a label image change meaning.
-SCORE_VERSION = "1"
+SCORE_VERSION = "2"
 
 
 def _file_hash(path):
@@ -179,7 +187,8 @@ def _score_one(found, truth, sources):
         matched_f, matched_t = set(fl.tolist()), set(tl.tolist())
         area_of = dict(zip(f_ids.tolist(), f_area.tolist()))
         for f, (t, overlap) in best_true.items():
-            if f not in matched_f and overlap >= 0.5 * area_of[f]:
+            # A piece of a source that another segment covers more of: a split.
+            if f not in matched_f and overlap >= 0.5 * area_of[f] and best_found[t] != f:
                 fragments += 1
         for t, f in best_found.items():
             if t not in matched_t and best_true[f][0] != t:

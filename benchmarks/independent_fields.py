@@ -24,8 +24,8 @@ colours, pairs and the truth are drawn) are this module's own:
   ``(wavelength_b / 650 nm) ** alpha`` with band wavelengths 500, 650 and 800 nm and
   ``alpha`` normal (galaxies: mean 0, sd 1; stars: mean 0.5, sd 0.8).
 - **Close pairs**: ``pair_fraction`` of the sources come in pairs; the secondary has
-  0.2-1 times the primary's S/N (log-uniform), a colour slope 1-2.5 away from the
-  primary's, and lies at 1.0-1.8 times the sum of the two sources' PSF-convolved
+  0.2-1 times the primary's S/N (log-uniform), a colour slope ``pair_colour_contrast``
+  (1-2.5) away from the primary's, and lies at 1.0-1.8 times the sum of the two sources' PSF-convolved
   half-light radii (each ``sqrt(hlr**2 + (fwhm / 2)**2)``), in a random direction.
 - **Noise**: sky ``sky[b]`` plus Gaussian noise of sigma ``noise[b]`` per band.
 - **Truth**: a pixel belongs to the source contributing most flux to the noise-free
@@ -125,6 +125,7 @@ def make_independent_field(
     pair_fraction=0.2,
     bright_stars=0,
     bright_star_snr=(500.0, 5000.0),
+    pair_colour_contrast=(1.0, 2.5),
     bulge_disk=False,
     sky=(200.0, 350.0, 500.0),
     noise=(1.0, 0.8, 1.3),
@@ -157,6 +158,9 @@ def make_independent_field(
         Fraction of the sources in close pairs of different colours.
     bright_stars : int, default=0
     bright_star_snr : (float, float), default=(500, 5000)
+    pair_colour_contrast : (float, float), default=(1.0, 2.5)
+        Range of the difference of colour slope ``alpha`` within a pair (2.5 is
+        about 1.3 mag in the colour between the outer bands).
     bulge_disk : bool, default=False
     sky, noise : sequence of float
         Per band (the first ``n_bands`` entries are used).
@@ -212,7 +216,7 @@ def make_independent_field(
         r2 = math.hypot(hlr, psf_hlr)
         sep = rng.uniform(1.0, 1.8) * (r1 + r2)
         theta = rng.uniform(0, 2 * np.pi)
-        dalpha = rng.uniform(1.0, 2.5) * rng.choice([-1.0, 1.0])
+        dalpha = rng.uniform(*pair_colour_contrast) * rng.choice([-1.0, 1.0])
         rows.append(
             {
                 "kind": "galaxy",
