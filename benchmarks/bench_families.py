@@ -257,7 +257,9 @@ def peer_scores(family, seed, method, truth_levels, use_cache=True):
 
 
 def _label(params):
-    return "ours" if not params else "ours[" + ",".join(f"{k}={v!r}" for k, v in params.items()) + "]"
+    if not params:
+        return "ours"
+    return "ours[" + ",".join(f"{k}={v!r}" for k, v in params.items()) + "]"
 
 
 def _aggregate(per_seed):

@@ -24,9 +24,9 @@ colours, pairs and the truth are drawn) are this module's own:
   ``(wavelength_b / 650 nm) ** alpha`` with band wavelengths 500, 650 and 800 nm and
   ``alpha`` normal (galaxies: mean 0, sd 1; stars: mean 0.5, sd 0.8).
 - **Close pairs**: ``pair_fraction`` of the sources come in pairs; the secondary has
-  0.2-1 times the primary's S/N (log-uniform), a colour slope ``pair_colour_contrast``
-  (1-2.5) away from the primary's, and lies at 1.0-1.8 times the sum of the two sources' PSF-convolved
-  half-light radii (each ``sqrt(hlr**2 + (fwhm / 2)**2)``), in a random direction.
+  0.2-1 times the primary's S/N (log-uniform), a colour slope
+  ``pair_colour_contrast`` (1-2.5) away from the primary's, and lies at 1.0-1.8 times
+  the sum of the two sources' PSF-convolved half-light radii (each ``sqrt(hlr**2 + (fwhm / 2)**2)``), in a random direction.
 - **Noise**: sky ``sky[b]`` plus Gaussian noise of sigma ``noise[b]`` per band.
 - **Truth**: a pixel belongs to the source contributing most flux to the noise-free
   band-sum model, where that model reaches ``t * sigma_sum``; one truth per level ``t``
@@ -171,9 +171,9 @@ def make_independent_field(
     -------
     field : dict
         ``image`` ((M, N, n_bands) or (M, N) float32), ``truths`` ({level: (M, N)
-        int32}), ``model`` (noise-free band-sum, float64), ``owner`` (the source
-        contributing most to ``model`` at every pixel, before any isophote), ``sigma_sum`` (noise sigma
-        of the band-sum image) and ``sources`` (dict of arrays, one row per source:
+        int32}), ``model`` (noise-free band-sum, float64), ``owner`` (the
+        source contributing most to ``model`` at every pixel, before any isophote),
+        ``sigma_sum`` (noise sigma of the band-sum image) and ``sources`` (dict of arrays, one row per source:
         ``label``, ``x``, ``y``, ``kind`` ('galaxy' or 'star'), ``snr``, ``flux``
         (band-sum), ``hlr``, ``sersic_n``, ``q``, ``alpha``, ``pair`` (-1 outside a
         pair)).
