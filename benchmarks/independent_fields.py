@@ -26,7 +26,8 @@ colours, pairs and the truth are drawn) are this module's own:
 - **Close pairs**: ``pair_fraction`` of the sources come in pairs; the secondary has
   0.2-1 times the primary's S/N (log-uniform), a colour slope
   ``pair_colour_contrast`` (1-2.5) away from the primary's, and lies at 1.0-1.8 times
-  the sum of the two sources' PSF-convolved half-light radii (each ``sqrt(hlr**2 + (fwhm / 2)**2)``), in a random direction.
+  the sum of the two sources' PSF-convolved half-light radii (each
+  ``sqrt(hlr**2 + (fwhm / 2)**2)``), in a random direction.
 - **Noise**: sky ``sky[b]`` plus Gaussian noise of sigma ``noise[b]`` per band.
 - **Truth**: a pixel belongs to the source contributing most flux to the noise-free
   band-sum model, where that model reaches ``t * sigma_sum``; one truth per level ``t``
@@ -173,7 +174,8 @@ def make_independent_field(
         ``image`` ((M, N, n_bands) or (M, N) float32), ``truths`` ({level: (M, N)
         int32}), ``model`` (noise-free band-sum, float64), ``owner`` (the
         source contributing most to ``model`` at every pixel, before any isophote),
-        ``sigma_sum`` (noise sigma of the band-sum image) and ``sources`` (dict of arrays, one row per source:
+        ``sigma_sum`` (noise sigma of the band-sum image) and ``sources`` (dict of
+        arrays, one row per source:
         ``label``, ``x``, ``y``, ``kind`` ('galaxy' or 'star'), ``snr``, ``flux``
         (band-sum), ``hlr``, ``sersic_n``, ``q``, ``alpha``, ``pair`` (-1 outside a
         pair)).
