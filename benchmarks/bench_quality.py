@@ -1,4 +1,4 @@
-"""skimgcluster's defaults against photutils and SEP, side by side in one run.
+"""skimgcluster's defaults against photutils, SEP and SExtractor, side by side in one run.
 
 Needs the benchmark extras: ``python -m pip install ".[bench]"``. Run::
 
@@ -12,24 +12,31 @@ Needs the benchmark extras: ``python -m pip install ".[bench]"``. Run::
 3. The Hubble Deep Field (``skimage.data.hubble_deep_field()``): number of sources, and
    the fraction of SEP's 200 brightest detections recovered by our default.
 
-photutils and SEP run on the band-mean image (they are single-band tools) with the
-recipes of their documentation: photutils ``Background2D`` (64 px boxes, 3x3 filter),
-a 3-pixel-FWHM Gaussian kernel, ``detect_sources`` at 1.5 sigma with 10 pixels and
-``deblend_sources`` (32 levels, contrast 0.001); SEP ``Background`` and ``extract`` at
-1.5 sigma of the global RMS with its default filter and deblending.
+photutils, SEP and SExtractor run on the band-mean image (they are single-band tools)
+with the recipes of their documentation, kept in ``peers.py`` (see its docstring):
+photutils ``detect_sources`` + ``deblend_sources``, SEP ``extract`` and the SExtractor
+2.25 binary, all at 1.5 sigma. SExtractor is skipped, with a note, when its binary
+(Debian's ``source-extractor``) is not installed.
 """
 
 import argparse
 import time
 import warnings
 
+import os
+import sys
+
 import numpy as np
 import skimage.data
 from skimage.measure import regionprops
 
-from skimgcluster import segment
-from skimgcluster.datasets import make_blended_pairs, make_field
-from skimgcluster.metrics import detection_scores, pairs_separated
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from peers import available_peers, run_photutils, run_sep, run_sextractor  # noqa: E402, F401
+
+from skimgcluster import segment  # noqa: E402
+from skimgcluster.datasets import make_blended_pairs, make_field  # noqa: E402
+from skimgcluster.metrics import detection_scores, pairs_separated  # noqa: E402
 
 
 def run_skimgcluster(image):
@@ -38,43 +45,7 @@ def run_skimgcluster(image):
         return segment(image, random_state=0).label_image
 
 
-def run_photutils(image):
-    from astropy.convolution import convolve
-    from photutils.background import Background2D, MedianBackground
-    from photutils.segmentation import deblend_sources, detect_sources, make_2dgaussian_kernel
-
-    data = np.asarray(image, dtype=np.float64).mean(axis=2) if image.ndim == 3 else image
-    bkg = Background2D(data, (64, 64), filter_size=(3, 3), bkg_estimator=MedianBackground())
-    sub = data - bkg.background
-    kernel = make_2dgaussian_kernel(3.0, size=5)
-    convolved = convolve(sub, kernel)
-    segm = detect_sources(convolved, 1.5 * bkg.background_rms, n_pixels=10)
-    if segm is None:
-        return np.zeros(data.shape, dtype=np.int32)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        segm = deblend_sources(
-            convolved, segm, n_pixels=10, nlevels=32, contrast=0.001, progress_bar=False
-        )
-    return segm.data.astype(np.int32)
-
-
-def run_sep(image, return_objects=False):
-    import sep
-
-    data = np.asarray(image, dtype=np.float64)
-    data = data.mean(axis=2) if data.ndim == 3 else data
-    data = np.ascontiguousarray(data)
-    bkg = sep.Background(data)
-    sep.set_extract_pixstack(10_000_000)
-    sep.set_sub_object_limit(4096)
-    objects, segmap = sep.extract(data - bkg, 1.5, err=bkg.globalrms, segmentation_map=True)
-    if return_objects:
-        return segmap.astype(np.int32), objects
-    return segmap.astype(np.int32)
-
-
-METHODS = {"skimgcluster": run_skimgcluster, "photutils": run_photutils, "sep": run_sep}
+METHODS = {"skimgcluster": run_skimgcluster, **available_peers()}
 
 
 def fields_table(seeds, size, n_sources):
@@ -114,7 +85,7 @@ def pairs_table(seeds, n_pairs=8):
 
 
 def pairs_figure(path, seed=0, n_pairs=8):
-    """The blended pairs of one seed: image, truth and the three segmentations."""
+    """The blended pairs of one seed: image, truth and each method's segmentation."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -169,6 +140,11 @@ def hubble():
     print(f"| skimgcluster | {np.unique(ours).size - 1} | {t_ours:.2f} |")
     print(f"| photutils | {np.unique(photutils_map).size - 1} | {t_phot:.2f} |")
     print(f"| sep | {len(objects)} | {t_sep:.2f} |")
+    if "sextractor" in METHODS:
+        start = time.perf_counter()
+        sextractor_map = run_sextractor(image)
+        t_sex = time.perf_counter() - start
+        print(f"| sextractor | {np.unique(sextractor_map).size - 1} | {t_sex:.2f} |")
     print(
         f"\nOf SEP's 200 brightest detections, {inside.mean():.1%} lie inside one of our "
         f"segments and {(dist <= 3).mean():.1%} have one of our segment centroids within 3 px "

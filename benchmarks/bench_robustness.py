@@ -34,8 +34,9 @@ band-mean noise). The families:
   quantisation's effect on the noise estimate from its effect on the data.
 - ``crowded`` (400 sources) / ``sparse`` (20 sources).
 
-Methods: ``segment(image, random_state=0)`` and the photutils and SEP recipes of
-``bench_quality.py`` (imported from it, on the band-mean image). Scores: detection F1,
+Methods: ``segment(image, random_state=0)`` and the photutils, SEP and SExtractor
+recipes of ``peers.py`` (on the band-mean image; SExtractor is skipped, with a note, when
+its binary is not installed). Scores: detection F1,
 completeness, purity and mean IoU of matched pairs (segments matched one-to-one to
 true sources at IoU >= 0.5, ``skimgcluster.metrics.detection_scores``), averaged over
 seeds (the mean IoU over the fields with a match).
@@ -59,7 +60,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from bench_defaults import count_pairs  # noqa: E402
-from bench_quality import run_photutils, run_sep  # noqa: E402
+from peers import available_peers  # noqa: E402
 
 from skimgcluster import datasets, segment  # noqa: E402
 from skimgcluster.metrics import detection_scores  # noqa: E402
@@ -172,7 +173,7 @@ def run_ours(image, **params):
         return segment(image, random_state=0, **params).label_image
 
 
-METHODS = {"ours": run_ours, "photutils": run_photutils, "sep": run_sep}
+METHODS = {"ours": run_ours, **available_peers()}
 
 
 def score(found, truth):
@@ -190,7 +191,7 @@ def fmt(x):
 
 
 def evaluate(families, seeds):
-    """Scores of the three methods; rows[(family, level)][method] = list of score rows."""
+    """Scores of the methods; rows[(family, level)][method] = list of score rows."""
     rows, seconds = {}, {name: 0.0 for name in METHODS}
     for fam in families:
         _, make = FAMILIES[fam]
