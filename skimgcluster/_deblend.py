@@ -11,8 +11,11 @@ which is what the colour features of the points are for.
 """
 
 import numpy as np
+from scipy import ndimage
+from skimage.morphology import h_maxima
+from skimage.segmentation import watershed
 
-__all__ = ["merge_segments"]
+__all__ = ["merge_segments", "split_segments"]
 
 
 def _touching_pairs(label_image, smoothed):
@@ -181,3 +184,73 @@ def merge_segments(
             s2[keep] += s2[gone]
             count[keep] += count[gone]
     return np.array([root(i) for i in range(n_values)])
+
+
+def split_segments(label_image, smoothed, smooth_noise, *, dip, min_area):
+    """Split segments that hold more than one significant peak.
+
+    A peak is significant when it rises at least ``dip`` standard
+    deviations of the smoothed noise above the highest saddle that joins it
+    to a higher peak (an h-maximum of ``smoothed / smooth_noise`` with
+    ``h = dip``): the same rule by which :func:`merge_segments` keeps two
+    segments apart. A segment holding several such peaks is cut along the
+    watershed of ``smoothed`` between them; a part of fewer than
+    ``min_area`` pixels gives its peak up to its neighbours. The part with
+    the segment's highest peak keeps its value.
+
+    Parameters
+    ----------
+    label_image : (M, N) ndarray of int
+        0 for background, ``k + 1`` for label ``k``.
+    smoothed, smooth_noise : (M, N) ndarray of float
+        The smoothed luminosity and the standard deviation of its noise.
+    dip : float
+        Least rise of a peak above its saddle, in noise deviations.
+    min_area : int
+        Least number of pixels of a part.
+
+    Returns
+    -------
+    label_image : (M, N) ndarray of int32
+        The segments, the new parts numbered after the largest value.
+    n_new : int
+        Number of new parts.
+    """
+    inside = label_image > 0
+    if not inside.any():
+        return label_image.astype(np.int32, copy=False), 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        level = np.where(inside & np.isfinite(smoothed), smoothed / smooth_noise, 0.0)
+    floor = float(level[inside].min()) if inside.any() else 0.0
+    level = np.where(inside, level, min(floor, 0.0))
+    peaks, n_peaks = ndimage.label(h_maxima(level, dip) > 0, structure=np.ones((3, 3)))
+    if n_peaks < 2:
+        return label_image.astype(np.int32, copy=False), 0
+    # The segment of every peak, and the segments that hold more than one.
+    first = ndimage.minimum_position(label_image, peaks, np.arange(1, n_peaks + 1))
+    owner = np.array([label_image[p] for p in first], dtype=np.int64)
+    per_segment = np.bincount(owner, minlength=int(label_image.max()) + 1)
+    per_segment[0] = 0
+    out = label_image.astype(np.int32, copy=True)
+    next_value = int(label_image.max()) + 1
+    boxes = ndimage.find_objects(label_image)
+    for value in np.flatnonzero(per_segment >= 2):
+        box = boxes[value - 1]
+        mask = label_image[box] == value
+        markers = np.where(mask, peaks[box], 0)
+        while True:  # each round drops at least one marker
+            parts = watershed(-level[box], markers, mask=mask)
+            ids, area = np.unique(parts[parts > 0], return_counts=True)
+            small = ids[area < min_area]
+            if small.size == 0 or small.size == ids.size:
+                break
+            markers[np.isin(markers, small)] = 0
+        if ids.size < 2:
+            continue
+        top = parts[np.unravel_index(np.argmax(np.where(mask, level[box], -np.inf)), mask.shape)]
+        region = out[box]
+        for part in ids:
+            if part != top:
+                region[parts == part] = next_value
+                next_value += 1
+    return out, next_value - int(label_image.max()) - 1

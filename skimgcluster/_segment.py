@@ -8,7 +8,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
 from ._clusterer import AstroLinkClusterer
-from ._deblend import merge_segments
+from ._deblend import merge_segments, split_segments
 from ._labels import labels_to_image
 from ._sampler import LuminositySampler
 from ._validation import check_image, check_mask
@@ -46,9 +46,11 @@ class Segmentation:
         the (most significant) cluster behind it or, for an isolated source (see
         ``isolated``), the signal-to-noise ratio of its footprint.
     isolated : ndarray of bool of shape (n_labels,)
-        True for the labels of isolated sources: footprint regions in which
-        AstroLink found no cluster, kept as sources of their own (see
-        :class:`ImageSegmenter`'s ``isolated_snr``).
+        True for the labels of sources without an AstroLink cluster of their
+        own: footprint regions in which AstroLink found no cluster (see
+        :class:`ImageSegmenter`'s ``isolated_snr``), and significant peaks
+        of the image cut out of a cluster's segment (see ``deblend_dip``).
+        They are numbered after the labels of clusters.
     maps : SampledImage
         Luminosity, background, noise, footprint and sampling weights.
     sampler : LuminositySampler
@@ -80,14 +82,16 @@ class Segmentation:
             self.significances = np.empty(0)
             self.parents = np.empty(0, dtype=np.intp)
             self.cluster_labels = np.empty(0, dtype=np.intp)
-        n_labels = int(self.labels.max()) + 1 if self.labels.size else 0
+        # The labels behind clusters come first; those of sources without a
+        # cluster of their own (``isolated``) are numbered after them.
+        n_labels = int(self.cluster_labels.max(initial=-1)) + 1
         sig = np.full(n_labels, -np.inf)
         used = self.cluster_labels >= 0
         # A merged source has several clusters: the most significant counts.
         np.maximum.at(sig, self.cluster_labels[used], self.significances[used])
         sig[np.isneginf(sig)] = np.nan
         self.isolated = np.zeros(n_labels, dtype=bool)
-        if isolated is not None:  # (labels of points, snr of each new label)
+        if isolated is not None:  # (labels of points, snr of each further label)
             self.labels, snr = isolated
             sig = np.append(sig, snr)
             self.isolated = np.append(self.isolated, np.ones(len(snr), dtype=bool))
@@ -251,12 +255,38 @@ def _check_images(X):
 _MIN_ISOLATED_AREA = 5
 
 
-def _add_isolated_sources(label_image, labels, points, maps, *, min_snr):
+def _pixel_of(points, shape):
+    """Flat index of the pixel of every point (points clipped to the image)."""
+    h, w = shape
+    col = np.clip(np.floor(points[:, 0] + 0.5), 0, w - 1).astype(np.intp)
+    row = np.clip(np.floor(points[:, 1] + 0.5), 0, h - 1).astype(np.intp)
+    return row * w + col
+
+
+def _snr(values, n_values, maps):
+    """Signal-to-noise ratio of the pixels of each value of a flat array.
+
+    ``sum(L) / sqrt(sum(noise**2))`` of the background-subtracted
+    luminosity over the pixels of each value (0 included) that lie above
+    the analysis isophote, and the number of those pixels.
+    """
+    inside = maps.analysis_footprint.ravel() & (values > 0)
+    area = np.bincount(values[inside], minlength=n_values)
+    lum = maps.luminosity.ravel()[inside].astype(np.float64)
+    noise = maps.noise.ravel()[inside].astype(np.float64)
+    valid = np.isfinite(lum) & np.isfinite(noise)
+    flux = np.bincount(values[inside][valid], weights=lum[valid], minlength=n_values)
+    var = np.bincount(values[inside][valid], weights=noise[valid] ** 2, minlength=n_values)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(var > 0, flux / np.sqrt(var), 0.0), area
+
+
+def _add_isolated_sources(label_image, labels, points, maps, *, min_snr, first):
     """Footprint regions without a cluster, as sources of their own.
 
-    Returns the label image with the new sources numbered after the
-    clusters' labels, and ``(labels, snr)``: the points' labels with those
-    of the new sources, and each new source's signal-to-noise ratio.
+    Returns the label image with the new sources numbered from ``first``,
+    and ``(labels, snr)``: the points' labels with those of the new
+    sources, and each new source's signal-to-noise ratio.
     """
     regions, n_regions = ndimage.label(maps.footprint)  # 4-connected, as the flood
     if n_regions == 0:
@@ -265,26 +295,16 @@ def _add_isolated_sources(label_image, labels, points, maps, *, min_snr):
     has_cluster = np.zeros(n_regions + 1, dtype=bool)
     has_cluster[flat[label_image.ravel() > 0]] = True
     h, w = label_image.shape
-    col = np.clip(np.floor(points[:, 0] + 0.5), 0, w - 1).astype(np.intp)
-    row = np.clip(np.floor(points[:, 1] + 0.5), 0, h - 1).astype(np.intp)
-    region_of_point = flat[row * w + col]
+    region_of_point = flat[_pixel_of(points, (h, w))]
     n_points = np.bincount(region_of_point, minlength=n_regions + 1)
     # A source's pixels are those of its region above the analysis isophote.
+    snr, area = _snr(flat, n_regions + 1, maps)
     inside = (flat > 0) & maps.analysis_footprint.ravel()
-    area = np.bincount(flat[inside], minlength=n_regions + 1)
-    lum = maps.luminosity.ravel()[inside].astype(np.float64)
-    noise = maps.noise.ravel()[inside].astype(np.float64)
-    valid = np.isfinite(lum) & np.isfinite(noise)
-    flux = np.bincount(flat[inside][valid], weights=lum[valid], minlength=n_regions + 1)
-    var = np.bincount(flat[inside][valid], weights=noise[valid] ** 2, minlength=n_regions + 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        snr = np.where(var > 0, flux / np.sqrt(var), 0.0)
     keep = ~has_cluster & (area >= _MIN_ISOLATED_AREA) & (n_points > 0) & (snr >= min_snr)
     keep[0] = False
     chosen = np.flatnonzero(keep)
     if chosen.size == 0:
         return label_image, (labels, np.empty(0))
-    first = int(labels.max()) + 1 if labels.size else 0  # the next label
     new_label = np.full(n_regions + 1, -1, dtype=np.intp)
     new_label[chosen] = first + np.arange(chosen.size)
     pixel_label = np.where(inside, new_label[flat], -1).reshape(h, w)
@@ -465,18 +485,26 @@ class ImageSegmenter(BaseEstimator):
         labels = clusterer.labels_
         label_image = labels_to_image(labels, points, data.shape[:2], footprint=maps.footprint)
         merged = None
+        n_clustered = int(labels.max(initial=-1)) + 1
+        extra_snr = np.empty(0)
         if self.deblend_dip is not None and hasattr(clusterer, "cluster_labels_"):
-            label_image, labels, cluster_labels = self._merge(
+            label_image, labels, cluster_labels, n_clustered = self._deblend(
                 label_image, labels, clusterer.cluster_labels_, points, maps, sampler.smoothing
             )
             merged = (labels, cluster_labels)
+            n_values = int(label_image.max()) + 1
+            extra_snr = _snr(label_image.ravel(), n_values, maps)[0][n_clustered + 1 :]
         isolated = None
         # Not when the clusterer could not run (k_den too large for the points:
         # it has warned, and the user's parameters are what to change).
         if self.isolated_snr is not None and points.shape[0] > clusterer.k_den_:
             label_image, isolated = _add_isolated_sources(
-                label_image, labels, points, maps, min_snr=self.isolated_snr
-            )
+                label_image, labels, points, maps, min_snr=self.isolated_snr,
+                first=n_clustered + extra_snr.size,
+            )  # fmt: skip
+            isolated = (isolated[0], np.append(extra_snr, isolated[1]))
+        elif extra_snr.size:
+            isolated = (labels, extra_snr)
         # Segments end at the analysis isophote. The flood runs through the
         # whole footprint so that the pixels kept are those nearest to their
         # segment's points along it, wherever the cut leaves them.
@@ -485,12 +513,29 @@ class ImageSegmenter(BaseEstimator):
             label_image, points, sampler, clusterer, maps, isolated=isolated, merged=merged
         )
 
-    def _merge(self, label_image, labels, cluster_labels, points, maps, smoothing):
-        """Touching segments merged (see ``deblend_dip``), labels renumbered from 0."""
+    def _deblend(self, label_image, labels, cluster_labels, points, maps, smoothing):
+        """Segments split at significant peaks and merged where nothing separates them.
+
+        Returns the label image, the labels of the points and of the
+        clusters, renumbered from 0, and the number of labels behind
+        clusters (the parts split off without a cluster come after them).
+        """
+        smoothed = maps.smoothed_luminosity
+        smooth_noise = maps.smooth_noise
+        n_clustered = int(labels.max(initial=-1)) + 1
+        label_image, n_new = split_segments(
+            label_image, smoothed, smooth_noise, dip=self.deblend_dip, min_area=_MIN_ISOLATED_AREA
+        )
+        if n_new:
+            # The points of a part split off take its label.
+            value = label_image.ravel()[_pixel_of(points, label_image.shape)]
+            moved = (value > n_clustered) & (labels >= 0)
+            labels = labels.copy()
+            labels[moved] = value[moved] - 1
         new_value = merge_segments(
             label_image,
-            maps.smoothed_luminosity,
-            maps.smooth_noise,
+            smoothed,
+            smooth_noise,
             labels=labels,
             points=points,
             dip=self.deblend_dip,
@@ -506,7 +551,7 @@ class ImageSegmenter(BaseEstimator):
         label_image = final[label_image].astype(np.int32)
         labels = final[labels + 1] - 1
         cluster_labels = np.where(cluster_labels >= 0, final[cluster_labels + 1] - 1, -1)
-        return label_image, labels, cluster_labels
+        return label_image, labels, cluster_labels, int(final[: n_clustered + 1].max())
 
     def predict(self, X):
         """Label image of every image.
