@@ -329,6 +329,13 @@ class ImageSegmenter(BaseEstimator):
         self.isolated_snr = isolated_snr
 
     def _steps(self):
+        # segment_image uses the sampler's maps and the clusterer's hierarchy.
+        for name, kind in (("sampler", LuminositySampler), ("clusterer", AstroLinkClusterer)):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, kind):
+                raise TypeError(
+                    f"{name} must be an instance of {kind.__name__} or None; got {type(value).__name__}."
+                )
         sampler = LuminositySampler() if self.sampler is None else clone(self.sampler)
         clusterer = (
             AstroLinkClusterer(**DEFAULT_CLUSTERER)
@@ -387,6 +394,11 @@ class ImageSegmenter(BaseEstimator):
         -------
         result : Segmentation
         """
+
+        if callback is not None and not callable(callback):
+            raise TypeError(
+                f"callback must be a callable or None; got {type(callback).__name__}."
+            )
 
         def report(stage, detail=""):
             if callback is not None:
