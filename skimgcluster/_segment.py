@@ -334,7 +334,8 @@ class ImageSegmenter(BaseEstimator):
             value = getattr(self, name)
             if value is not None and not isinstance(value, kind):
                 raise TypeError(
-                    f"{name} must be an instance of {kind.__name__} or None; got {type(value).__name__}."
+                    f"{name} must be an instance of {kind.__name__} or None; "
+                    f"got {type(value).__name__}."
                 )
         sampler = LuminositySampler() if self.sampler is None else clone(self.sampler)
         clusterer = (
