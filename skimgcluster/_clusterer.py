@@ -415,8 +415,9 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
         else:
             chunk = max(min(int(self.working_memory * 2**20 // (16 * k)), n), 1)
         persistent = n * (8 * d + 8 + 8 + 8 + 8 * k_link + 56)
-        # The KD-tree's k + 1 distances and indices, their int64 and sorted copies.
-        query = chunk * (k + 1) * 40
+        # The k distances and indices of a query chunk (float64 and uint32),
+        # and the KD-tree's own k + 1 of a quarter of it at a time.
+        query = chunk * (12 * k + 3 * (k + 1))
         graph = n * max(k_link - 1, 1) * 32
         check_memory(
             persistent + max(query, graph),
@@ -570,7 +571,7 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
         Xt = np.ascontiguousarray(X / self._scale)
         k = self.k_den_
         check_memory(
-            n * (k + 1) * 40.0,
+            n * (12.0 * k + 3 * (k + 1)) + 8.0 * self._X_fit.size,
             what=f"AstroLinkClusterer.predict of X of shape {X.shape} with k_den={k}",
             advice="Predict fewer points at a time.",
         )

@@ -215,12 +215,18 @@ def _sort_rows(sqr, idx, k, more):  # pragma: no cover - compiled
 
 
 def _query_sorted(tree, Xq, k, kq, n_tree):
+    """The tree's ``kq`` nearest of ``Xq``, rows sorted; and the rows still open."""
     sqr, idx = tree.query(Xq, k=kq, sqr_dists=True)
     m = Xq.shape[0]
     sqr = np.asarray(sqr, dtype=np.float64).reshape(m, kq)
-    idx = np.asarray(idx).astype(np.int64).reshape(m, kq)
+    idx = np.asarray(idx).reshape(m, kq)
     still_open = _sort_rows(sqr, idx, k, kq < n_tree)
     return sqr, idx, still_open
+
+
+# The KD-tree is queried in this many blocks of rows: its own output for a
+# block (k + 1 distances and indices a row) is then a quarter of the result's.
+_N_BLOCKS = 4
 
 
 def _lowest_copies(X_tree, Xq, rows, first, k):
@@ -256,7 +262,7 @@ def kd_tree_knn(tree, X_tree, Xq, k):
     -------
     sqr_distances : ndarray of shape (n_queries, k)
         Squared distances, ascending.
-    indices : ndarray of shape (n_queries, k) of int64
+    indices : ndarray of shape (n_queries, k) of uint32 (int64 for 2**32 points or more)
         Indices into ``X_tree``, ordered by (squared distance, index): the
         rule of :func:`grid_knn`.
 
@@ -277,9 +283,17 @@ def kd_tree_knn(tree, X_tree, Xq, k):
     to 0, closer than about 1e-154, count as copies only in the first case.)
     """
     n_tree = X_tree.shape[0]
+    m = Xq.shape[0]
     kq = min(k + 1, n_tree)
-    sqr, idx, still_open = _query_sorted(tree, Xq, k, kq, n_tree)
-    sqr, idx = np.ascontiguousarray(sqr[:, :k]), np.ascontiguousarray(idx[:, :k])
+    sqr = np.empty((m, k))
+    idx = np.empty((m, k), dtype=np.uint32 if n_tree < 2**32 - 1 else np.int64)
+    still_open = np.empty(m, dtype=bool)
+    block = max(-(-m // _N_BLOCKS), 1)
+    for lo in range(0, m, block):
+        hi = min(lo + block, m)
+        s, i, still_open[lo:hi] = _query_sorted(tree, Xq[lo:hi], k, kq, n_tree)
+        sqr[lo:hi], idx[lo:hi] = s[:, :k], i[:, :k]
+        del s, i
     rows = np.flatnonzero(still_open)
     zero = rows[sqr[rows, k - 1] == 0.0]
     if zero.size:
