@@ -235,6 +235,12 @@ def _lowest_copies(X_tree, Xq, rows, first, k):
     For the rows whose query point equals ``X_tree[first]`` and has at least
     ``k`` copies; returns those rows and their (len(rows), k) indices.
     """
+    n, d = X_tree.shape
+    check_memory(
+        n * (16.0 * d + 32),  # a sorted copy of the points, the groups and their order
+        what=f"grouping the copies among {n} points with {d} feature(s)",
+        advice="Sample fewer points.",
+    )
     _, inverse, counts = np.unique(X_tree, axis=0, return_inverse=True, return_counts=True)
     inverse = inverse.ravel()
     order = np.argsort(inverse, kind="stable")  # by copy group, then by index

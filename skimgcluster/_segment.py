@@ -397,9 +397,7 @@ class ImageSegmenter(BaseEstimator):
         """
 
         if callback is not None and not callable(callback):
-            raise TypeError(
-                f"callback must be a callable or None; got {type(callback).__name__}."
-            )
+            raise TypeError(f"callback must be a callable or None; got {type(callback).__name__}.")
 
         def report(stage, detail=""):
             if callback is not None:
