@@ -30,7 +30,7 @@ from scipy.special import betainc
 from scipy.stats import beta, norm
 from sklearn.exceptions import ConvergenceWarning
 
-from ._neighbors import GridIndex
+from ._neighbors import GridIndex, kd_tree_knn
 
 __all__ = []
 
@@ -294,7 +294,15 @@ class _CachedAstroLink(AstroLink):
         (AstroLink's aggregation and significance stages only read ``logRho``
         and ``kNN``). It also
         keeps ``tree_`` (the KD-tree), ``log_density_raw_`` (before AstroLink's
-        normalisation to [0, 1]) and ``log_density_range_`` (min and max).
+        normalisation to [0, 1]), ``log_density_range_`` (min and max) and
+        ``nearest_``, the first neighbour of every point.
+
+        Both searches order neighbours by (squared distance, index), so tied
+        neighbours (duplicated points, points on a pixel grid) come in the
+        same order whichever search runs, and a point's row depends only on
+        its coordinates. On data without ties this is the order of
+        AstroLink's own KD-tree query; with ties AstroLink takes them in the
+        KD-tree's own order, which neither search reproduces.
 
         The squared distance to the ``k_den``-th neighbour is floored at a
         tiny positive value so that duplicated points give a finite density
@@ -316,11 +324,12 @@ class _CachedAstroLink(AstroLink):
             self.tree_ = KDTree(X)
 
             def query(start, stop):
-                return self.tree_.query(X[start:stop], k=self.k_den, sqr_dists=True)
+                return kd_tree_knn(self.tree_, X, X[start:stop], self.k_den)
 
         self.logRho = np.empty(n, dtype=X.dtype)
         int_type = np.uint32 if n < 2**32 - 1 else np.uint64
         self.kNN = np.empty((n, self.k_link), dtype=int_type)
+        self.nearest_ = np.empty(n, dtype=np.intp)
         if self.working_memory is None:
             chunk = _DEFAULT_CHUNK
         else:
@@ -341,6 +350,7 @@ class _CachedAstroLink(AstroLink):
                     "rescale X to smaller values."
                 )
             self.logRho[start:stop] = self.log_density_from_neighbours(sqr, idx)
+            self.nearest_[start:stop] = idx[:, 0]
             if not self_first:
                 self.kNN[start:stop] = _self_first(idx[:, : self.k_link], start)
         del self.P_transform
@@ -453,6 +463,7 @@ class _CachedAstroLink(AstroLink):
         self.log_density_range_ = (0.0, 0.0)
         self.ordering = np.arange(n, dtype=np.uint32)
         self.clusters = np.array([[0, n]], dtype=np.uint32)
+        self.nearest_ = np.arange(n)
         self.significances = np.array([np.inf])
         self.ids = np.array(["1"])
         self.groups = np.empty((0, 3), dtype=np.uint32)

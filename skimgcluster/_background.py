@@ -14,6 +14,7 @@ from numbers import Integral, Real
 import numpy as np
 from numba import njit, prange
 from scipy import ndimage
+from scipy.special import erf
 
 __all__ = ["estimate_background"]
 
@@ -499,11 +500,50 @@ def estimate_background(image, *, box_size=64, filter_size=3, n_sigma=3.0, max_i
     )
 
 
-def gaussian_kernel(sigma):
-    """Normalised 1-D Gaussian of radius ``int(4 * sigma + 0.5)``, as scipy."""
-    radius = int(4.0 * sigma + 0.5)
-    x = np.arange(-radius, radius + 1, dtype=np.float64)
-    k = np.exp(-0.5 * (x / sigma) ** 2)
+# Longest tail of a Gaussian kernel summed term by term when it is folded;
+# a longer one is summed in closed form (the midpoint rule of its integral,
+# relative error about 1 / (24 sigma**2) < 1e-10 at that size).
+_MAX_TAIL_TERMS = 2**16
+
+
+def gaussian_kernel(sigma, max_radius=None):
+    """Normalised 1-D Gaussian of radius ``int(4 * sigma + 0.5)``, as scipy.
+
+    Parameters
+    ----------
+    sigma : float
+        Standard deviation in pixels, finite and > 0.
+    max_radius : int or None, default=None
+        Fold the taps beyond this radius into the two end taps. Every
+        smoothing of this module replicates the edges of the image, so along
+        an axis of at most ``max_radius + 1`` pixels all taps at ``|t| >=
+        max_radius`` read the same edge pixel wherever the kernel is applied:
+        the folded kernel gives the same sums, up to rounding, with a length
+        bounded by the image instead of growing with ``sigma``.
+
+    Returns
+    -------
+    kernel : ndarray of shape (2 * radius + 1,)
+        The weights, summing to 1.
+    """
+    full = 4.0 * sigma + 0.5  # inf for sigma near float64's largest values
+    if max_radius is None or full < max_radius + 1:
+        radius = int(full)
+        x = np.arange(-radius, radius + 1, dtype=np.float64)
+        k = np.exp(-0.5 * (x / sigma) ** 2)
+        return k / k.sum()
+    m = int(max_radius)
+    if m == 0:
+        return np.ones(1)
+    # Weights divided by sigma throughout, so that no sum overflows.
+    inner = np.exp(-0.5 * (np.arange(-m + 1, m, dtype=np.float64) / sigma) ** 2) / sigma
+    if full - m <= _MAX_TAIL_TERMS:
+        t = np.arange(m, int(full) + 1, dtype=np.float64)
+        tail = np.exp(-0.5 * (t / sigma) ** 2).sum() / sigma
+    else:
+        end = (np.floor(full) + 0.5) / sigma if np.isfinite(full) else 4.0
+        tail = np.sqrt(np.pi / 2) * (erf(end / np.sqrt(2)) - erf((m - 0.5) / sigma / np.sqrt(2)))
+    k = np.concatenate(([tail], inner, [tail]))
     return k / k.sum()
 
 

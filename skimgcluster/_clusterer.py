@@ -13,6 +13,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._astrolink import _DEFAULT_CHUNK, DegenerateDataWarning, _CachedAstroLink
+from ._neighbors import kd_tree_knn
 from ._validation import check_memory
 
 __all__ = ["AstroLinkClusterer"]
@@ -132,7 +133,8 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
         Neighbour search of the density step. ``'kd_tree'`` is AstroLink's
         own (pykdtree); ``'grid'`` is an exact search on a grid of the first
         two features, meant for points sampled from an image (their pixel
-        coordinates), with neighbours ordered alike so the result is the same.
+        coordinates). Both order neighbours by (distance, index), so the
+        result is the same, ties included.
     n_jobs : int or None, default=None
         Number of threads for AstroLink's parallel kernels. ``None`` means 1,
         ``-1`` all processors. The result does not depend on it.
@@ -157,7 +159,8 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
     cluster_labels_ : ndarray of shape (n_clusters_,)
         The value that stands for every cluster in ``labels_``, or ``-1`` for
         a cluster that labels no point (with ``label_level='deepest'``, a
-        cluster whose points all lie in its children).
+        cluster whose points all lie in its children, or whose points are
+        all copies of points labelled by another cluster; see Notes).
     ordering_ : ndarray of shape (n_samples,)
         AstroLink's ordered list: ``X[ordering_]`` is the order of aggregation.
     cluster_bounds_ : ndarray of shape (n_clusters_, 2)
@@ -212,6 +215,18 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
     :meth:`fit`) is at least the lowest density among that cluster's members;
     if no cluster qualifies it gets ``-1``. On the fitted points it returns
     ``labels_``.
+
+    Ties follow one rule throughout: neighbours are ordered by (distance,
+    index), in both neighbour searches (``algorithm='grid'`` and
+    ``'kd_tree'`` give the same result), in :meth:`fit` and in
+    :meth:`predict`. Exact copies of a point (duplicated rows of ``X``)
+    share the label of the first of them: AstroLink may place copies in
+    different clusters (they have the same density, and ties in its
+    aggregation go either way), but nothing can tell them apart in
+    :meth:`predict`. Their places in the hierarchy (``cluster_members``,
+    ``ordering_``) stay AstroLink's. On data without ties in distance the
+    result is AstroLink's own; with ties, AstroLink takes tied neighbours
+    in the order of its KD-tree, which depends on how the tree was built.
 
     References
     ----------
@@ -386,16 +401,23 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
         plus the larger of the two stages that come and go: the neighbour
         distances and indices of one query chunk, and the edges of
         AstroLink's aggregation graph (pairs, weights, their sort order and
-        the sorted pairs).
+        the sorted pairs). Data too few for ``k_den`` are not checked: they
+        give the degenerate result without running AstroLink.
         """
         n, d = X.shape
         k = self.k_den_
+        if n <= k or n < 3:
+            # Degenerate: AstroLink does not run, and nothing scales with
+            # k_den; the result is all -1 and a DegenerateDataWarning.
+            return
         if self.working_memory is None:
             chunk = min(n, _DEFAULT_CHUNK)
         else:
             chunk = max(min(int(self.working_memory * 2**20 // (16 * k)), n), 1)
-        persistent = n * (8 * d + 8 + 8 + 8 + 8 * k_link + 48)
-        query = chunk * k * 16
+        persistent = n * (8 * d + 8 + 8 + 8 + 8 * k_link + 56)
+        # The k distances and indices of a query chunk (float64 and uint32),
+        # and the KD-tree's own k + 1 of a quarter of it at a time.
+        query = chunk * (12 * k + 3 * (k + 1))
         graph = n * max(k_link - 1, 1) * 32
         check_memory(
             persistent + max(query, graph),
@@ -431,7 +453,14 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
         )
         self._scale = np.asarray(model.scale_, dtype=np.float64)
         self._tree = model.tree_
-        self.labels_, self.cluster_labels_ = self._labels_from_clusters(self._deepest)
+        # A point is labelled from the deepest cluster of its nearest fitted
+        # point by (distance, index): itself, or the first of its exact
+        # copies, so that copies share a label and predict, which cannot
+        # tell copies apart, returns labels_ on the fitted points.
+        self._nearest = np.asarray(model.nearest_, dtype=np.intp)
+        self.labels_, self.cluster_labels_ = self._labels_from_clusters(
+            self._deepest[self._nearest]
+        )
 
     def _top(self, clusters):
         """Top-level ancestor of each cluster index (-1 stays -1)."""
@@ -474,10 +503,11 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
             todo = todo_all[lo:hi]
             start, stop = self.cluster_bounds_[j]
             members = self.ordering_[start:stop]
-            candidates = members[in_leaf[members]]
-            tree = KDTree(np.ascontiguousarray(self._X_fit[candidates] / self._scale))
-            _, nearest = tree.query(np.ascontiguousarray(Xt[todo]), k=1)
-            clusters[todo] = self._deepest[candidates[np.asarray(nearest).ravel()]]
+            # In index order, so that ties in distance go to the lower index.
+            candidates = np.sort(members[in_leaf[members]])
+            Xc = np.ascontiguousarray(self._X_fit[candidates] / self._scale)
+            _, nearest = kd_tree_knn(KDTree(Xc), Xc, np.ascontiguousarray(Xt[todo]), 1)
+            clusters[todo] = self._deepest[candidates[nearest[:, 0]]]
         return clusters
 
     def _choose(self, cluster_of_point, Xt):
@@ -540,11 +570,18 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
             return np.full(n, -1, dtype=np.intp)
         Xt = np.ascontiguousarray(X / self._scale)
         k = self.k_den_
+        check_memory(
+            n * (12.0 * k + 3 * (k + 1)) + 8.0 * self._X_fit.size,
+            what=f"AstroLinkClusterer.predict of X of shape {X.shape} with k_den={k}",
+            advice="Predict fewer points at a time.",
+        )
+        Xfit_t = np.ascontiguousarray(self._X_fit / self._scale)
         if self._tree is None:
-            self._tree = KDTree(np.ascontiguousarray(self._X_fit / self._scale))
-        sqr, idx = self._tree.query(Xt, k=k, sqr_dists=True)
-        sqr = np.asarray(sqr).reshape(n, k)
-        idx = np.asarray(idx).reshape(n, k).astype(np.intp)
+            self._tree = KDTree(Xfit_t)
+        # Neighbours by (distance, index), as fit ordered them: on a fitted
+        # point this gives its own density and its own nearest point.
+        sqr, idx = kd_tree_knn(self._tree, Xfit_t, Xt, k)
+        idx = idx.astype(np.intp, copy=False)
         model = _CachedAstroLink.__new__(_CachedAstroLink)
         model.k_den = k
         model.d_intrinsic = self._X_fit.shape[1] if self.d_intrinsic is None else self.d_intrinsic

@@ -1,6 +1,6 @@
 """labels_to_image: labels of sampled points -> pixels."""
 
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from numba import njit
@@ -53,14 +53,21 @@ def _check_points(labels, points, shape):
     if labels.size == 0:
         labels = np.empty(0, dtype=np.intp)  # e.g. [], of dtype float64
     elif labels.dtype.kind not in "iu":
-        if (
+        if not (
             labels.dtype.kind == "f"
             and np.all(np.isfinite(labels))
             and np.all(labels == np.round(labels))
         ):
-            labels = labels.astype(np.intp)
-        else:
             raise TypeError(f"labels must be integers; got dtype={labels.dtype}.")
+    # The range is checked in the given dtype, before the cast to intp, which
+    # would wrap uint64 values >= 2**63 (and large floats) to negative ones.
+    if labels.size and labels.min() < -1:
+        raise ValueError(f"labels must be -1 (noise) or >= 0; got {labels.min()}.")
+    if labels.size and labels.max() > _MAX_LABEL:
+        raise ValueError(
+            f"labels must be at most {_MAX_LABEL} so that label + 1 fits the int32 "
+            f"label image; got {labels.max()}."
+        )
     labels = labels.astype(np.intp, copy=False)
     if points.ndim != 2 or points.shape[1] < 2:
         raise ValueError(
@@ -74,13 +81,6 @@ def _check_points(labels, points, shape):
         )
     if points.dtype.kind not in "iuf":
         raise TypeError(f"points must be numeric; got dtype={points.dtype}.")
-    if labels.size and labels.min() < -1:
-        raise ValueError(f"labels must be -1 (noise) or >= 0; got {labels.min()}.")
-    if labels.size and labels.max() > _MAX_LABEL:
-        raise ValueError(
-            f"labels must be at most {_MAX_LABEL} so that label + 1 fits the int32 "
-            f"label image; got {labels.max()}."
-        )
     shape = _check_shape(shape)
     finite = np.isfinite(points[:, :2]).all(axis=1)
     if not finite.all():
@@ -224,9 +224,39 @@ def cluster_masks(clusterer, points, shape, *, footprint=None, fill_distance=1.0
         The id string of each mask's cluster.
     masks : ndarray of shape (n_masks, M, N), bool
         One mask per cluster.
+
+    Raises
+    ------
+    TypeError
+        If ``clusterer`` is not an AstroLinkClusterer or ``level`` not an int.
+    ValueError
+        If the clusterer is not fitted (``NotFittedError``), if ``points``
+        are not as many as the points it was fitted on, or if ``level < 1``.
     """
-    points = np.asarray(points)
-    _, points, shape = _check_points(np.zeros(len(points), dtype=np.intp), points, shape)
+    from sklearn.utils.validation import check_is_fitted
+
+    from ._clusterer import AstroLinkClusterer
+
+    if not isinstance(clusterer, AstroLinkClusterer):
+        raise TypeError(
+            f"clusterer must be a fitted AstroLinkClusterer; got {type(clusterer).__name__}."
+        )
+    check_is_fitted(clusterer)
+    points = _as_array(points, "points")
+    n_fit = clusterer.labels_.shape[0]
+    if points.ndim != 2 or points.shape[0] != n_fit:
+        raise ValueError(
+            f"points must be the {n_fit} points the clusterer was fitted on, of shape "
+            f"({n_fit}, n_features); got shape {points.shape}."
+        )
+    if level is not None and (not isinstance(level, Integral) or isinstance(level, bool)):
+        raise TypeError(f"level must be an int >= 1 or None; got level={level!r}.")
+    if level is not None and level < 1:
+        raise ValueError(
+            f"level must be >= 1 (1 for the top level, the children of the root) or None; "
+            f"got level={level!r}."
+        )
+    _, points, shape = _check_points(np.zeros(n_fit, dtype=np.intp), points, shape)
     depth = np.char.count(clusterer.cluster_ids_.astype(str), "-")
     chosen = np.arange(clusterer.n_clusters_)
     if level is not None:

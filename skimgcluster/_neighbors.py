@@ -7,12 +7,22 @@ finds the exact k nearest neighbours in the full feature space: the distance
 in all features is at least the distance in the first two, so once the k-th
 best distance is within the ring already scanned, no farther cell can hold a
 closer point.
+
+Both neighbour searches of the package, this grid and the KD-tree
+(:func:`kd_tree_knn`), follow one rule for ties: neighbours are ordered by
+(squared distance, index), so that among points at the same distance the
+lower index comes first, and the ``k`` neighbours returned are the first
+``k`` in that order. A KD-tree returns tied neighbours in an order of its
+own, so :func:`kd_tree_knn` queries past the ``k``-th neighbour until the
+ties at that distance are all in hand and then sorts each row.
 """
 
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["GridIndex", "grid_knn"]
+from ._validation import check_memory
+
+__all__ = ["GridIndex", "grid_knn", "kd_tree_knn"]
 
 _MAX_UNIT = float(2**31 - 1)
 
@@ -36,7 +46,7 @@ def _build(cx, cy, ncx, ncy):  # pragma: no cover - compiled
 
 
 @njit(parallel=True, cache=True)
-def _query(X, lo, hi, k, cell, x0, y0, cx, cy, ncx, ncy, order, start):  # pragma: no cover
+def _query(X, lo, hi, k, cell, x0, y0, slack, cx, cy, ncx, ncy, order, start):  # pragma: no cover
     n, d = X.shape
     sqr = np.empty((hi - lo, k))
     idx = np.empty((hi - lo, k), dtype=np.int64)
@@ -50,7 +60,9 @@ def _query(X, lo, hi, k, cell, x0, y0, cx, cy, ncx, ncy, order, start):  # pragm
         # Distance from the point to the edges of its own cell, in x and y.
         px = X[i, 0] - x0 - ci * cell
         py = X[i, 1] - y0 - cj * cell
-        margin = min(px, cell - px, py, cell - py)
+        # Less the rounding of these coordinates: a point beyond the rings
+        # must be provably no nearer than ``reach``, ties included.
+        margin = min(px, cell - px, py, cell - py) - slack
         if margin < 0.0:
             margin = 0.0
         for r in range(rmax + 1):
@@ -69,7 +81,11 @@ def _query(X, lo, hi, k, cell, x0, y0, cx, cy, ncx, ncy, order, start):  # pragm
                             for q in range(d):
                                 t = X[i, q] - X[j, q]
                                 s += t * t
-                            if found < k or s < best[k - 1]:
+                            if (
+                                found < k
+                                or s < best[k - 1]
+                                or (s == best[k - 1] and j < bidx[k - 1])
+                            ):
                                 # Insert keeping (distance, index) ascending.
                                 m = found if found < k else k - 1
                                 while m > 0 and (
@@ -85,9 +101,10 @@ def _query(X, lo, hi, k, cell, x0, y0, cx, cy, ncx, ncy, order, start):  # pragm
                     if step == 0:
                         break
                     a += step
-            # Every point outside the rings scanned is at least this far away.
+            # Every point outside the rings scanned is at least this far away;
+            # strictly nearer than that, the k-th can be tied by none of them.
             reach = r * cell + margin
-            if found == k and best[k - 1] <= reach * reach:
+            if found == k and best[k - 1] < reach * reach:
                 break
         sqr[row] = best
         idx[row] = bidx
@@ -129,6 +146,9 @@ class GridIndex:
         self.cy = np.minimum(((X[:, 1] - y0) / cell).astype(np.int64), last)
         self.ncx, self.ncy = int(self.cx.max()) + 1, int(self.cy.max()) + 1
         self.cell, self.x0, self.y0 = cell, x0, y0
+        # Rounding error of the cell coordinates computed from X, x0 and cell.
+        scale = max(abs(x0), abs(y0), span, cell * max(self.ncx, self.ncy))
+        self.slack = 64 * np.finfo(np.float64).eps * scale
         self.order, self.start = _build(self.cx, self.cy, self.ncx, self.ncy)
 
     def query_own(self, k, lo=0, hi=None):
@@ -138,7 +158,7 @@ class GridIndex:
         if not 1 <= k <= n:
             raise ValueError(f"k must be in [1, n_samples={n}]; got {k}.")
         return _query(
-            self.X, lo, hi, k, self.cell, self.x0, self.y0, self.cx, self.cy,
+            self.X, lo, hi, k, self.cell, self.x0, self.y0, self.slack, self.cx, self.cy,
             self.ncx, self.ncy, self.order, self.start,
         )  # fmt: skip
 
@@ -166,3 +186,137 @@ def grid_knn(X, k, *, points_per_cell=None):
     """
     index = GridIndex(X, float(k if points_per_cell is None else points_per_cell))
     return index.query_own(k)
+
+
+@njit(cache=True)
+def _sort_rows(sqr, idx, k, more):  # pragma: no cover - compiled
+    """Sort each row by (squared distance, index), in place; rows still open.
+
+    A row is still open when its ``k``-th squared distance equals its last
+    one and ``more`` points exist beyond the columns queried: another point
+    at that distance, with a lower index, may then have been left out.
+    """
+    rows, kq = idx.shape
+    still_open = np.zeros(rows, dtype=np.bool_)
+    for i in range(rows):
+        for a in range(1, kq):
+            s = sqr[i, a]
+            j = idx[i, a]
+            m = a
+            while m > 0 and (sqr[i, m - 1] > s or (sqr[i, m - 1] == s and idx[i, m - 1] > j)):
+                sqr[i, m] = sqr[i, m - 1]
+                idx[i, m] = idx[i, m - 1]
+                m -= 1
+            sqr[i, m] = s
+            idx[i, m] = j
+        if more and sqr[i, k - 1] == sqr[i, kq - 1]:
+            still_open[i] = True
+    return still_open
+
+
+def _query_sorted(tree, Xq, k, kq, n_tree):
+    """The tree's ``kq`` nearest of ``Xq``, rows sorted; and the rows still open."""
+    sqr, idx = tree.query(Xq, k=kq, sqr_dists=True)
+    m = Xq.shape[0]
+    sqr = np.asarray(sqr, dtype=np.float64).reshape(m, kq)
+    idx = np.asarray(idx).reshape(m, kq)
+    still_open = _sort_rows(sqr, idx, k, kq < n_tree)
+    return sqr, idx, still_open
+
+
+# The KD-tree is queried in this many blocks of rows: its own output for a
+# block (k + 1 distances and indices a row) is then a quarter of the result's.
+_N_BLOCKS = 4
+
+
+def _lowest_copies(X_tree, Xq, rows, first, k):
+    """The ``k`` lowest indices of the copies of ``X_tree[first]``, per row.
+
+    For the rows whose query point equals ``X_tree[first]`` and has at least
+    ``k`` copies; returns those rows and their (len(rows), k) indices.
+    """
+    n, d = X_tree.shape
+    check_memory(
+        n * (16.0 * d + 32),  # a sorted copy of the points, the groups and their order
+        what=f"grouping the copies among {n} points with {d} feature(s)",
+        advice="Sample fewer points.",
+    )
+    _, inverse, counts = np.unique(X_tree, axis=0, return_inverse=True, return_counts=True)
+    inverse = inverse.ravel()
+    order = np.argsort(inverse, kind="stable")  # by copy group, then by index
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    group = inverse[first]
+    ok = (counts[group] >= k) & (Xq[rows] == X_tree[first]).all(axis=1)
+    return rows[ok], order[starts[group[ok], None] + np.arange(k)]
+
+
+def kd_tree_knn(tree, X_tree, Xq, k):
+    """Exact ``k`` nearest neighbours from a KD-tree, ties to the lower index.
+
+    Parameters
+    ----------
+    tree : pykdtree.kdtree.KDTree
+        KD-tree of ``X_tree``.
+    X_tree : ndarray of shape (n_points, n_features)
+        The points of the tree.
+    Xq : ndarray of shape (n_queries, n_features)
+        Query points, C-contiguous float64.
+    k : int
+        Number of neighbours, at most ``n_points``.
+
+    Returns
+    -------
+    sqr_distances : ndarray of shape (n_queries, k)
+        Squared distances, ascending.
+    indices : ndarray of shape (n_queries, k) of uint32 (int64 for 2**32 points or more)
+        Indices into ``X_tree``, ordered by (squared distance, index): the
+        rule of :func:`grid_knn`.
+
+    Raises
+    ------
+    InsufficientMemoryError
+        If resolving a tie would need more memory than is available.
+
+    Notes
+    -----
+    The tree is asked for ``k + 1`` neighbours: a row whose ``k``-th and
+    ``k + 1``-th distances differ holds every point nearer than its ``k``-th
+    and, sorted, is exact. Rows where a tie straddles the ``k``-th place are
+    asked again for twice as many, until the tie ends or every point is in
+    the row. A query point that equals ``k`` or more points of the tree is
+    answered from those copies directly, so duplicated data cost no more
+    than distinct data. (Distinct points whose squared distance underflows
+    to 0, closer than about 1e-154, count as copies only in the first case.)
+    """
+    n_tree = X_tree.shape[0]
+    m = Xq.shape[0]
+    kq = min(k + 1, n_tree)
+    sqr = np.empty((m, k))
+    idx = np.empty((m, k), dtype=np.uint32 if n_tree < 2**32 - 1 else np.int64)
+    still_open = np.empty(m, dtype=bool)
+    block = max(-(-m // _N_BLOCKS), 1)
+    for lo in range(0, m, block):
+        hi = min(lo + block, m)
+        s, i, still_open[lo:hi] = _query_sorted(tree, Xq[lo:hi], k, kq, n_tree)
+        sqr[lo:hi], idx[lo:hi] = s[:, :k], i[:, :k]
+        del s, i
+    rows = np.flatnonzero(still_open)
+    zero = rows[sqr[rows, k - 1] == 0.0]
+    if zero.size:
+        solved, copies = _lowest_copies(X_tree, Xq, zero, idx[zero, 0], k)
+        idx[solved] = copies
+        rows = np.setdiff1d(rows, solved, assume_unique=True)
+    while rows.size:
+        kq = min(2 * kq, n_tree)
+        check_memory(
+            rows.size * kq * 24.0,
+            what=(
+                f"the neighbour search of {rows.size} point(s) whose {k}-th nearest "
+                f"neighbour is tied in distance with {kq - k} or more others"
+            ),
+            advice="Such large ties come from duplicated points: jitter the points.",
+        )
+        s2, i2, open2 = _query_sorted(tree, Xq[rows], k, kq, n_tree)
+        sqr[rows], idx[rows] = s2[:, :k], i2[:, :k]
+        rows = rows[open2]
+    return sqr, idx

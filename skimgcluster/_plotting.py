@@ -70,9 +70,30 @@ def plot_overview(image, result, *, figsize=(10, 9), max_points=50_000, seed=0):
     Returns
     -------
     figure : matplotlib.figure.Figure
+
+    Raises
+    ------
+    TypeError
+        If ``result`` is not a Segmentation.
+    ValueError
+        If ``result`` is the segmentation of an image of another shape.
     """
+    from ._segment import Segmentation
+    from ._validation import check_image
+
+    if not isinstance(result, Segmentation):
+        raise TypeError(
+            "result must be the Segmentation that skimgcluster.segment returned for "
+            f"image; got {type(result).__name__}."
+        )
+    data, _ = check_image(image)
+    h, w = data.shape[:2]
+    if result.label_image.shape != (h, w):
+        raise ValueError(
+            f"result must be the segmentation of image: its label image has shape "
+            f"{result.label_image.shape}, the image {(h, w)}."
+        )
     image = np.asarray(image)
-    h, w = image.shape[:2]
     shown = display_image(image)
     if shown.ndim == 3 and shown.shape[2] not in (3, 4):
         shown = shown.mean(axis=2)

@@ -169,7 +169,11 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         which their pixels are cut. ``None`` keeps the whole footprint.
     smoothing : float, default=1.0
         Standard deviation in pixels of the Gaussian filter applied before
-        thresholding and for the colours (0 for none).
+        thresholding and for the colours (0 for none). The filter replicates
+        the image's edges, so its kernel (4 standard deviations each side) is
+        clipped to the image with the clipped tails added to its end taps:
+        the same filter, at a cost that does not grow with ``smoothing``.
+        Any finite value is accepted.
     stretch : {'linear', 'sqrt', 'asinh'}, default='linear'
         How sampling weight follows luminosity above the threshold:
         ``'linear'`` is proportional (the notebook's rule); ``'sqrt'`` and
@@ -390,7 +394,10 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         floor = max(floor, 1e-12 * scale, np.finfo(np.float32).tiny)
         noise_mesh = np.maximum(mesh.finish(std, 3), floor)
         if self.smoothing > 0:
-            kernel = gaussian_kernel(self.smoothing)
+            # Clipped to the image, with the tails folded in: the same
+            # smoothing (edges are replicated), at a cost that does not grow
+            # with the smoothing.
+            kernel = gaussian_kernel(self.smoothing, max_radius=max(h, w) - 1)
             # The noise of the smoothed map is measured on its sky pixels, not
             # derived from the pixel noise: real noise is often correlated.
             # The smoothed values there are computed directly; the full

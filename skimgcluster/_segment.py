@@ -404,6 +404,14 @@ class ImageSegmenter(BaseEstimator):
         self.deblend_color_z = deblend_color_z
 
     def _steps(self):
+        # segment_image uses the sampler's maps and the clusterer's hierarchy.
+        for name, kind in (("sampler", LuminositySampler), ("clusterer", AstroLinkClusterer)):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, kind):
+                raise TypeError(
+                    f"{name} must be an instance of {kind.__name__} or None; "
+                    f"got {type(value).__name__}."
+                )
         sampler = LuminositySampler() if self.sampler is None else clone(self.sampler)
         clusterer = (
             AstroLinkClusterer(**DEFAULT_CLUSTERER)
@@ -463,6 +471,9 @@ class ImageSegmenter(BaseEstimator):
         -------
         result : Segmentation
         """
+
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be a callable or None; got {type(callback).__name__}.")
 
         def report(stage, detail=""):
             if callback is not None:

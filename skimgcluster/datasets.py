@@ -64,6 +64,7 @@ def _render(shape, sources, colours, psf_sigma, noise, sky, n_bands, truth_thres
     """
     h, w = shape
     pad = int(4.0 * psf_sigma + 0.5) if psf_sigma > 0 else 0  # gaussian_filter's radius
+    _check_render_memory(shape, n_bands, sources, pad)
     # Noise of the band-mean image, the luminosity skimgcluster detects on.
     noise_mean = noise / np.sqrt(n_bands)
     image = np.zeros((h, w, n_bands))
@@ -106,6 +107,34 @@ def _render(shape, sources, colours, psf_sigma, noise, sky, n_bands, truth_thres
     for k, src in enumerate(sources):
         src["label"] = k + 1 if present[k + 1] else 0
     return image.astype(np.float32), truth
+
+
+# Bytes per pixel of _render: the float64 bands, total, best and noise, the
+# int32 owner, the float32 result and truth, and the temporaries of np.where.
+def _render_bytes_per_pixel(n_bands):
+    return 8 * n_bands + 4 * n_bands + 8 * 3 + 4 + 4 + 8 + 8
+
+
+def _check_render_memory(shape, n_bands, sources, pad):
+    """Refuse a field whose arrays would not fit in memory, before allocating them.
+
+    The largest source stamp counts too: its sub-sampled grids (up to 5 x 5
+    samples per pixel, a few float64 arrays of them) grow with ``r_eff``.
+    """
+    from ._validation import check_memory
+
+    h, w = shape
+    n_bytes = float(_render_bytes_per_pixel(n_bands)) * h * w
+    if sources:
+        r_max = max(src["r_eff"] for src in sources)
+        half = int(np.ceil(min(max(8 * r_max, 6), max(h, w))))
+        side = min(2 * (half + pad) + 1, max(h, w))
+        n_bytes += float(side) ** 2 * 25 * 8 * 8
+    check_memory(
+        n_bytes,
+        what=f"a synthetic field of shape {shape} with n_bands={n_bands}",
+        advice="Ask for a smaller shape (or fewer bands, or smaller sources).",
+    )
 
 
 def _table(sources):

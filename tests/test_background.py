@@ -256,3 +256,29 @@ def test_band_sky_kernel_matches_kept_median():
         )
         np.testing.assert_array_equal(values, mesh.samples(data[:, :, q], np.float32))
     assert np.isnan(got[:, 0]).all()
+
+
+@pytest.mark.parametrize("sigma", [7.5, 20.0, 1e3])
+def test_folded_kernel_gives_the_same_smoothing(sigma):
+    # Issue 13, row 1: a kernel wider than the image is clipped to it, its
+    # tails added to the end taps; edges are replicated, so nothing changes.
+    rng = np.random.default_rng(4)
+    image = rng.normal(0.0, 1.0, (30, 25)).astype(np.float32)
+    image[rng.random(image.shape) < 0.05] = np.nan
+    folded = _background.gaussian_kernel(sigma, max_radius=29)
+    assert folded.size == 59
+    assert folded.sum() == pytest.approx(1.0, abs=1e-12)
+    expected = _background.smooth_nan_as_zero(image, _background.gaussian_kernel(sigma))
+    got = _background.smooth_nan_as_zero(image, folded)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=5e-6)
+
+
+@pytest.mark.parametrize("sigma", [1e5, 1e9, 1e300, 1.7e308])
+def test_folded_kernel_of_a_huge_sigma_is_bounded_and_finite(sigma):
+    kernel = _background.gaussian_kernel(sigma, max_radius=63)
+    assert kernel.shape == (127,)
+    assert np.all(np.isfinite(kernel)) and np.all(kernel >= 0)
+    assert kernel.sum() == pytest.approx(1.0, abs=1e-12)
+    # Nearly all the weight of so wide a Gaussian lies beyond the image.
+    assert kernel[0] == kernel[-1] > 0.49
+    assert _background.gaussian_kernel(sigma, max_radius=0).tolist() == [1.0]

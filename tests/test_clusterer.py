@@ -691,3 +691,117 @@ def test_sound_prominence_fit_is_kept():
     np.testing.assert_array_equal(ours.significances_, raw.significances[1:])
     assert not ours.prominence_model_refitted_
     np.testing.assert_array_equal(ours.prominence_model_, raw.pFit)
+
+
+# -- ties: one rule, (distance, index), everywhere ---------------------------------------
+
+
+def _tied_points(seed, n=3000):
+    """Points like a sampler's with jitter='none': pixel centres, many copies."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(10, 50, (5, 2))
+    return np.round(centres[rng.integers(0, 5, n)] + rng.normal(0, 3.0, (n, 2)))
+
+
+def _knn_by_distance_then_index(X, k):
+    sqr = ((X[:, None, :] - X[None, :, :]) ** 2).sum(axis=2)
+    order = np.lexsort((np.broadcast_to(np.arange(len(X)), sqr.shape), sqr), axis=1)
+    return np.take_along_axis(sqr, order, axis=1)[:, :k], order[:, :k]
+
+
+@pytest.mark.parametrize("k", [1, 5, 20])
+def test_both_neighbour_searches_break_ties_by_index(k):
+    from pykdtree.kdtree import KDTree
+
+    from skimgcluster._neighbors import grid_knn, kd_tree_knn
+
+    X = _tied_points(0, 600)
+    ref_sqr, ref_idx = _knn_by_distance_then_index(X, k)
+    sqr, idx = grid_knn(X, k)
+    np.testing.assert_array_equal(sqr, ref_sqr)
+    np.testing.assert_array_equal(idx, ref_idx)
+    sqr, idx = kd_tree_knn(KDTree(X), X, X, k)
+    np.testing.assert_array_equal(sqr, ref_sqr)
+    np.testing.assert_array_equal(idx, ref_idx)
+
+
+def test_kd_tree_knn_with_more_copies_than_k():
+    from pykdtree.kdtree import KDTree
+
+    from skimgcluster._neighbors import kd_tree_knn
+
+    # 50 copies of each of three points, in shuffled order: each row holds
+    # the 10 lowest indices of its copies.
+    rng = np.random.default_rng(1)
+    X = np.repeat(np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 3.0]]), 50, axis=0)[rng.permutation(150)]
+    sqr, idx = kd_tree_knn(KDTree(X), X, X, 10)
+    ref_sqr, ref_idx = _knn_by_distance_then_index(X, 10)
+    np.testing.assert_array_equal(sqr, ref_sqr)
+    np.testing.assert_array_equal(idx, ref_idx)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_grid_and_kd_tree_agree_on_tied_points(seed):
+    # Issue 13, row 7: on pixel-centred points the two searches took tied
+    # neighbours in different orders and found different clusters.
+    X = _tied_points(seed)
+    params = dict(k_den=20, min_significance=2.0)
+    grid = AstroLinkClusterer(algorithm="grid", **params).fit(X)
+    kd = AstroLinkClusterer(algorithm="kd_tree", **params).fit(X)
+    np.testing.assert_array_equal(grid.log_density_, kd.log_density_)
+    np.testing.assert_array_equal(grid.ordering_, kd.ordering_)
+    np.testing.assert_array_equal(grid.cluster_ids_, kd.cluster_ids_)
+    np.testing.assert_array_equal(grid.labels_, kd.labels_)
+
+
+def test_grid_and_kd_tree_agree_on_a_segmented_image():
+    # Issue 13, row 7, the reproducer: 966 vs 967 sources on this crop.
+    from skimage import data
+
+    from skimgcluster import segment
+
+    image = data.hubble_deep_field()[:300, :300].mean(axis=2)
+    n = [
+        segment(image, random_state=0, jitter="none", algorithm=a).n_sources
+        for a in ("grid", "kd_tree")
+    ]
+    assert n[0] == n[1]
+
+
+@pytest.mark.parametrize("label_level", ["deepest", "top", "leaf"])
+@pytest.mark.parametrize("algorithm", ["kd_tree", "grid"])
+def test_predict_on_duplicated_points_returns_labels(label_level, algorithm):
+    # Issue 13, row 11: copies of a point could fall in different clusters,
+    # and predict (which cannot tell them apart) disagreed with labels_.
+    rng = np.random.default_rng(380)
+    X = np.repeat(rng.normal(size=(76, 2 if algorithm == "grid" else 1)), 5, axis=0)
+    c = AstroLinkClusterer(
+        k_den=44, min_significance=1.0, label_level=label_level, algorithm=algorithm
+    ).fit(X)
+    np.testing.assert_array_equal(c.predict(X), c.labels_)
+    np.testing.assert_array_equal(c.predict(X[::-1]), c.labels_[::-1])
+    # Copies share a label.
+    assert np.all(c.labels_.reshape(76, 5) == c.labels_[::5, None])
+
+
+def test_predict_on_duplicated_points_of_the_reproducer():
+    rng = np.random.default_rng(380)
+    X = np.repeat(rng.normal(size=(76, 1)), 5, axis=0)
+    c = AstroLinkClusterer(k_den=44, min_significance=1.0).fit(X)
+    assert c.n_clusters_ >= 1
+    np.testing.assert_array_equal(c.predict(X), c.labels_)
+
+
+def test_degenerate_k_den_warns_before_the_memory_guard(monkeypatch):
+    # Issue 13, row 8: k_den far above n_samples was sized by the memory
+    # guard (205 GiB) instead of giving the documented degenerate result.
+    from skimgcluster import _validation
+
+    monkeypatch.setattr(_validation, "available_memory", lambda: 2**30)
+    X = np.random.default_rng(0).normal(size=(1376, 2))
+    with pytest.warns(DegenerateDataWarning, match="k_den"):
+        c = AstroLinkClusterer(k_den=10**7).fit(X)
+    np.testing.assert_array_equal(c.labels_, -1)
+    with pytest.warns(DegenerateDataWarning, match="k_den"):
+        c = AstroLinkClusterer(k_den=10**7, k_link=10**7).fit(X)
+    np.testing.assert_array_equal(c.labels_, -1)

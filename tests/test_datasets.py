@@ -58,3 +58,18 @@ def test_bad_parameters():
         make_field((32, 32), -1)
     with pytest.raises(ValueError, match="n_bands"):
         make_field((32, 32), 1, n_bands=0)
+
+
+def test_huge_field_is_refused_by_the_memory_guard(monkeypatch):
+    # Issue 13, row 12: make_field((10**6, 10**6), 1) was a raw MemoryError
+    # (21.8 TiB) from NumPy.
+    from skimgcluster import InsufficientMemoryError, _validation
+
+    monkeypatch.setattr(_validation, "available_memory", lambda: 2**30)
+    match = r"synthetic field of shape \(1000000, 1000000\)"
+    with pytest.raises(InsufficientMemoryError, match=match):
+        make_field((10**6, 10**6), 1)
+    with pytest.raises(InsufficientMemoryError, match="synthetic field"):
+        make_field((8192, 8192), 1, random_state=0)  # 5.6 GB of arrays
+    image, _, _ = make_field((64, 64), 2, random_state=0)  # small fields still fit
+    assert image.shape == (64, 64, 3)

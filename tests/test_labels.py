@@ -292,3 +292,61 @@ def test_footprint_fill_takes_the_geodesically_nearest_seed(seed):
     rows, cols = np.nonzero(reachable)
     chosen = np.array([present.index(v) for v in out[rows, cols]])
     np.testing.assert_array_equal(dist[chosen, rows, cols], nearest[rows, cols])
+
+
+# -- misuse gives clear errors (issue 13, rows 10 and 12) --------------------------------
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array([2**64 - 1, 2**64 - 1, 0], np.uint64),
+        np.array([2**63, 0, 0], np.uint64),
+        np.array([1e30, 0.0, 0.0]),
+    ],
+)
+def test_labels_beyond_int32_are_refused_before_any_cast(labels):
+    # uint64 labels >= 2**63 wrapped to negative values in the cast to intp:
+    # 2**64 - 1 became -1 (noise, silently), 2**63 a "got -9223372036854775808".
+    points = np.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])
+    got = r"got (18446744073709551615|9223372036854775808|1e\+30)"
+    with pytest.raises(ValueError, match=r"labels must be at most .* " + got):
+        labels_to_image(labels, points, (4, 4), fill_distance=0)
+
+
+def test_uint64_labels_in_range_are_accepted():
+    points = np.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])
+    out = labels_to_image(np.array([5, 0, 0], np.uint64), points, (4, 4), fill_distance=0)
+    assert out[1, 1] == 6 and out[2, 2] == 1
+
+
+@pytest.fixture
+def fitted_on_nested():
+    X = nested_points()
+    return AstroLinkClusterer(k_den=20, min_significance=3.0).fit(X), X
+
+
+def test_cluster_masks_needs_the_fitted_points(fitted_on_nested):
+    c, X = fitted_on_nested
+    with pytest.raises(ValueError, match=r"points must be the \d+ points the clusterer was fit"):
+        cluster_masks(c, X[:10], (100, 100))
+
+
+def test_cluster_masks_needs_a_fitted_clusterer():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        cluster_masks(AstroLinkClusterer(), nested_points(), (100, 100))
+    with pytest.raises(TypeError, match="clusterer must be a fitted AstroLinkClusterer"):
+        cluster_masks("clusterer", nested_points(), (100, 100))
+
+
+@pytest.mark.parametrize(
+    ("level", "error", "match"),
+    [("a", TypeError, "level must be an int"), (1.0, TypeError, "level must be an int"),
+     (True, TypeError, "level must be an int"), (0, ValueError, "level must be >= 1")],
+)  # fmt: skip
+def test_cluster_masks_checks_level(fitted_on_nested, level, error, match):
+    c, X = fitted_on_nested
+    with pytest.raises(error, match=match):
+        cluster_masks(c, X, (100, 100), level=level)

@@ -556,3 +556,20 @@ def test_drawing_matches_the_numpy_recipe(rgb_image, jitter, sampling, dtype):
     ).fit(image)
     points = sampler.transform(image)
     np.testing.assert_array_equal(points, _draw_reference(sampler, image))
+
+
+@pytest.mark.parametrize("smoothing", [1e5, 1e9, 1e300])
+def test_huge_smoothing_is_bounded_by_the_image(smoothing, monkeypatch):
+    # Issue 13, row 1: smoothing=1e5 took 12 s on a 64 x 64 image, 1e9 tried
+    # to allocate a 60 GiB kernel past the memory guard and 1e300 failed with
+    # "Maximum allowed size exceeded". The kernel is now clipped to the image.
+    from skimgcluster import _validation
+
+    monkeypatch.setattr(_validation, "available_memory", lambda: 64 * 2**20)
+    image = gaussian_image((64, 64), TWO_SOURCES, noise=1.0, sky=10.0, seed=1)
+    sampler = LuminositySampler(smoothing=smoothing, random_state=0)
+    maps = sampler.analyse(image)
+    assert maps._kernel.size <= 2 * 64 - 1
+    assert np.isfinite(maps.luminosity).all()
+    X = sampler.fit_transform(image)
+    assert X.ndim == 2 and X.shape[1] == 2

@@ -337,3 +337,35 @@ def test_isolated_snr_is_checked(value, error):
     image = gaussian_image((32, 32), ((16, 16, 50.0, 2.0),))
     with pytest.raises(error, match=r"isolated_snr must be a finite number or None; got"):
         segment(image, random_state=0, isolated_snr=value)
+
+
+# -- misuse gives clear errors (issue 13, rows 1 and 12) ---------------------------------
+
+
+def test_segmenter_refuses_steps_of_the_wrong_kind(two_source_image):
+    from skimgcluster import ImageSegmenter
+
+    # Was: AttributeError 'LuminositySampler' object has no attribute 'labels_'.
+    segmenter = ImageSegmenter(LuminositySampler(), LuminositySampler())
+    with pytest.raises(TypeError, match="clusterer must be an instance of AstroLinkClusterer"):
+        segmenter.fit([two_source_image])
+    with pytest.raises(TypeError, match="clusterer must be an instance of AstroLinkClusterer"):
+        segmenter.segment_image(two_source_image)
+    with pytest.raises(TypeError, match="sampler must be an instance of LuminositySampler"):
+        ImageSegmenter(AstroLinkClusterer(), None).segment_image(two_source_image)
+
+
+def test_callback_must_be_callable(two_source_image):
+    # Was: 'int' object is not callable, after the checks of the image.
+    with pytest.raises(TypeError, match="callback must be a callable or None; got int"):
+        segment(two_source_image, callback=5)
+
+
+def test_huge_smoothing_segments_without_a_huge_kernel(two_source_image, monkeypatch):
+    # Issue 13, row 1: segment(im, smoothing=1e9) raised a raw _ArrayMemoryError
+    # for a 60 GiB kernel.
+    from skimgcluster import _validation
+
+    monkeypatch.setattr(_validation, "available_memory", lambda: 64 * 2**20)
+    result = segment(two_source_image, smoothing=1e9, random_state=0)
+    assert result.label_image.shape == two_source_image.shape

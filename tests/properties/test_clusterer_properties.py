@@ -143,6 +143,97 @@ def test_predict_on_fitted_points(X, params):
     np.testing.assert_array_equal(c.predict(X), c.labels_)
 
 
+# -- ties: duplicated points and points at equal distances -----------------------------
+
+
+@st.composite
+def tied_points(draw, max_blobs=3):
+    """Blobs on the integer lattice: many neighbours at exactly equal distances.
+
+    Like a sampler's points with ``jitter='none'``, on pixel centres; with
+    repeated lattice points, so exact copies too.
+    """
+    k = draw(st.integers(1, max_blobs))
+    centres = draw(hnp.arrays(np.float64, (k, 2), elements=st.floats(8.0, 40.0)))
+    widths = draw(hnp.arrays(np.float64, k, elements=st.floats(0.7, 4.0)))
+    sizes = draw(hnp.arrays(np.intp, k, elements=st.integers(30, 250)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    parts = [rng.normal(c, w, (s, 2)) for c, w, s in zip(centres, widths, sizes, strict=True)]
+    parts.append(rng.uniform(0.0, 47.0, (draw(st.integers(0, 150)), 2)))
+    return np.round(np.concatenate(parts))
+
+
+@st.composite
+def duplicated_points(draw, max_features=3):
+    """Points of which some are repeated (1 to 12 copies), in shuffled order."""
+    d = draw(st.integers(1, max_features))
+    n = draw(st.integers(20, 150))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    base = rng.normal(size=(n, d)) * draw(st.sampled_from([1.0, 10.0]))
+    copies = draw(hnp.arrays(np.intp, n, elements=st.integers(1, 12)))
+    X = np.repeat(base, copies, axis=0)
+    if draw(st.booleans()):
+        X = X[rng.permutation(X.shape[0])]
+    return X
+
+
+TIE_PARAMS = st.fixed_dictionaries(
+    {
+        "k_den": st.sampled_from(["auto", 5, 12, 30]),
+        "min_significance": st.sampled_from([1.0, 2.0]),
+        "label_level": st.sampled_from(["deepest", "top", "leaf"]),
+    }
+)
+
+
+def _copies_share_labels(X, labels):
+    _, group = np.unique(X, axis=0, return_inverse=True)
+    group = group.ravel()
+    first = np.full(group.max() + 1, -2)
+    first[group[::-1]] = labels[::-1]  # the label of each group's first point
+    return np.array_equal(first[group], labels)
+
+
+def test_tied_points_example():
+    X = np.round(_two_blobs())
+    grid = _fit(X, min_significance=2.0, algorithm="grid")
+    kd = _fit(X, min_significance=2.0)
+    np.testing.assert_array_equal(grid.labels_, kd.labels_)
+    np.testing.assert_array_equal(kd.predict(X), kd.labels_)
+
+
+@FEW
+@given(X=tied_points(), params=TIE_PARAMS)
+def test_tied_points_grid_equals_kd_tree_and_predict_equals_labels(X, params):
+    grid = _fit(X, algorithm="grid", **params)
+    kd = _fit(X, algorithm="kd_tree", **params)
+    np.testing.assert_array_equal(grid.ordering_, kd.ordering_)
+    np.testing.assert_array_equal(grid.labels_, kd.labels_)
+    np.testing.assert_array_equal(kd.predict(X), kd.labels_)
+    np.testing.assert_array_equal(grid.predict(X), grid.labels_)
+    assert _copies_share_labels(X, kd.labels_)
+
+
+def test_duplicated_points_example():
+    rng = np.random.default_rng(380)
+    X = np.repeat(rng.normal(size=(76, 1)), 5, axis=0)
+    c = _fit(X, k_den=44, min_significance=1.0)
+    np.testing.assert_array_equal(c.predict(X), c.labels_)
+    assert _copies_share_labels(X, c.labels_)
+
+
+@FEW
+@given(X=duplicated_points(), params=TIE_PARAMS)
+def test_duplicated_points_predict_equals_labels(X, params):
+    c = _fit(X, **params)
+    np.testing.assert_array_equal(c.predict(X), c.labels_)
+    assert _copies_share_labels(X, c.labels_)
+    # Any subset, in any order.
+    rng = np.random.default_rng(0)
+    idx = rng.permutation(X.shape[0])[: X.shape[0] // 2]
+    np.testing.assert_array_equal(c.predict(X[idx]), c.labels_[idx])
+
+
 # -- os.environ is unchanged -----------------------------------------------------------
 
 
