@@ -12,7 +12,7 @@ import time
 import warnings
 from pathlib import Path
 
-__all__ = ["main"]
+__all__ = ["main", "run"]
 
 DESCRIPTION = """\
 Find structures in images (galaxies, stars, clumps) with the AstroLink
@@ -545,6 +545,19 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("skimgcluster: interrupted", file=sys.stderr, flush=True)
         return 130
+
+
+def run():
+    """Run the command line as the process: exit with its status."""
+    status = main()
+    if status == 130:
+        # Python ends a process whose KeyboardInterrupt went through some
+        # C-level calls (imports, runpy) by the signal itself (status -2),
+        # even though main() handled it: leave at once, with the status promised.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    sys.exit(status)
 
 
 def _main(argv):

@@ -97,13 +97,13 @@ def _image_ndim(hdu):
 
 
 def _declared(hdu):
-    """Shape (FITS order, trailing degenerate axes dropped) and item size an image HDU declares."""
+    """Shape (FITS order, leading degenerate axes dropped) and BITPIX an image HDU declares."""
     header = hdu.header  # of the image, also for tile-compressed HDUs
     naxis = int(header.get("NAXIS", 0))
     shape = [int(header.get(f"NAXIS{i}", 0)) for i in range(naxis, 0, -1)]
     while len(shape) > 3 and shape[0] == 1:
         shape.pop(0)
-    return tuple(shape), abs(int(header.get("BITPIX", 8))) // 8
+    return tuple(shape), int(header.get("BITPIX", 8))
 
 
 def _hdu_listing(hdul):
@@ -236,18 +236,20 @@ def _check_fits_memory(files, declared):
     """Refuse FITS images whose declared size would not fit in memory, before decoding."""
     from ._validation import _format_bytes, check_memory
 
-    n_bytes = 0
-    for shape, itemsize in declared:
+    copied = len(files) > 1 or any(len(shape) == 3 for shape, _ in declared)
+    n_bytes = math.prod(declared[0][0][-2:])  # the mask
+    for shape, bitpix in declared:
         n_values = math.prod(shape)
-        out_itemsize = 8 if itemsize >= 4 else 4
-        # The stored data, a float64 while scaling, the float result, then the
-        # bands stacked (several files) and made contiguous.
-        n_bytes += n_values * (itemsize + 8 + 3 * out_itemsize)
-    n_bytes += math.prod(declared[0][0][-2:])  # the mask
+        itemsize = abs(bitpix) // 8
+        out_itemsize = 8 if (bitpix >= 32 or bitpix == -64) else 4
+        # The stored data (decompressed, or mapped), the float result (twice
+        # when bands are stacked or reordered), a float64 while scaling integers.
+        n_bytes += n_values * (itemsize + out_itemsize * (2 if copied else 1))
+        n_bytes += n_values * (8 if bitpix > 0 else 0)
     sizes = ", ".join(
-        f"{p.name} (NAXISn {shape[::-1]}, {8 * itemsize}-bit values: "
-        f"{_format_bytes(math.prod(shape) * itemsize)})"
-        for p, (shape, itemsize) in zip(files, declared, strict=True)
+        f"{p.name} (NAXISn {shape[::-1]}, BITPIX {bitpix}: "
+        f"{_format_bytes(math.prod(shape) * abs(bitpix) // 8)})"
+        for p, (shape, bitpix) in zip(files, declared, strict=True)
     )
     check_memory(
         n_bytes,
