@@ -86,9 +86,9 @@ def read_image(path, *, planes=None):
         return fits_image.data, fits_image.mask
     try:
         if suffix in _TIFF:
-            image, alpha = _read_tiff(path, planes)
+            image, hidden = _read_tiff(path, planes)
         else:
-            image, alpha = _read_pillow(path)
+            image, hidden = _read_pillow(path)
     except (InsufficientMemoryError, _LayoutError):
         raise
     except (OSError, ValueError, SyntaxError, IndexError) as exc:
@@ -99,9 +99,7 @@ def read_image(path, *, planes=None):
         raise ValueError(f"cannot read {path} as an image: {type(exc).__name__}: {exc}") from None
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
-    mask = None
-    if alpha is not None and (alpha == 0).any():
-        mask = alpha == 0
+    mask = hidden if hidden is not None and hidden.any() else None
     if image.ndim not in (2, 3) or image.size == 0:
         raise ValueError(f"cannot read {path} as an image: unexpected shape {image.shape}")
     return np.ascontiguousarray(image), mask
@@ -151,7 +149,7 @@ def _enum_name(value, enum):
 
 
 def _read_tiff(path, planes):
-    """Pixels (M, N[, C]) and alpha (M, N) or None of a TIFF, as its tags describe them."""
+    """Pixels (M, N, C) of a TIFF as its tags describe them, and where alpha is 0 (or None)."""
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
@@ -167,6 +165,9 @@ def _read_tiff(path, planes):
             )
         s = series[0]
         page = s.keyframe
+        # The page's own tags give the rows, columns and samples; the series
+        # (tifffile's reading of the file's metadata) gives the planes.
+        page_axes, page_shape = page.axes, tuple(int(n) for n in page.shape)
         axes, shape = s.axes, tuple(int(n) for n in s.shape)
         photometric = _enum_name(page.photometric, tifffile.PHOTOMETRIC)
         n_colour = _COLOUR_SAMPLES.get(photometric)
@@ -175,12 +176,19 @@ def _read_tiff(path, planes):
                 f"cannot read {path}: TIFF photometric interpretation {photometric} is not "
                 "supported; convert it to grayscale (MinIsBlack) or RGB"
             )
-        if "Y" not in axes or "X" not in axes:
+        if sorted(page_axes) not in (["X", "Y"], ["S", "X", "Y"]):
             raise _LayoutError(
-                f"cannot read {path} as an image: its axes {axes!r} (shape {shape}) have no "
-                "rows and columns"
+                f"cannot read {path} as an image: its pages have axes {page_axes!r} "
+                f"(shape {page_shape}), not rows, columns and samples"
             )
-        n_samples = shape[axes.index("S")] if "S" in axes else 1
+        n_page = math.prod(page_shape)
+        n_planes = math.prod(shape) // n_page
+        if n_planes * n_page != math.prod(shape):
+            raise _LayoutError(
+                f"cannot read {path}: its image of shape {shape} (TIFF axes {axes!r}) is not "
+                f"a stack of its pages of shape {page_shape}"
+            )
+        n_samples = page_shape[page_axes.index("S")] if "S" in page_axes else 1
         if n_samples < n_colour or (photometric == "PALETTE" and n_samples != 1):
             raise _LayoutError(
                 f"cannot read {path}: photometric {photometric} needs {n_colour} colour "
@@ -190,10 +198,12 @@ def _read_tiff(path, planes):
         # unspecified, as libtiff reads them.
         kinds = [_enum_name(e, tifffile.EXTRASAMPLE) for e in page.extrasamples]
         kinds = (kinds + ["UNSPECIFIED"] * n_samples)[: n_samples - n_colour]
-        stack = [(a, n) for a, n in zip(axes, shape, strict=True) if a not in "YXS" and n > 1]
-        n_planes = math.prod(n for _, n in stack)
+        stack = [(a, n) for a, n in zip(axes, shape, strict=True) if a not in page_axes]
+        stack = [(a, n) for a, n in stack if n > 1]
+        if math.prod(n for _, n in stack) != n_planes:  # axes tifffile could not name
+            stack = [("pages", n_planes)]
         channels = bool(stack) and all(a == "C" for a, _ in stack)
-        if stack and not channels and planes is None:
+        if n_planes > 1 and not channels and planes is None:
             described = ", ".join(f"{a}={n}" for a, n in stack)
             raise _LayoutError(
                 f"cannot read {path}: it holds a stack of {n_planes} image planes (TIFF axes "
@@ -210,20 +220,19 @@ def _read_tiff(path, planes):
         data = s.asarray()
         bits = int(page.bitspersample)
         colormap = page.colormap if photometric == "PALETTE" else None
-    # Reorder to (Y, X, planes..., S) and flatten the planes.
-    order = [axes.index("Y"), axes.index("X")]
-    order += [i for i, a in enumerate(axes) if a not in "YXS"]
-    order += [axes.index("S")] if "S" in axes else []
+    # (planes, page shape) -> (Y, X, planes, S)
+    data = data.reshape((n_planes, *page_shape))
+    order = [1 + page_axes.index("Y"), 1 + page_axes.index("X"), 0]
+    order += [1 + page_axes.index("S")] if "S" in page_axes else []
     data = np.transpose(data, order)
-    if "S" not in axes:
+    if "S" not in page_axes:
         data = data[..., None]
-    data = data.reshape(shape[axes.index("Y")], shape[axes.index("X")], n_planes, n_samples)
     if isinstance(planes, (int, np.integer)):
         data = data[:, :, int(planes) : int(planes) + 1]
     alpha_index = [n_colour + i for i, k in enumerate(kinds) if k in _ALPHA]
-    alpha = None
+    hidden = None
     if alpha_index:
-        alpha = data[:, :, :, alpha_index[0]].min(axis=2)
+        hidden = (data[:, :, :, alpha_index[0]] == 0).any(axis=2)
         keep = [i for i in range(n_samples) if i not in alpha_index]
         data = data[:, :, :, keep]
     if photometric == "MINISWHITE":
@@ -231,7 +240,7 @@ def _read_tiff(path, planes):
     elif photometric == "PALETTE":
         # (M, N, planes, 1) indices -> (M, N, planes, 3) 16-bit RGB
         data = np.moveaxis(colormap[:, data[..., 0]], 0, -1)
-    return data.reshape(data.shape[0], data.shape[1], -1), alpha
+    return data.reshape(data.shape[0], data.shape[1], -1), hidden
 
 
 def _invert(data, bits, path):
@@ -248,7 +257,7 @@ def _invert(data, bits, path):
 
 
 def _read_pillow(path):
-    """Pixels and alpha (or None) of an image Pillow reads."""
+    """Pixels of an image Pillow reads, and where its alpha is 0 (or None)."""
     from PIL import Image
 
     with Image.open(path) as img:
@@ -265,11 +274,11 @@ def _read_pillow(path):
         image = np.asarray(img)
     if image.ndim == 2:
         image = image[:, :, None]
-    alpha = None
+    hidden = None
     if has_alpha:
-        alpha = image[:, :, -1]
+        hidden = image[:, :, -1] == 0
         image = image[:, :, :-1]
-    return image, alpha
+    return image, hidden
 
 
 def _atomic_write(path, write):
