@@ -274,7 +274,7 @@ def _check_inputs(args):
     paths = args.images
     for path in paths:
         if Path(path).is_dir():
-            raise _CommandError(f"{path} is a folder, not an image file")
+            raise _CommandError(f"cannot read {path} as an image: it is a folder")
         if not Path(path).is_file():
             raise FileNotFoundError(f"no such image file: {path}")
     fits = [is_fits_path(p) for p in paths]
@@ -309,7 +309,7 @@ def _check_astropy(args, fits_input):
 def _read(args, progress):
     """The image, its mask and its celestial WCS (or None)."""
     from ._fits import read_fits
-    from ._io import read_image
+    from ._io import _read_image
 
     paths = args.images
     if not paths:
@@ -321,12 +321,26 @@ def _read(args, progress):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if args.fits_input:
-            image = read_fits(paths if len(paths) > 1 else paths[0], hdu=args.hdu)
+            image = read_fits(
+                paths if len(paths) > 1 else paths[0],
+                hdu=args.hdu,
+                _before_decoding=_check_run_memory,
+            )
             found = image.data, image.mask, image.wcs
         else:
-            found = (*read_image(paths[0], planes=args.planes), None)
+            data, mask = _read_image(paths[0], args.planes, before_decoding=_check_run_memory)
+            found = data, mask, None
     _report_warnings(caught, args, progress)
     return found
+
+
+def _check_run_memory(shape, dtype):
+    """Refuse, before decoding it, an image that the segmentation could not hold."""
+    import numpy as np
+
+    from ._sampler import LuminositySampler
+
+    LuminositySampler()._check_memory(np.broadcast_to(np.zeros((), dtype), shape), None)
 
 
 def _report_warnings(caught, args, progress):

@@ -258,7 +258,7 @@ def _check_fits_memory(files, declared):
     )
 
 
-def read_fits(paths, *, hdu=None):
+def read_fits(paths, *, hdu=None, _before_decoding=None):
     """Read a FITS image, a FITS cube, or several single-band FITS files as bands.
 
     Parameters
@@ -326,6 +326,11 @@ def read_fits(paths, *, hdu=None):
             "the files of paths must hold images of the same size (M, N) to be read as "
             f"bands; got {listing}."
         )
+    if _before_decoding is not None:  # the command line's check of the whole run
+        n_bands = sum(shape[0] if len(shape) == 3 else 1 for shape, _ in declared)
+        wide = any(bitpix >= 32 or bitpix == -64 for _, bitpix in declared)
+        m, n = declared[0][0][-2:]
+        _before_decoding((m, n, n_bands), np.dtype(np.float64 if wide else np.float32))
     _check_fits_memory(files, declared)
     planes, header = [], None
     for path in files:

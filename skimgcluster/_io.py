@@ -72,6 +72,12 @@ def read_image(path, *, planes=None):
     others (unspecified, or untagged, as libtiff reads them) are further
     bands. A file holding several images of different sizes is refused.
     """
+    return _read_image(path, planes)
+
+
+def _read_image(path, planes=None, before_decoding=None):
+    """:func:`read_image`, calling ``before_decoding(shape, dtype)`` with the (M, N, C)
+    shape and dtype of the image it will return, once known from the file's header."""
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"cannot read {path} as an image: it is a folder")
@@ -82,13 +88,13 @@ def read_image(path, *, planes=None):
     if planes is not None and suffix not in _TIFF:
         raise ValueError(f"planes applies to TIFF files only; {path.name} is not one")
     if is_fits_path(path):
-        fits_image = read_fits(path)
+        fits_image = read_fits(path, _before_decoding=before_decoding)
         return fits_image.data, fits_image.mask
     try:
         if suffix in _TIFF:
-            image, hidden = _read_tiff(path, planes)
+            image, hidden = _read_tiff(path, planes, before_decoding)
         else:
-            image, hidden = _read_pillow(path)
+            image, hidden = _read_pillow(path, before_decoding)
     except (InsufficientMemoryError, _LayoutError):
         raise
     except (OSError, ValueError, SyntaxError, IndexError) as exc:
@@ -148,7 +154,7 @@ def _enum_name(value, enum):
         return str(value)
 
 
-def _read_tiff(path, planes):
+def _read_tiff(path, planes, before_decoding=None):
     """Pixels (M, N, C) of a TIFF as its tags describe them, and where alpha is 0 (or None)."""
     import tifffile
 
@@ -216,6 +222,12 @@ def _read_tiff(path, planes):
                 f"planes={planes} is out of range for {path}, which holds {n_planes} image "
                 f"plane(s) (TIFF axes {axes!r}, shape {shape})"
             )
+        if before_decoding is not None:
+            n_kept = 3 if photometric == "PALETTE" else n_samples - sum(k in _ALPHA for k in kinds)
+            n_read = 1 if isinstance(planes, (int, np.integer)) else n_planes
+            rows, cols = page_shape[page_axes.index("Y")], page_shape[page_axes.index("X")]
+            dtype = np.dtype(np.uint16) if photometric == "PALETTE" else s.dtype
+            before_decoding((rows, cols, n_read * n_kept), dtype)
         check_decoded_size(path, shape, s.dtype, copies=2 if photometric != "PALETTE" else 8)
         data = s.asarray()
         bits = int(page.bitspersample)
@@ -256,7 +268,7 @@ def _invert(data, bits, path):
     )
 
 
-def _read_pillow(path):
+def _read_pillow(path, before_decoding=None):
     """Pixels of an image Pillow reads, and where its alpha is 0 (or None)."""
     from PIL import Image
 
@@ -264,7 +276,10 @@ def _read_pillow(path):
         # The size is in the header: check it before decoding.
         n_bands = max(len(img.getbands()), 4 if img.mode in ("P", "CMYK") else 1)
         itemsize = 4 if img.mode in ("I", "F", "I;32") else 2 if img.mode.startswith("I;16") else 1
-        check_decoded_size(path, (img.size[1], img.size[0], n_bands), np.dtype(f"u{itemsize}"))
+        shape, dtype = (img.size[1], img.size[0], n_bands), np.dtype(f"u{itemsize}")
+        if before_decoding is not None:
+            before_decoding(shape, dtype)
+        check_decoded_size(path, shape, dtype)
         img.load()
         if img.mode == "P":
             img = img.convert("RGBA" if "transparency" in img.info else "RGB")

@@ -9,6 +9,7 @@ command, in a subprocess.
 
 import errno
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -199,7 +200,7 @@ def test_folder_in_the_way_is_refused_up_front(
     (out / "sources.csv").mkdir()
     (out / "sources.csv" / "keep").write_text("x")
     before = snapshot(out)
-    argv = ["segment", str(field_png), "-o", str(out), "-q"] + (["--overwrite"] if overwrite else [])
+    argv = ["segment", str(field_png), "-o", str(out), "-q", *(["--overwrite"] * overwrite)]
     assert main(argv) == 1
     line = one_error_line(capsys.readouterr().err)
     assert "sources.csv is a folder" in line
@@ -227,7 +228,7 @@ def test_folder_named_like_an_image_says_it_is_a_folder(tmp_path, capsys, no_seg
         (tmp_path / name).mkdir()
         assert main(["segment", str(tmp_path / name), "-o", str(tmp_path / "o"), "-q"]) == 1
         line = one_error_line(capsys.readouterr().err)
-        assert f"{name} is a folder, not an image file" in line
+        assert line.endswith(f"{name} as an image: it is a folder")
         assert "no such" not in line
     assert not (tmp_path / "o").exists()
 
@@ -274,6 +275,31 @@ def test_fits_wcs_ignored_by_the_reader_does_not_fail_the_run(tmp_path, capsys, 
     assert "error" not in captured.err
     assert {p.name for p in out.iterdir()} == {"labels.fits", "sources.csv"}
     assert int(captured.out.split()[1]) == 2
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".png", ".fits"])
+def test_a_run_too_large_for_memory_is_refused_before_decoding(
+    tmp_path, capsys, monkeypatch, suffix
+):
+    from skimgcluster import _validation
+
+    image = np.zeros((200, 300), dtype=np.uint16)
+    path = tmp_path / f"big{suffix}"
+    if suffix == ".fits":
+        pytest.importorskip("astropy.io.fits").PrimaryHDU(image).writeto(path)
+        from skimgcluster import _fits
+
+        monkeypatch.setattr(_fits, "_scaled", _fail)
+    else:
+        tifffile.imwrite(path, image) if suffix == ".tif" else Image.fromarray(image).save(path)
+    monkeypatch.setattr(tifffile.TiffPageSeries, "asarray", _fail)
+    monkeypatch.setattr(Image.Image, "load", _fail)
+    # Enough to read the image, not to segment it.
+    monkeypatch.setattr(_validation, "available_memory", lambda: 2**20)
+    assert main(["segment", str(path), "-o", str(tmp_path / "o"), "-q"]) == 1
+    line = one_error_line(capsys.readouterr().err)
+    assert re.search(r"LuminositySampler on an image of shape \(200, 300, 1\) needs about", line)
+    assert not (tmp_path / "o").exists()
 
 
 def test_memory_error_is_one_line(field_png, tmp_path, capsys, monkeypatch):
@@ -400,6 +426,7 @@ def test_memory_limit_gives_a_one_line_refusal(tmp_path):
     line = one_error_line("\n".join(
         x for x in done.stderr.splitlines() if not x.startswith("[")
     ))  # fmt: skip
-    assert "huge.fits" in line and "needs about" in line and "available" in line
+    # Refused from the header: the run the image would need (or, failing that, its reading).
+    assert "(40000, 40000" in line and "needs about" in line and "available" in line
     assert time.perf_counter() - start < 60  # refused from the header, not after decoding
     assert not (tmp_path / "out").exists()
