@@ -4,33 +4,47 @@ The chain is image -> :class:`LuminositySampler` -> :class:`AstroLinkClusterer`
 -> :func:`labels_to_image`; :func:`segment` runs it in one call.
 """
 
-from ._astrolink import DegenerateDataWarning
-from ._background import estimate_background
-from ._catalog import SourceCatalog
-from ._clusterer import AstroLinkClusterer
-from ._fits import FitsImage, read_fits, write_label_fits
-from ._io import read_image, write_label_image
-from ._labels import cluster_masks, labels_to_image
-from ._sampler import LuminositySampler, SampledImage, SparseSamplingWarning
-from ._segment import ImageSegmenter, Segmentation, segment
-from ._validation import InsufficientMemoryError
+import importlib
 
 __version__ = "0.1.0"
 
-# The figures need matplotlib, whose import is about a quarter of the
-# package's: it is loaded on first use of a plot_* function (PEP 562), so a
-# script that only segments starts faster.
-_PLOTTING = ("plot_hierarchy", "plot_ordered_density", "plot_overview", "plot_segmentation")
+# Public names and the private modules that define them. They are imported
+# on first use (PEP 562): numba, scikit-learn and matplotlib take seconds to
+# load, and the command line must answer Ctrl-C (or --help) at once, so
+# ``import skimgcluster`` loads none of them.
+_MODULES = {
+    "DegenerateDataWarning": "_astrolink",
+    "estimate_background": "_background",
+    "SourceCatalog": "_catalog",
+    "AstroLinkClusterer": "_clusterer",
+    "FitsImage": "_fits",
+    "read_fits": "_fits",
+    "write_label_fits": "_fits",
+    "read_image": "_io",
+    "write_label_image": "_io",
+    "cluster_masks": "_labels",
+    "labels_to_image": "_labels",
+    "LuminositySampler": "_sampler",
+    "SampledImage": "_sampler",
+    "SparseSamplingWarning": "_sampler",
+    "ImageSegmenter": "_segment",
+    "Segmentation": "_segment",
+    "segment": "_segment",
+    "InsufficientMemoryError": "_validation",
+    "plot_hierarchy": "_plotting",
+    "plot_ordered_density": "_plotting",
+    "plot_overview": "_plotting",
+    "plot_segmentation": "_plotting",
+}
 
 
 def __getattr__(name):
-    if name in _PLOTTING:
-        from . import _plotting
-
-        value = getattr(_plotting, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
 
 
 def __dir__():

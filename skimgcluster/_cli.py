@@ -1,13 +1,18 @@
 """The ``skimgcluster`` command line."""
 
 import argparse
+import contextlib
+import os
+import shutil
+import signal
 import sys
+import tempfile
 import threading
 import time
 import warnings
 from pathlib import Path
 
-__all__ = ["main"]
+__all__ = ["main", "run"]
 
 DESCRIPTION = """\
 Find structures in images (galaxies, stars, clumps) with the AstroLink
@@ -23,7 +28,7 @@ examples:
       the options of segment, its outputs and more examples
 
 exit status: 0 on success, 1 on an error (one line on stderr), 2 on a usage
-error, 130 when interrupted.
+error, 130 when interrupted (Ctrl-C).
 """
 
 EPILOG_SEGMENT = """\
@@ -38,7 +43,9 @@ examples:
       three single-band FITS files of the same field, as three bands
   skimgcluster segment image.png --output out --plots all --quiet
 
-outputs (in DIR; existing files are never replaced without --overwrite):
+outputs (in DIR, all or none: they are written to a temporary folder and moved
+into DIR together once all succeeded; existing files are never replaced without
+--overwrite, and are left as they were if the run fails or is interrupted):
   labels.png            label image, 0 = background, sources 1..K (16-bit PNG;
                         labels.tif above 65535 labels, labels.fits for FITS input)
   sources.csv           one row per source: label, cluster id, parent id,
@@ -89,6 +96,15 @@ def _hdu(text):
     return int(text) if text.lstrip("-").isdigit() else text
 
 
+def _planes(text):
+    """``--planes``: 'bands' or a plane index."""
+    if text == "bands":
+        return text
+    if text.isdigit():
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected 'bands' or a plane number >= 0; got {text!r}")
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="skimgcluster",
@@ -122,6 +138,12 @@ def _parser():
     inputs.add_argument(
         "--hdu", type=_hdu, metavar="HDU",
         help="FITS HDU, by index or EXTNAME (default: the first holding an image)",
+    )  # fmt: skip
+    inputs.add_argument(
+        "--planes", type=_planes, metavar="bands|K",
+        help="a TIFF stack of image planes (pages, Z, time): 'bands' reads them as the "
+        "bands of one image, K reads plane K only (default: refuse a stack, which is "
+        "ambiguous; the channels of an ImageJ or OME-TIFF are bands anyway)",
     )  # fmt: skip
     params = seg.add_argument_group("parameters")
     params.add_argument("--seed", type=int, default=0, help="random seed of the sampling (0)")
@@ -245,49 +267,212 @@ def _isatty(stream):
         return False
 
 
+def _check_inputs(args):
+    """Refuse unreadable input combinations before anything is read."""
+    from ._fits import is_fits_path
+
+    paths = args.images
+    for path in paths:
+        if Path(path).is_dir():
+            raise _CommandError(f"cannot read {path} as an image: it is a folder")
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"no such image file: {path}")
+    fits = [is_fits_path(p) for p in paths]
+    if any(fits) and not all(fits):
+        raise _CommandError("several images are read as bands only if all are FITS files")
+    if len(paths) > 1 and not all(fits):
+        raise _CommandError(
+            f"got {len(paths)} images; several images are combined as bands only for FITS files"
+        )
+    if args.hdu is not None and not (paths and all(fits)):
+        name = paths[0] if paths else "skimage.data.hubble_deep_field()"
+        raise _CommandError(f"--hdu applies to FITS files only; {name} is not one")
+    if args.planes is not None and not (
+        len(paths) == 1 and Path(paths[0]).suffix.lower() in (".tif", ".tiff")
+    ):
+        raise _CommandError("--planes applies to a TIFF file only")
+    return bool(paths) and all(fits)
+
+
+def _check_astropy(args, fits_input):
+    """FITS and ECSV outputs need astropy: say so before the run, not after it."""
+    from ._fits import _import_astropy
+
+    if fits_input:
+        _import_astropy("reading FITS")
+    if args.labels_format == "fits":
+        _import_astropy("--labels-format fits")
+    if args.catalog_format in ("ecsv", "fits"):
+        _import_astropy(f"--catalog-format {args.catalog_format}")
+
+
 def _read(args, progress):
-    """The image, its mask, and its FITS header and celestial WCS (or None)."""
-    from ._fits import is_fits_path, read_fits
-    from ._io import read_image
+    """The image, its mask and its celestial WCS (or None)."""
+    from ._fits import read_fits
+    from ._io import _read_image
 
     paths = args.images
     if not paths:
         import skimage.data
 
         progress("reading skimage.data.hubble_deep_field()")
-        return skimage.data.hubble_deep_field(), None, None, None
+        return skimage.data.hubble_deep_field(), None, None
     progress(f"reading {', '.join(paths)}")
-    fits = [is_fits_path(p) for p in paths]
-    if any(fits):
-        if not all(fits):
-            raise _CommandError("several images are read as bands only if all are FITS files")
-        for path in paths:
-            if not Path(path).is_file():
-                raise FileNotFoundError(f"no such image file: {path}")
-        image = read_fits(paths if len(paths) > 1 else paths[0], hdu=args.hdu)
-        return image.data, image.mask, image.header, image.wcs
-    if len(paths) > 1:
-        raise _CommandError(
-            f"got {len(paths)} images; several images are combined as bands only for FITS files"
-        )
-    if args.hdu is not None:
-        raise _CommandError(f"--hdu applies to FITS files only; {paths[0]} is not one")
-    image, mask = read_image(paths[0])
-    return image, mask, None, None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if args.fits_input:
+            image = read_fits(
+                paths if len(paths) > 1 else paths[0],
+                hdu=args.hdu,
+                _before_decoding=_check_run_memory,
+            )
+            found = image.data, image.mask, image.wcs
+        else:
+            data, mask = _read_image(paths[0], args.planes, before_decoding=_check_run_memory)
+            found = data, mask, None
+    _report_warnings(caught, args, progress)
+    return found
 
 
-def _targets(args, out, header, n_labels):
-    """Output paths by kind, before anything is written."""
+def _check_run_memory(shape, dtype):
+    """Refuse, before decoding it, an image that the segmentation could not hold."""
+    import numpy as np
+
+    from ._sampler import LuminositySampler
+
+    LuminositySampler()._check_memory(np.broadcast_to(np.zeros((), dtype), shape), None)
+
+
+def _report_warnings(caught, args, progress):
+    for w in caught:
+        if not args.quiet:
+            progress.note(f"skimgcluster: warning: {w.message}")
+
+
+def _label_names(args):
+    """Possible file names of the label image (two when it depends on the labels)."""
     fmt = args.labels_format
     if fmt == "auto":
-        fmt = "fits" if header is not None else ("png" if n_labels <= 65535 else "tif")
-    targets = {
-        "labels": out / f"labels{LABEL_FORMATS[fmt]}",
-        "sources": out / f"sources{CATALOG_FORMATS[args.catalog_format]}",
-    }
+        return ["labels.fits"] if args.fits_input else ["labels.png", "labels.tif"]
+    return [f"labels{LABEL_FORMATS[fmt]}"]
+
+
+def _output_names(args, n_labels=None):
+    """File names of the outputs; every candidate label name if ``n_labels`` is None."""
+    labels = _label_names(args)
+    if n_labels is not None and len(labels) > 1:
+        labels = [labels[0] if n_labels <= 65535 else labels[1]]
+    names = {"labels": labels} if n_labels is None else {"labels": labels[0]}
+    names["sources"] = f"sources{CATALOG_FORMATS[args.catalog_format]}"
     for name in args.plots:
-        targets[name] = out / PLOTS[name]
-    return targets
+        names[name] = PLOTS[name]
+    return names
+
+
+def _check_output(args):
+    """The output folder, and what is in the way of the outputs, before the run."""
+    if not args.output:
+        raise _CommandError("--output must name a folder; got an empty string")
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise _CommandError(f"output {out} exists and is not a folder")
+    names = _output_names(args)
+    candidates = [*names.pop("labels"), *names.values()]
+    for name in candidates:
+        target = out / name
+        if target.is_dir():
+            raise _CommandError(f"{target} is a folder, in the way of an output; move it away")
+    existing = [str(out / n) for n in candidates if os.path.lexists(out / n)]
+    if existing and not args.overwrite:
+        raise _CommandError(f"{', '.join(existing)} already exist(s); pass --overwrite to replace")
+    return out
+
+
+@contextlib.contextmanager
+def _sigint_deferred(*, reraise=True):
+    """Hold Ctrl-C back while files are moved or removed; then raise it (if ``reraise``)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+    if received and reraise:
+        raise KeyboardInterrupt
+
+
+class _Staging:
+    """A temporary folder beside the output folder, whose files move into it together.
+
+    If the output folder exists, the temporary one is a hidden folder inside
+    it, so that every file moves by an atomic rename on the same file system;
+    otherwise it is beside it, and becomes it by one rename. Until
+    :meth:`commit`, nothing in the output folder has changed.
+    """
+
+    def __init__(self, out):
+        self.out = out
+        self.existed = out.is_dir()
+        self.created = []  # folders made for the output folder, outermost first
+        if self.existed:
+            parent, prefix = out, ".skimgcluster-"
+        else:
+            parent, prefix = out.parent, f".{out.name}."
+            missing = [p for p in [parent, *parent.parents] if not p.exists()]
+            parent.mkdir(parents=True, exist_ok=True)
+            self.created = missing[::-1]
+        self.root = Path(tempfile.mkdtemp(prefix=prefix, suffix=".part", dir=parent))
+        # mkdtemp makes a folder only its owner can enter; when the whole
+        # folder becomes the output, give it what mkdir would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self.root, 0o777 & ~umask)
+
+    def path(self, name):
+        return self.root / name
+
+    def commit(self, names):
+        """Move the files ``names`` into the output folder: all of them, or none."""
+        with _sigint_deferred():
+            if not self.existed:
+                os.rename(self.root, self.out)
+                self.root = None
+                return
+            previous = self.root / ".previous"
+            previous.mkdir()
+            moved = []
+            try:
+                for name in names:
+                    target = self.out / name
+                    had = os.path.lexists(target)
+                    moved.append((name, had))
+                    if had:
+                        os.replace(target, previous / name)
+                    os.replace(self.root / name, target)
+            except BaseException:
+                for name, had in reversed(moved):  # put the previous outputs back
+                    target = self.out / name
+                    if had and os.path.lexists(previous / name):
+                        os.replace(previous / name, target)
+                    elif not had:
+                        target.unlink(missing_ok=True)
+                raise
+
+    def discard(self, *, failed):
+        """Remove the temporary folder (and, after a failure, the folders made for it)."""
+        with _sigint_deferred(reraise=False):
+            if self.root is not None:
+                shutil.rmtree(self.root, ignore_errors=True)
+                self.root = None
+            if failed:
+                for folder in reversed(self.created):
+                    try:
+                        folder.rmdir()
+                    except OSError:
+                        break
 
 
 def _figure(name, image, result):
@@ -303,12 +488,11 @@ def _figure(name, image, result):
 
 
 def _segment_command(args, progress):
-    from ._io import save_figure, write_label_image
-    from ._segment import segment
-
-    out = Path(args.output)
-    if out.exists() and not out.is_dir():
-        raise _CommandError(f"output {out} exists and is not a folder")
+    # Everything that can be refused is checked first: the output folder and
+    # what is in its way, the inputs, the formats; then the image is read.
+    args.fits_input = _check_inputs(args)
+    _check_astropy(args, args.fits_input)
+    out = _check_output(args)
     params = {
         "n_samples": args.n_samples,
         "colour_scale": args.colour_scale,
@@ -316,7 +500,26 @@ def _segment_command(args, progress):
         "detection_threshold": args.detection_threshold,
     }
     params = {k: v for k, v in params.items() if v is not None}
-    image, mask, header, wcs = _read(args, progress)
+    staging = _Staging(out)
+    failed = True
+    try:
+        image, mask, wcs = _read(args, progress)
+        if args.labels_format in ("auto", "fits") and (args.fits_input or wcs is not None):
+            from ._fits import _import_astropy, _label_header
+
+            _label_header(wcs, *_import_astropy("--labels-format fits"))
+        result = _run(args, progress, image, mask, params)
+        names = _output_names(args, int(result.label_image.max()))
+        _write(args, progress, staging, names, image, result, wcs)
+        staging.commit(list(names.values()))
+        failed = False
+    finally:
+        staging.discard(failed=failed)
+    return result
+
+
+def _run(args, progress, image, mask, params):
+    from ._segment import segment
 
     def stage(name, detail):
         progress(f"{name} {detail}".strip())
@@ -324,23 +527,22 @@ def _segment_command(args, progress):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = segment(image, mask=mask, random_state=args.seed, callback=stage, **params)
-    for w in caught:
-        if not args.quiet:
-            progress.note(f"skimgcluster: warning: {w.message}")
-    targets = _targets(args, out, header, int(result.label_image.max()))
-    existing = [str(p) for p in targets.values() if p.exists()]
-    if existing and not args.overwrite:
-        raise _CommandError(f"{', '.join(existing)} already exist(s); pass --overwrite to replace")
+    _report_warnings(caught, args, progress)
+    return result
+
+
+def _write(args, progress, staging, names, image, result, wcs):
+    """Write every output into the staging folder."""
+    from ._io import save_figure, write_label_image
+
     progress("measuring the sources")
     catalog = result.catalog(wcs=wcs)
-    out.mkdir(parents=True, exist_ok=True)
-    progress(f"writing {targets['labels'].name} and {targets['sources'].name} to {out}")
-    write_label_image(targets["labels"], result.label_image, header=header)
-    catalog.write(targets["sources"], format=args.catalog_format, overwrite=True)
+    progress(f"writing {names['labels']} and {names['sources']} to {args.output}")
+    write_label_image(staging.path(names["labels"]), result.label_image, header=wcs)
+    catalog.write(staging.path(names["sources"]), format=args.catalog_format, overwrite=True)
     for name in args.plots:
-        progress(f"drawing {targets[name].name}")
-        save_figure(targets[name], _figure(name, image, result), dpi=120)
-    return result
+        progress(f"drawing {names[name]}")
+        save_figure(staging.path(names[name]), _figure(name, image, result), dpi=120)
 
 
 def _n_stages(args):
@@ -350,6 +552,29 @@ def _n_stages(args):
 
 def main(argv=None):
     """Run the command line; return the exit status."""
+    # Ctrl-C at any moment, the imports of start-up included, ends in one line
+    # and status 130: nothing heavy is imported before this point.
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("skimgcluster: interrupted", file=sys.stderr, flush=True)
+        return 130
+
+
+def run():
+    """Run the command line as the process: exit with its status."""
+    status = main()
+    if status == 130:
+        # Python ends a process whose KeyboardInterrupt went through some
+        # C-level calls (imports, runpy) by the signal itself (status -2),
+        # even though main() handled it: leave at once, with the status promised.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    sys.exit(status)
+
+
+def _main(argv):
     parser = _parser()
     args = parser.parse_args(argv)
     progress = _Progress(_n_stages(args), quiet=args.quiet)
@@ -365,9 +590,14 @@ def main(argv=None):
         return 0
     except (_CommandError, FileNotFoundError, FileExistsError, ImportError, ValueError,
             TypeError, OSError) as exc:  # fmt: skip
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"skimgcluster: error: {message}", file=sys.stderr)
+        _error(exc)
         return 1
-    except KeyboardInterrupt:
-        print("skimgcluster: interrupted", file=sys.stderr)
-        return 130
+    except MemoryError as exc:  # an allocation the memory guard could not foresee
+        _error(exc, prefix="out of memory: ")
+        return 1
+
+
+def _error(exc, prefix=""):
+    text = str(exc).strip()
+    message = text.splitlines()[0] if text else type(exc).__name__
+    print(f"skimgcluster: error: {prefix}{message}", file=sys.stderr, flush=True)

@@ -1,5 +1,6 @@
 """FITS images in, FITS label images out (astropy, the ``astro`` extra)."""
 
+import math
 import os
 import warnings
 from pathlib import Path
@@ -95,15 +96,33 @@ def _image_ndim(hdu):
     return len(shape)
 
 
+def _declared(hdu):
+    """Shape (FITS order, leading degenerate axes dropped) and BITPIX an image HDU declares."""
+    header = hdu.header  # of the image, also for tile-compressed HDUs
+    naxis = int(header.get("NAXIS", 0))
+    shape = [int(header.get(f"NAXIS{i}", 0)) for i in range(naxis, 0, -1)]
+    while len(shape) > 3 and shape[0] == 1:
+        shape.pop(0)
+    return tuple(shape), int(header.get("BITPIX", 8))
+
+
+def _hdu_listing(hdul):
+    """Every HDU of a file, for messages (reads all headers: only on error)."""
+    return "; ".join(
+        f"{i}: {h.name or '(no name)'} ({type(h).__name__})" for i, h in enumerate(hdul)
+    )
+
+
 def _select_hdu(hdul, hdu, path):
-    names = [f"{i}: {h.name or '(no name)'} ({type(h).__name__})" for i, h in enumerate(hdul)]
-    available = "; ".join(names)
+    # Only the HDUs up to the chosen one are read: the listing of all of them,
+    # which has to read past every data unit (all of a .fits.gz), is for errors.
     if hdu is None:
         for h in hdul:
             if _image_ndim(h) in (2, 3):
                 return h
         raise ValueError(
-            f"{path} holds no 2-D or 3-D image HDU (HDUs: {available}); pass hdu= to choose one."
+            f"{path} holds no 2-D or 3-D image HDU (HDUs: {_hdu_listing(hdul)}); pass hdu= "
+            "to choose one."
         )
     if isinstance(hdu, (bool, np.bool_)) or not isinstance(hdu, (int, np.integer, str)):
         raise TypeError(
@@ -113,16 +132,22 @@ def _select_hdu(hdul, hdu, path):
     if isinstance(hdu, str):
         matches = [h for h in hdul if h.name.upper() == hdu.upper()]
         if not matches:
-            raise ValueError(f"{path} has no HDU with EXTNAME {hdu!r} (HDUs: {available}).")
+            raise ValueError(
+                f"{path} has no HDU with EXTNAME {hdu!r} (HDUs: {_hdu_listing(hdul)})."
+            )
         chosen = matches[0]
     else:
-        if not -len(hdul) <= hdu < len(hdul):
-            raise ValueError(f"hdu={hdu} is out of range for {path}, which has HDUs {available}.")
-        chosen = hdul[int(hdu)]
+        try:
+            chosen = hdul[int(hdu)]
+        except IndexError:
+            raise ValueError(
+                f"hdu={hdu} is out of range for {path}, which has HDUs {_hdu_listing(hdul)}."
+            ) from None
     if _image_ndim(chosen) not in (2, 3):
         raise ValueError(
             f"hdu={hdu!r} of {path} is not a 2-D or 3-D image "
-            f"({type(chosen).__name__}, NAXIS={chosen.header.get('NAXIS')}); HDUs: {available}."
+            f"({type(chosen).__name__}, NAXIS={chosen.header.get('NAXIS')}); HDUs: "
+            f"{_hdu_listing(hdul)}."
         )
     return chosen
 
@@ -190,7 +215,50 @@ def _celestial_wcs(header, path, wcs_module):
     return full.celestial
 
 
-def read_fits(paths, *, hdu=None):
+def _open(fits, path):
+    if path.is_dir():
+        raise ValueError(f"cannot read {path} as FITS: it is a folder")
+    if not path.is_file():
+        raise FileNotFoundError(f"no such FITS file: {path}")
+    try:
+        return fits.open(path, do_not_scale_image_data=True)
+    except OSError as exc:
+        raise ValueError(f"cannot read {path} as FITS: {exc}") from None
+
+
+def _declared_image(fits, path, hdu):
+    """Declared shape and item size of the image HDU of a file, from its header alone."""
+    with _open(fits, path) as hdul:
+        return _declared(_select_hdu(hdul, hdu, path))
+
+
+def _check_fits_memory(files, declared):
+    """Refuse FITS images whose declared size would not fit in memory, before decoding."""
+    from ._validation import _format_bytes, check_memory
+
+    copied = len(files) > 1 or any(len(shape) == 3 for shape, _ in declared)
+    n_bytes = math.prod(declared[0][0][-2:])  # the mask
+    for shape, bitpix in declared:
+        n_values = math.prod(shape)
+        itemsize = abs(bitpix) // 8
+        out_itemsize = 8 if (bitpix >= 32 or bitpix == -64) else 4
+        # The stored data (decompressed, or mapped), the float result (twice
+        # when bands are stacked or reordered), a float64 while scaling integers.
+        n_bytes += n_values * (itemsize + out_itemsize * (2 if copied else 1))
+        n_bytes += n_values * (8 if bitpix > 0 else 0)
+    sizes = ", ".join(
+        f"{p.name} (NAXISn {shape[::-1]}, BITPIX {bitpix}: "
+        f"{_format_bytes(math.prod(shape) * abs(bitpix) // 8)})"
+        for p, (shape, bitpix) in zip(files, declared, strict=True)
+    )
+    check_memory(
+        n_bytes,
+        what=f"reading {sizes}, as the header(s) declare,",
+        advice="Crop or bin the image into smaller files, or read fewer files as bands.",
+    )
+
+
+def read_fits(paths, *, hdu=None, _before_decoding=None):
     """Read a FITS image, a FITS cube, or several single-band FITS files as bands.
 
     Parameters
@@ -248,17 +316,25 @@ def read_fits(paths, *, hdu=None):
     """
     fits, wcs_module = _import_astropy("read_fits")
     files = _check_paths(paths)
-    planes, shapes, header = [], [], None
+    # First the headers of all files: sizes are checked, against each other and
+    # against the available memory, before any data is decoded.
+    declared = [_declared_image(fits, path, hdu) for path in files]
+    shapes = [s if len(s) == 2 else (s[1], s[2], s[0]) for s, _ in declared]  # (M, N[, C])
+    if len({s[:2] for s in shapes}) > 1:
+        listing = ", ".join(f"{p.name} {s}" for p, s in zip(files, shapes, strict=True))
+        raise ValueError(
+            "the files of paths must hold images of the same size (M, N) to be read as "
+            f"bands; got {listing}."
+        )
+    if _before_decoding is not None:  # the command line's check of the whole run
+        n_bands = sum(shape[0] if len(shape) == 3 else 1 for shape, _ in declared)
+        wide = any(bitpix >= 32 or bitpix == -64 for _, bitpix in declared)
+        m, n = declared[0][0][-2:]
+        _before_decoding((m, n, n_bands), np.dtype(np.float64 if wide else np.float32))
+    _check_fits_memory(files, declared)
+    planes, header = [], None
     for path in files:
-        if path.is_dir():
-            raise ValueError(f"cannot read {path} as FITS: it is a folder")
-        if not path.is_file():
-            raise FileNotFoundError(f"no such FITS file: {path}")
-        try:
-            hdul = fits.open(path, do_not_scale_image_data=True)
-        except OSError as exc:
-            raise ValueError(f"cannot read {path} as FITS: {exc}") from None
-        with hdul:
+        with _open(fits, path) as hdul:
             chosen = _select_hdu(hdul, hdu, path)
             try:
                 data = _scaled(chosen, path)
@@ -268,14 +344,7 @@ def read_fits(paths, *, hdu=None):
                 header = chosen.header.copy()
         if data.ndim == 3:
             data = np.moveaxis(data, 0, -1)  # FITS (C, M, N) -> (M, N, C)
-        shapes.append(data.shape)
         planes.append(data)
-    if len({s[:2] for s in shapes}) > 1:
-        listing = ", ".join(f"{p.name} {s}" for p, s in zip(files, shapes, strict=True))
-        raise ValueError(
-            "the files of paths must hold images of the same size (M, N) to be read as "
-            f"bands; got {listing}."
-        )
     if len(planes) == 1:
         data = planes[0]
     else:
@@ -367,18 +436,12 @@ def write_label_fits(path, label_image, *, header=None, overwrite=False):
     >>> fits.getheader(path)["BITPIX"], fits.getdata(path).tolist()
     (32, [[0, 1], [2, 2]])
     """
-    from ._io import _atomic_write, _check_label_image
+    from ._io import _atomic_write, _check_label_image, _check_label_range
 
     fits, wcs_module = _import_astropy("write_label_fits")
     path = Path(path)
     label_image = _check_label_image(label_image)
-    if label_image.size and (
-        label_image.min() < np.iinfo(np.int32).min or label_image.max() > np.iinfo(np.int32).max
-    ):
-        raise ValueError(
-            "label_image must hold values in the int32 range to be written as FITS; got "
-            f"values from {label_image.min()} to {label_image.max()}."
-        )
+    _check_label_range(label_image, np.int32, "FITS")
     if not isinstance(overwrite, (bool, np.bool_)):
         raise TypeError(f"overwrite must be True or False; got {overwrite!r}.")
     if path.exists() and not overwrite:

@@ -1,5 +1,6 @@
 """Reading images and writing results, atomically."""
 
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -7,13 +8,14 @@ from pathlib import Path
 import numpy as np
 
 from ._fits import is_fits_path, read_fits, write_label_fits
+from ._validation import InsufficientMemoryError, check_memory
 
 __all__ = ["read_image", "write_label_image"]
 
 _TIFF = {".tif", ".tiff"}
 
 
-def read_image(path):
+def read_image(path, *, planes=None):
     """Read a PNG, JPEG, TIFF or FITS image, keeping its dtype.
 
     Parameters
@@ -23,6 +25,15 @@ def read_image(path):
         included), FITS files (``.fits``, ``.fit``, ``.fts``, also gzipped
         or tile-compressed) with :func:`~skimgcluster.read_fits` (astropy
         needed), others with Pillow.
+    planes : {None, 'bands'} or int, default=None
+        How to read a TIFF that holds a stack of image planes: several pages
+        of the same size, or an axis that is neither rows, columns nor the
+        samples of a pixel (a Z stack, a time series). Whether such planes
+        are the bands of one image or separate images, the file does not
+        say, so ``None`` refuses them; ``'bands'`` reads every plane as a
+        band, an int ``k`` reads plane ``k`` only (planes counted in the
+        file's order). The channel axis of an ImageJ or OME-TIFF hyperstack
+        is read as bands without it. Must be None for other formats.
 
     Returns
     -------
@@ -39,56 +50,250 @@ def read_image(path):
     FileNotFoundError
         If there is no such file.
     ValueError
-        If the file cannot be read as an image.
+        If the file cannot be read as an image, its layout is ambiguous (see
+        ``planes``), or it is a folder.
+    InsufficientMemoryError
+        If the image the file declares would not fit in the available
+        memory; checked from the file's header, before decoding.
     ImportError
         For a FITS file when astropy is not installed.
 
     See Also
     --------
     read_fits : FITS with its header and WCS, several files as bands.
+
+    Notes
+    -----
+    TIFF files are read as their tags describe them. ``PhotometricInterpretation``
+    says how many samples of a pixel are colour: one for grayscale
+    (MinIsBlack; MinIsWhite is inverted so that bright is high), three for
+    RGB; palette images become RGB. Of the further samples, those that
+    ``ExtraSamples`` marks as alpha (associated or not) become the mask, the
+    others (unspecified, or untagged, as libtiff reads them) are further
+    bands. A file holding several images of different sizes is refused.
     """
+    return _read_image(path, planes)
+
+
+def _read_image(path, planes=None, before_decoding=None):
+    """:func:`read_image`, calling ``before_decoding(shape, dtype)`` with the (M, N, C)
+    shape and dtype of the image it will return, once known from the file's header."""
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"cannot read {path} as an image: it is a folder")
     if not path.is_file():
         raise FileNotFoundError(f"no such image file: {path}")
+    _check_planes(planes)
+    suffix = path.suffix.lower()
+    if planes is not None and suffix not in _TIFF:
+        raise ValueError(f"planes applies to TIFF files only; {path.name} is not one")
     if is_fits_path(path):
-        fits_image = read_fits(path)
+        fits_image = read_fits(path, _before_decoding=before_decoding)
         return fits_image.data, fits_image.mask
     try:
-        if path.suffix.lower() in _TIFF:
-            import tifffile
-
-            image = np.asarray(tifffile.imread(path))
-            has_alpha = image.ndim == 3 and image.shape[2] in (2, 4)
+        if suffix in _TIFF:
+            image, hidden = _read_tiff(path, planes, before_decoding)
         else:
-            from PIL import Image
-
-            with Image.open(path) as img:
-                img.load()
-                if img.mode == "P":
-                    img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-                elif img.mode == "CMYK":
-                    img = img.convert("RGB")
-                has_alpha = img.mode in ("RGBA", "LA", "PA")
-                image = np.asarray(img)
-    except (OSError, ValueError, SyntaxError) as exc:
+            image, hidden = _read_pillow(path, before_decoding)
+    except (InsufficientMemoryError, _LayoutError):
+        raise
+    except (OSError, ValueError, SyntaxError, IndexError) as exc:
         raise ValueError(f"cannot read {path} as an image: {exc}") from None
+    except MemoryError:
+        raise
     except Exception as exc:  # decoders raise many kinds of errors on corrupt files
         raise ValueError(f"cannot read {path} as an image: {type(exc).__name__}: {exc}") from None
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
-    mask = None
-    if has_alpha:
-        alpha = image[:, :, -1]
-        image = image[:, :, :-1]
-        if image.shape[2] == 1:
-            image = image[:, :, 0]
-        if (alpha == 0).any():
-            mask = alpha == 0
+    mask = hidden if hidden is not None and hidden.any() else None
     if image.ndim not in (2, 3) or image.size == 0:
         raise ValueError(f"cannot read {path} as an image: unexpected shape {image.shape}")
     return np.ascontiguousarray(image), mask
+
+
+class _LayoutError(ValueError):
+    """A file that is readable but whose layout we refuse (message complete)."""
+
+
+def _check_planes(planes):
+    if planes is None or (isinstance(planes, str) and planes == "bands"):
+        return
+    if isinstance(planes, (bool, np.bool_)) or not isinstance(planes, (int, np.integer)):
+        raise TypeError(f"planes must be None, 'bands' or an int; got {planes!r}.")
+    if planes < 0:
+        raise ValueError(f"planes must be None, 'bands' or an int >= 0; got {planes}.")
+
+
+def check_decoded_size(path, shape, dtype, *, copies=2):
+    """Refuse an image whose declared size would not fit in memory, before decoding it.
+
+    ``copies`` counts the decoded array and the copies reading makes of it
+    (reordering axes, removing alpha, converting).
+    """
+    n_values = math.prod(int(n) for n in shape)
+    n_bytes = copies * n_values * np.dtype(dtype).itemsize
+    check_memory(
+        n_bytes,
+        what=(
+            f"reading {path}, which declares an image of shape {tuple(int(n) for n in shape)} "
+            f"and dtype {np.dtype(dtype)},"
+        ),
+        advice="Crop or bin the image into smaller files.",
+    )
+
+
+# Samples of a pixel that are colour, by TIFF PhotometricInterpretation.
+_COLOUR_SAMPLES = {"MINISWHITE": 1, "MINISBLACK": 1, "RGB": 3, "YCBCR": 3, "PALETTE": 1}
+_ALPHA = {"ASSOCALPHA", "UNASSALPHA"}
+
+
+def _enum_name(value, enum):
+    try:
+        return enum(value).name
+    except ValueError:
+        return str(value)
+
+
+def _read_tiff(path, planes, before_decoding=None):
+    """Pixels (M, N, C) of a TIFF as its tags describe them, and where alpha is 0 (or None)."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series
+        if not series:
+            raise _LayoutError(f"cannot read {path} as an image: it holds no image")
+        if len(series) > 1:
+            shapes = ", ".join(str(s.shape) for s in series)
+            raise _LayoutError(
+                f"cannot read {path}: it holds {len(series)} images of different shapes "
+                f"(TIFF series {shapes}), and which one to segment is ambiguous; save that one "
+                "in a file of its own"
+            )
+        s = series[0]
+        page = s.keyframe
+        # The page's own tags give the rows, columns and samples; the series
+        # (tifffile's reading of the file's metadata) gives the planes.
+        page_axes, page_shape = page.axes, tuple(int(n) for n in page.shape)
+        axes, shape = s.axes, tuple(int(n) for n in s.shape)
+        photometric = _enum_name(page.photometric, tifffile.PHOTOMETRIC)
+        n_colour = _COLOUR_SAMPLES.get(photometric)
+        if n_colour is None:
+            raise _LayoutError(
+                f"cannot read {path}: TIFF photometric interpretation {photometric} is not "
+                "supported; convert it to grayscale (MinIsBlack) or RGB"
+            )
+        if sorted(page_axes) not in (["X", "Y"], ["S", "X", "Y"]):
+            raise _LayoutError(
+                f"cannot read {path} as an image: its pages have axes {page_axes!r} "
+                f"(shape {page_shape}), not rows, columns and samples"
+            )
+        n_page = math.prod(page_shape)
+        n_planes = math.prod(shape) // n_page
+        if n_planes * n_page != math.prod(shape):
+            raise _LayoutError(
+                f"cannot read {path}: its image of shape {shape} (TIFF axes {axes!r}) is not "
+                f"a stack of its pages of shape {page_shape}"
+            )
+        n_samples = page_shape[page_axes.index("S")] if "S" in page_axes else 1
+        if n_samples < n_colour or (photometric == "PALETTE" and n_samples != 1):
+            raise _LayoutError(
+                f"cannot read {path}: photometric {photometric} needs {n_colour} colour "
+                f"sample(s) per pixel; the file has {n_samples}"
+            )
+        # Alpha or further bands: as ExtraSamples says; untagged extras are
+        # unspecified, as libtiff reads them.
+        kinds = [_enum_name(e, tifffile.EXTRASAMPLE) for e in page.extrasamples]
+        kinds = (kinds + ["UNSPECIFIED"] * n_samples)[: n_samples - n_colour]
+        stack = [(a, n) for a, n in zip(axes, shape, strict=True) if a not in page_axes]
+        stack = [(a, n) for a, n in stack if n > 1]
+        if math.prod(n for _, n in stack) != n_planes:  # axes tifffile could not name
+            stack = [("pages", n_planes)]
+        channels = bool(stack) and all(a == "C" for a, _ in stack)
+        if n_planes > 1 and not channels and planes is None:
+            described = ", ".join(f"{a}={n}" for a, n in stack)
+            raise _LayoutError(
+                f"cannot read {path}: it holds a stack of {n_planes} image planes (TIFF axes "
+                f"{axes!r}: {described}), which may be the bands of one image or separate "
+                "images; pass planes='bands' to read them as bands or planes=k to read plane k "
+                "(--planes on the command line)"
+            )
+        if isinstance(planes, (int, np.integer)) and not planes < n_planes:
+            raise _LayoutError(
+                f"planes={planes} is out of range for {path}, which holds {n_planes} image "
+                f"plane(s) (TIFF axes {axes!r}, shape {shape})"
+            )
+        if before_decoding is not None:
+            n_kept = 3 if photometric == "PALETTE" else n_samples - sum(k in _ALPHA for k in kinds)
+            n_read = 1 if isinstance(planes, (int, np.integer)) else n_planes
+            rows, cols = page_shape[page_axes.index("Y")], page_shape[page_axes.index("X")]
+            dtype = np.dtype(np.uint16) if photometric == "PALETTE" else s.dtype
+            before_decoding((rows, cols, n_read * n_kept), dtype)
+        check_decoded_size(path, shape, s.dtype, copies=2 if photometric != "PALETTE" else 8)
+        data = s.asarray()
+        bits = int(page.bitspersample)
+        colormap = page.colormap if photometric == "PALETTE" else None
+    # (planes, page shape) -> (Y, X, planes, S)
+    data = data.reshape((n_planes, *page_shape))
+    order = [1 + page_axes.index("Y"), 1 + page_axes.index("X"), 0]
+    order += [1 + page_axes.index("S")] if "S" in page_axes else []
+    data = np.transpose(data, order)
+    if "S" not in page_axes:
+        data = data[..., None]
+    if isinstance(planes, (int, np.integer)):
+        data = data[:, :, int(planes) : int(planes) + 1]
+    alpha_index = [n_colour + i for i, k in enumerate(kinds) if k in _ALPHA]
+    hidden = None
+    if alpha_index:
+        hidden = (data[:, :, :, alpha_index[0]] == 0).any(axis=2)
+        keep = [i for i in range(n_samples) if i not in alpha_index]
+        data = data[:, :, :, keep]
+    if photometric == "MINISWHITE":
+        data = _invert(data, bits, path)
+    elif photometric == "PALETTE":
+        # (M, N, planes, 1) indices -> (M, N, planes, 3) 16-bit RGB
+        data = np.moveaxis(colormap[:, data[..., 0]], 0, -1)
+    return data.reshape(data.shape[0], data.shape[1], -1), hidden
+
+
+def _invert(data, bits, path):
+    """MinIsWhite pixels as MinIsBlack: 0 is white, so bright becomes high."""
+    if data.dtype == np.bool_:
+        return ~data
+    if data.dtype.kind == "u":
+        top = min((1 << bits) - 1, int(np.iinfo(data.dtype).max))
+        return (top - data).astype(data.dtype)
+    raise _LayoutError(
+        f"cannot read {path}: photometric MinIsWhite with {data.dtype} data has no white "
+        "level to invert from; convert it to MinIsBlack"
+    )
+
+
+def _read_pillow(path, before_decoding=None):
+    """Pixels of an image Pillow reads, and where its alpha is 0 (or None)."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        # The size is in the header: check it before decoding.
+        n_bands = max(len(img.getbands()), 4 if img.mode in ("P", "CMYK") else 1)
+        itemsize = 4 if img.mode in ("I", "F", "I;32") else 2 if img.mode.startswith("I;16") else 1
+        shape, dtype = (img.size[1], img.size[0], n_bands), np.dtype(f"u{itemsize}")
+        if before_decoding is not None:
+            before_decoding(shape, dtype)
+        check_decoded_size(path, shape, dtype)
+        img.load()
+        if img.mode == "P":
+            img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        elif img.mode == "CMYK":
+            img = img.convert("RGB")
+        has_alpha = img.mode in ("RGBA", "LA", "PA")
+        image = np.asarray(img)
+    if image.ndim == 2:
+        image = image[:, :, None]
+    hidden = None
+    if has_alpha:
+        hidden = image[:, :, -1] == 0
+        image = image[:, :, :-1]
+    return image, hidden
 
 
 def _atomic_write(path, write):
@@ -124,6 +329,19 @@ def _check_label_image(label_image):
     return label_image
 
 
+def _check_label_range(label_image, dtype, what):
+    """Refuse labels that ``dtype`` (the file's type) cannot hold, rather than wrap them."""
+    if not label_image.size:
+        return
+    lo, hi = int(label_image.min()), int(label_image.max())  # Python ints: no overflow
+    info = np.iinfo(dtype)
+    if lo < info.min or hi > info.max:
+        raise ValueError(
+            f"label_image must hold values in the {info.dtype} range to be written as {what}; "
+            f"got values from {lo} to {hi}. Write a .npy instead."
+        )
+
+
 def write_label_image(path, label_image, *, header=None):
     """Write a label image losslessly, atomically.
 
@@ -133,7 +351,7 @@ def write_label_image(path, label_image, *, header=None):
     ----------
     path : str or path-like
         ``.png`` (16-bit grayscale; at most 65,535 labels), ``.tif``/``.tiff``
-        (int32), ``.fits``/``.fit``/``.fts`` (int32, astropy needed) or
+        (int32, as FITS), ``.fits``/``.fit``/``.fts`` (int32, astropy needed) or
         ``.npy``.
     label_image : (M, N) ndarray of int
         0 for background.
@@ -141,6 +359,13 @@ def write_label_image(path, label_image, *, header=None):
         For FITS only: the header (or WCS) of the segmented image, whose
         celestial WCS the label image carries (see
         :func:`~skimgcluster.write_label_fits`). Ignored for other formats.
+
+    Raises
+    ------
+    ValueError
+        If ``label_image`` is not a 2-D integer array, the suffix is not one
+        of the above, or a label does not fit the file's type (0..65535 for
+        PNG, the int32 range for TIFF and FITS); labels are never wrapped.
     """
     path = Path(path)
     label_image = _check_label_image(label_image)
@@ -149,10 +374,10 @@ def write_label_image(path, label_image, *, header=None):
         write_label_fits(path, label_image, header=header, overwrite=True)
         return
     if suffix == ".png":
-        if label_image.size and (label_image.min() < 0 or label_image.max() > 65535):
+        if label_image.size and (int(label_image.min()) < 0 or int(label_image.max()) > 65535):
             raise ValueError(
-                f"a PNG label image holds labels 0..65535; got up to {label_image.max()}. "
-                "Write a .tif instead."
+                f"a PNG label image holds labels 0..65535; got values from "
+                f"{label_image.min()} to {label_image.max()}. Write a .tif instead."
             )
         from PIL import Image
 
@@ -163,6 +388,8 @@ def write_label_image(path, label_image, *, header=None):
 
     elif suffix in _TIFF:
         import tifffile
+
+        _check_label_range(label_image, np.int32, "TIFF")
 
         def write(tmp):
             tifffile.imwrite(tmp, label_image.astype(np.int32))

@@ -119,7 +119,26 @@ def available_memory():
     except ImportError:  # pragma: no cover - psutil comes with astrolink
         return None
     try:
-        return int(psutil.virtual_memory().available)
+        available = int(psutil.virtual_memory().available)
+    except Exception:  # pragma: no cover - exotic platforms
+        return None
+    # A limit on the address space (ulimit -v, a batch system's) makes
+    # allocations fail long before physical memory runs out.
+    left = _address_space_left(psutil)
+    return available if left is None else min(available, left)
+
+
+def _address_space_left(psutil):
+    """Bytes of address space the process may still map, or None if unlimited."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft == resource.RLIM_INFINITY:
+            return None
+        return max(int(soft) - int(psutil.Process().memory_info().vms), 0)
     except Exception:  # pragma: no cover - exotic platforms
         return None
 

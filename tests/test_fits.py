@@ -381,3 +381,60 @@ def test_tile_compressed_with_scaling_and_blank(tmp_path):
     blank = raw == 3
     np.testing.assert_array_equal(mask, blank)
     np.testing.assert_array_equal(data[~blank], (raw * 2.0 + 10.0)[~blank])
+
+
+# -- declared sizes are checked before decoding (issue 13, row 5) ----------------------
+
+
+@pytest.mark.parametrize("kind", ["plain", "gzip", "tile-compressed", "cube", "two files"])
+def test_declared_size_is_checked_before_decoding(tmp_path, monkeypatch, kind):
+    from skimgcluster import InsufficientMemoryError, _fits, _validation
+
+    image = np.zeros((300, 400), dtype=np.float32)
+    if kind == "gzip":
+        paths = [tmp_path / "a.fits.gz"]
+        fits.PrimaryHDU(image).writeto(paths[0])
+    elif kind == "tile-compressed":
+        paths = [tmp_path / "a.fits.fz"]
+        fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(image)]).writeto(paths[0])
+    elif kind == "cube":
+        paths = [tmp_path / "a.fits"]
+        fits.PrimaryHDU(np.zeros((3, 300, 400), dtype=np.float32)).writeto(paths[0])
+    else:
+        paths = [tmp_path / "a.fits", tmp_path / "b.fits"][: 2 if kind == "two files" else 1]
+        for path in paths:
+            fits.PrimaryHDU(image).writeto(path)
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded before the size was checked")
+
+    monkeypatch.setattr(_fits, "_scaled", no_decoding)
+    monkeypatch.setattr(_validation, "available_memory", lambda: 2**20)
+    with pytest.raises(InsufficientMemoryError, match=r"a\.fits.*NAXISn \(400, 300.*BITPIX -32"):
+        read_fits(paths if len(paths) > 1 else paths[0])
+    if len(paths) == 1:
+        with pytest.raises(InsufficientMemoryError, match="needs about"):
+            read_image(paths[0])
+
+
+def test_declared_size_within_memory_reads(tmp_path, monkeypatch):
+    from skimgcluster import _validation
+
+    image = np.arange(12, dtype=np.int16).reshape(3, 4)
+    fits.PrimaryHDU(image).writeto(tmp_path / "a.fits.gz")
+    monkeypatch.setattr(_validation, "available_memory", lambda: 2**20)
+    np.testing.assert_array_equal(read_fits(tmp_path / "a.fits.gz").data, image)
+
+
+def test_first_image_hdu_is_read_without_reading_the_rest(tmp_path, monkeypatch):
+    # The listing of all HDUs (which reads past every data unit, all of a
+    # .fits.gz) is only for error messages.
+    from skimgcluster import _fits
+
+    multi_extension_file(tmp_path / "m.fits.gz")
+
+    def no_listing(hdul):
+        raise AssertionError("listed every HDU")
+
+    monkeypatch.setattr(_fits, "_hdu_listing", no_listing)
+    assert read_fits(tmp_path / "m.fits.gz").header["EXTNAME"] == "SCI"
