@@ -1608,11 +1608,11 @@ def test_interrupted_write_leaves_whole_files_only(tmp_path, capsys, sig):
         assert status == 130 and err.splitlines()[-1] == "skimgcluster: interrupted"
         assert set(leftovers) == names  # the temporary file was removed
     else:
-        # No process can clean up after SIGKILL: the half-written temporary
-        # file stays, hidden and named as such, never under an output's name.
+        # No process can clean up after SIGKILL: the half-written output set
+        # stays in its hidden staging folder, never under an output's name.
         assert status == -9
         extra = set(leftovers) - names
-        assert all(re.fullmatch(r"\.overview\.png\.\w+\.part", name) for name in extra)
+        assert all(re.fullmatch(r"\.skimgcluster-\w+\.part", name) for name in extra)
 
 
 _MEASURE = r"""
