@@ -1,6 +1,6 @@
 """segment: image -> label image and hierarchy in one call."""
 
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from scipy import ndimage
@@ -152,8 +152,9 @@ def segment(
     mask=None,
     random_state=None,
     isolated_snr=5.0,
-    deblend_dip=3.0,
+    deblend_dip=2.0,
     deblend_color_z=3.0,
+    min_area=7,
     callback=None,
     **params,
 ):
@@ -176,13 +177,16 @@ def segment(
         Footprint regions in which AstroLink finds no cluster become sources
         when their signal-to-noise ratio reaches this (see
         :class:`ImageSegmenter`); ``None`` keeps only AstroLink's clusters.
-    deblend_dip : float or None, default=3.0
+    deblend_dip : float or None, default=2.0
         Touching segments are merged unless each rises this many noise
         deviations above the level that joins them, or their colours differ
         (see :class:`ImageSegmenter`); ``None`` keeps AstroLink's split.
     deblend_color_z : float or None, default=3.0
         Colour difference, in standard errors, that keeps touching segments
         apart without a dip (see :class:`ImageSegmenter`).
+    min_area : int, default=7
+        Fewest pixels above the analysis threshold that make a source (see
+        :class:`ImageSegmenter`).
     callback : callable or None, default=None
         Called as ``callback(stage, detail)`` as each stage starts
         (``'sampling'``, ``'clustering'``, ``'labelling'``), e.g. to show
@@ -230,6 +234,7 @@ def segment(
         isolated_snr=isolated_snr,
         deblend_dip=deblend_dip,
         deblend_color_z=deblend_color_z,
+        min_area=min_area,
     )
     return segmenter.segment_image(image, mask=mask, callback=callback)
 
@@ -249,10 +254,6 @@ def _check_images(X):
         "X must be a sequence of images (a list of arrays or an array of shape "
         f"(n_images, M, N[, C])); got {type(X).__name__}."
     )
-
-
-# An isolated source covers at least this many pixels (SEP's default minarea).
-_MIN_ISOLATED_AREA = 5
 
 
 def _pixel_of(points, shape):
@@ -281,7 +282,7 @@ def _snr(values, n_values, maps):
         return np.where(var > 0, flux / np.sqrt(var), 0.0), area
 
 
-def _add_isolated_sources(label_image, labels, points, maps, *, min_snr, first):
+def _add_isolated_sources(label_image, labels, points, maps, *, min_snr, min_area, first):
     """Footprint regions without a cluster, as sources of their own.
 
     Returns the label image with the new sources numbered from ``first``,
@@ -300,7 +301,7 @@ def _add_isolated_sources(label_image, labels, points, maps, *, min_snr, first):
     # A source's pixels are those of its region above the analysis isophote.
     snr, area = _snr(flat, n_regions + 1, maps)
     inside = (flat > 0) & maps.analysis_footprint.ravel()
-    keep = ~has_cluster & (area >= _MIN_ISOLATED_AREA) & (n_points > 0) & (snr >= min_snr)
+    keep = ~has_cluster & (area >= min_area) & (n_points > 0) & (snr >= min_snr)
     keep[0] = False
     chosen = np.flatnonzero(keep)
     if chosen.size == 0:
@@ -338,7 +339,7 @@ class ImageSegmenter(BaseEstimator):
         A region of the footprint (4-connected pixels above the detection
         threshold) in which AstroLink finds no cluster becomes a source of
         its own when its signal-to-noise ratio is at least this, it covers
-        at least 5 pixels and holds sampled points; ``None`` keeps only
+        at least ``min_area`` pixels and holds sampled points; ``None`` keeps only
         AstroLink's clusters. AstroLink judges a cluster against the other
         groups of the same point cloud, so a source that is alone in its
         image (a cut-out of one galaxy) or alone in its part of the
@@ -348,7 +349,7 @@ class ImageSegmenter(BaseEstimator):
         background-subtracted luminosity ``L`` over its pixels. Not applied
         when ``k_den`` is too large for the number of points (the clusterer
         then warns and labels nothing).
-    deblend_dip : float or None, default=3.0
+    deblend_dip : float or None, default=2.0
         Two touching segments stay apart only if the peak of each, in the
         smoothed luminosity, rises at least this many standard deviations of
         its noise above their saddle (the highest level along their common
@@ -363,6 +364,12 @@ class ImageSegmenter(BaseEstimator):
         differ by at least this many standard errors in some band stay
         apart even without a dip: two blended objects of different colours.
         ``None`` ignores colour when merging.
+    min_area : int, default=7
+        A source has at least this many pixels above the analysis threshold
+        (SEP's ``minarea``, photutils' ``n_pixels``): smaller segments are
+        cleared from the label image (their points keep their label), peaks
+        with fewer pixels do not split a segment, and smaller footprint
+        regions do not become isolated sources.
 
     Attributes
     ----------
@@ -394,14 +401,16 @@ class ImageSegmenter(BaseEstimator):
         clusterer=None,
         *,
         isolated_snr=5.0,
-        deblend_dip=3.0,
+        deblend_dip=2.0,
         deblend_color_z=3.0,
+        min_area=7,
     ):
         self.sampler = sampler
         self.clusterer = clusterer
         self.isolated_snr = isolated_snr
         self.deblend_dip = deblend_dip
         self.deblend_color_z = deblend_color_z
+        self.min_area = min_area
 
     def _steps(self):
         # segment_image uses the sampler's maps and the clusterer's hierarchy.
@@ -428,6 +437,11 @@ class ImageSegmenter(BaseEstimator):
                 raise (TypeError if not isinstance(value, Real) else ValueError)(
                     f"{name} must be a finite number or None; got {name}={value!r}."
                 )
+        area = self.min_area
+        if not isinstance(area, Integral) or isinstance(area, bool) or area < 1:
+            raise (TypeError if not isinstance(area, Integral) else ValueError)(
+                f"min_area must be an integer >= 1; got min_area={area!r}."
+            )
 
     def fit(self, X, y=None):
         """Check the images; nothing is learnt (see Notes).
@@ -511,7 +525,7 @@ class ImageSegmenter(BaseEstimator):
         if self.isolated_snr is not None and points.shape[0] > clusterer.k_den_:
             label_image, isolated = _add_isolated_sources(
                 label_image, labels, points, maps, min_snr=self.isolated_snr,
-                first=n_clustered + extra_snr.size,
+                min_area=self.min_area, first=n_clustered + extra_snr.size,
             )  # fmt: skip
             isolated = (isolated[0], np.append(extra_snr, isolated[1]))
         elif extra_snr.size:
@@ -520,6 +534,13 @@ class ImageSegmenter(BaseEstimator):
         # whole footprint so that the pixels kept are those nearest to their
         # segment's points along it, wherever the cut leaves them.
         label_image[~maps.analysis_footprint] = 0
+        # As a detection threshold with a minimum area (SEP's minarea,
+        # photutils' n_pixels): fewer pixels above the isophote are no source.
+        area = np.bincount(label_image.ravel())
+        small = area < self.min_area
+        small[0] = False
+        if small.any():
+            label_image[small[label_image]] = 0
         return Segmentation(
             label_image, points, sampler, clusterer, maps, isolated=isolated, merged=merged
         )
@@ -535,7 +556,7 @@ class ImageSegmenter(BaseEstimator):
         smooth_noise = maps.smooth_noise
         n_clustered = int(labels.max(initial=-1)) + 1
         label_image, n_new = split_segments(
-            label_image, smoothed, smooth_noise, dip=self.deblend_dip, min_area=_MIN_ISOLATED_AREA
+            label_image, smoothed, smooth_noise, dip=self.deblend_dip, min_area=self.min_area
         )
         if n_new:
             # The points of a part split off take its label.
