@@ -439,7 +439,8 @@ class ImageSegmenter(BaseEstimator):
                 )
         area = self.min_area
         if not isinstance(area, Integral) or isinstance(area, bool) or area < 1:
-            raise (TypeError if not isinstance(area, Integral) else ValueError)(
+            wrong_type = not isinstance(area, Integral) or isinstance(area, bool)
+            raise (TypeError if wrong_type else ValueError)(
                 f"min_area must be an integer >= 1; got min_area={area!r}."
             )
 

@@ -118,3 +118,20 @@ def test_deblend_parameters_are_checked(two_source_image, name, value, error):
         segment(two_source_image, random_state=0, **{name: value})
     with pytest.raises(error, match=name):
         ImageSegmenter(**{name: value}).fit([two_source_image])
+
+
+def test_min_area_clears_small_segments():
+    # A compact faint source covers a few pixels above the analysis isophote.
+    image = gaussian_image((64, 64), [(20, 20, 60.0, 3.0), (44, 44, 6.0, 0.8)], seed=2)
+    low = segment(image, random_state=0, min_area=1)
+    high = segment(image, random_state=0, min_area=40)
+    area = np.bincount(high.label_image.ravel())[1:]
+    assert np.all(area[area > 0] >= 40)
+    assert high.n_sources <= low.n_sources
+    assert high.label_image[20, 20] > 0  # the bright source stays
+
+
+@pytest.mark.parametrize(("value", "error"), [(0, ValueError), (2.5, TypeError), (True, TypeError)])
+def test_min_area_is_checked(two_source_image, value, error):
+    with pytest.raises(error, match="min_area"):
+        segment(two_source_image, random_state=0, min_area=value)
