@@ -179,13 +179,14 @@ def _score_one(found, truth, sources):
         order = np.lexsort((-inter, pairs[0]))
         fp, tp, ip = pairs[0][order], pairs[1][order], inter[order]
         first = np.r_[True, fp[1:] != fp[:-1]]
-        best_true = dict(zip(fp[first].tolist(), zip(tp[first].tolist(), ip[first].tolist())))
+        overlaps = zip(tp[first].tolist(), ip[first].tolist(), strict=True)
+        best_true = dict(zip(fp[first].tolist(), overlaps, strict=True))
         order = np.lexsort((-inter, pairs[1]))
         fp, tp, ip = pairs[0][order], pairs[1][order], inter[order]
         first = np.r_[True, tp[1:] != tp[:-1]]
-        best_found = dict(zip(tp[first].tolist(), fp[first].tolist()))
+        best_found = dict(zip(tp[first].tolist(), fp[first].tolist(), strict=True))
         matched_f, matched_t = set(fl.tolist()), set(tl.tolist())
-        area_of = dict(zip(f_ids.tolist(), f_area.tolist()))
+        area_of = dict(zip(f_ids.tolist(), f_area.tolist(), strict=True))
         for f, (t, overlap) in best_true.items():
             # A piece of a source that another segment covers more of: a split.
             if f not in matched_f and overlap >= 0.5 * area_of[f] and best_found[t] != f:

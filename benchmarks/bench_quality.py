@@ -20,11 +20,10 @@ photutils ``detect_sources`` + ``deblend_sources``, SEP ``extract`` and the SExt
 """
 
 import argparse
-import time
-import warnings
-
 import os
 import sys
+import time
+import warnings
 
 import numpy as np
 import skimage.data

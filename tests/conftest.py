@@ -108,3 +108,18 @@ def nested_points(seed=0):
         rng.normal([30.0, 0.0], 3.0, (2000, 2)),  # separate, bigger blob
     ]
     return np.concatenate(parts)
+
+
+@pytest.fixture
+def field_png(tmp_path):
+    """An 8-bit RGB PNG of three Gaussian sources, for the command-line tests."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:96, :96]
+    image = rng.normal(20, 3, (96, 96, 3))
+    for y0, x0 in [(20, 25), (60, 70), (75, 20)]:
+        image += (160 * np.exp(-((yy - y0) ** 2 + (xx - x0) ** 2) / 14))[..., None]
+    path = tmp_path / "field.png"
+    Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(path)
+    return path

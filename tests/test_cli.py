@@ -14,18 +14,6 @@ from skimgcluster._cli import main
 from skimgcluster._io import read_image
 
 
-@pytest.fixture
-def field_png(tmp_path):
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[:96, :96]
-    image = rng.normal(20, 3, (96, 96, 3))
-    for y0, x0 in [(20, 25), (60, 70), (75, 20)]:
-        image += (160 * np.exp(-((yy - y0) ** 2 + (xx - x0) ** 2) / 14))[..., None]
-    path = tmp_path / "field.png"
-    Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(path)
-    return path
-
-
 def test_segment_writes_outputs(field_png, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["segment", str(field_png), "--output", str(out)]) == 0

@@ -29,18 +29,6 @@ ALL_OUTPUTS = {"labels.png", "sources.csv", "overview.png", "segmentation.png",
                "ordered_density.png", "hierarchy.png"}  # fmt: skip
 
 
-@pytest.fixture
-def field_png(tmp_path):
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[:96, :96]
-    image = rng.normal(20, 3, (96, 96, 3))
-    for y0, x0 in [(20, 25), (60, 70), (75, 20)]:
-        image += (160 * np.exp(-((yy - y0) ** 2 + (xx - x0) ** 2) / 14))[..., None]
-    path = tmp_path / "field.png"
-    Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(path)
-    return path
-
-
 def old_outputs(out, names=ALL_OUTPUTS):
     """An output folder holding a previous run's outputs (recognisable contents)."""
     out.mkdir(parents=True, exist_ok=True)

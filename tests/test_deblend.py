@@ -24,8 +24,8 @@ def _points_of(label_image, colours):
     return labels, points
 
 
-def _merge(label_image, smoothed, colours=np.zeros((3, 0)), **kwargs):
-    labels, points = _points_of(label_image, np.asarray(colours, dtype=float))
+def _merge(label_image, smoothed, **kwargs):
+    labels, points = _points_of(label_image, np.zeros((int(label_image.max()), 0)))
     options = {"dip": 3.0, "colour_z": 3.0, "samples_per_pixel": 1.0, "correlation_area": 1.0}
     options.update(kwargs)
     return merge_segments(

@@ -274,8 +274,7 @@ def test_tiff_bomb_is_refused_before_decoding(tmp_path, little_memory):
 
 
 def test_png_bomb_is_refused_before_decoding(tmp_path, monkeypatch):
-    from skimgcluster import InsufficientMemoryError
-    from skimgcluster import _validation
+    from skimgcluster import InsufficientMemoryError, _validation
 
     Image.fromarray(np.zeros((1000, 1000), dtype=np.uint8)).save(tmp_path / "big.png")
     monkeypatch.setattr(_validation, "available_memory", lambda: 2**20)
