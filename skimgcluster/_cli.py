@@ -105,6 +105,17 @@ def _planes(text):
     raise argparse.ArgumentTypeError(f"expected 'bands' or a plane number >= 0; got {text!r}")
 
 
+def _positive_int(text):
+    """``--tile-size``, ``--workers``: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {text!r}")
+    return value
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="skimgcluster",
@@ -157,6 +168,23 @@ def _parser():
     params.add_argument(
         "--detection-threshold", type=float, help="noise sigmas to be sampled (3.5)"
     )
+    scale = seg.add_argument_group(
+        'large images (need the dask extra: pip install "skimgcluster[dask]")'
+    )
+    scale.add_argument(
+        "--tile-size", type=_positive_int, metavar="N",
+        help="segment in tiles of N x N pixels with a halo, stitched into one label image "
+        "(default: tiles of 2048 for images above 2**25 pixels, else none)",
+    )  # fmt: skip
+    where = scale.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers", type=_positive_int, metavar="N",
+        help="run the tiles on a local Dask cluster of N worker processes, closed at the end",
+    )  # fmt: skip
+    where.add_argument(
+        "--scheduler", metavar="ADDRESS",
+        help="run the tiles on an existing Dask cluster (e.g. tcp://10.0.0.5:8786)",
+    )  # fmt: skip
     outputs = seg.add_argument_group("outputs")
     outputs.add_argument(
         "--labels-format", choices=["auto", *LABEL_FORMATS], default="auto",
@@ -203,6 +231,19 @@ class _Progress:
 
     def elapsed(self):
         return time.perf_counter() - self.start
+
+    def update(self, message):
+        """Change the current stage's message (e.g. tiles done) without starting a new one."""
+        if self.quiet:
+            return
+        with self._lock:
+            if self.message == message:
+                return
+            self.message = message
+            if self.tty:
+                self._draw()
+            else:
+                print(f"[{self.elapsed():6.1f} s] {message}", file=self.stream, flush=True)
 
     def __call__(self, message):
         """Start the next stage."""
@@ -521,14 +562,59 @@ def _segment_command(args, progress):
 def _run(args, progress, image, mask, params):
     from ._segment import segment
 
+    started = []
+
     def stage(name, detail):
+        if name == "tiles":  # one stage for all tiles, its message counting them
+            if not started:
+                started.append(True)
+                progress(f"segmenting tiles: {detail}")
+            else:
+                progress.update(f"segmenting tiles: {detail}")
+            return
         progress(f"{name} {detail}".strip())
 
-    with warnings.catch_warnings(record=True) as caught:
+    tile_size = "auto" if args.tile_size is None else args.tile_size
+    with _dask_cluster(args, progress), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = segment(image, mask=mask, random_state=args.seed, callback=stage, **params)
+        result = segment(
+            image, mask=mask, random_state=args.seed, callback=stage, tile_size=tile_size,
+            **params,
+        )  # fmt: skip
     _report_warnings(caught, args, progress)
     return result
+
+
+@contextlib.contextmanager
+def _dask_cluster(args, progress):
+    """The Dask client of ``--workers`` or ``--scheduler`` while tiles run, closed after."""
+    if args.workers is None and args.scheduler is None:
+        yield None
+        return
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        option = "--workers" if args.workers is not None else "--scheduler"
+        raise ImportError(
+            f'{option} needs dask.distributed: pip install "skimgcluster[dask]"'
+        ) from None
+    if args.workers is not None:
+        progress.note(f"skimgcluster: starting a local Dask cluster of {args.workers} workers")
+        with (
+            LocalCluster(
+                n_workers=args.workers, threads_per_worker=1, processes=True,
+                dashboard_address=None,
+            ) as cluster,
+            Client(cluster) as client,
+        ):  # fmt: skip
+            yield client
+        return
+    try:
+        client = Client(args.scheduler, timeout="10s")
+    except (OSError, TimeoutError) as exc:
+        raise _CommandError(f"cannot reach the Dask scheduler at {args.scheduler}: {exc}") from None
+    with client:
+        yield client
 
 
 def _write(args, progress, staging, names, image, result, wcs):
@@ -542,6 +628,10 @@ def _write(args, progress, staging, names, image, result, wcs):
     catalog.write(staging.path(names["sources"]), format=args.catalog_format, overwrite=True)
     for name in args.plots:
         progress(f"drawing {names[name]}")
+        if not hasattr(result, "maps"):
+            # A tiled result keeps no point cloud or whole-image maps to draw.
+            progress.note(f"skimgcluster: note: {names.pop(name)} is not drawn for a tiled image")
+            continue
         save_figure(staging.path(names[name]), _figure(name, image, result), dpi=120)
 
 

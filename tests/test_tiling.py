@@ -278,3 +278,87 @@ def test_image_segmenter_tiles_and_clones():
     [labels] = segmenter.fit([image]).predict([image])
     assert labels.shape == (160, 160)
     assert labels.max() == 2
+
+
+# -- command line ------------------------------------------------------------------
+
+
+@pytest.fixture
+def field_tif(tmp_path):
+    import tifffile
+
+    image = gaussian_image((192, 192), SEAM_SOURCES[:4], seed=4).astype(np.float32)
+    path = tmp_path / "field.tif"
+    tifffile.imwrite(path, image)
+    return path
+
+
+def _cli_counts(out):
+    import csv
+
+    from skimgcluster._io import read_image
+
+    labels, _ = read_image(out / "labels.png")
+    with open(out / "sources.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return labels, rows
+
+
+def test_cli_tile_size_and_workers(field_tif, tmp_path, capsys):
+    from skimgcluster._cli import main
+
+    out = tmp_path / "out"
+    args = ["segment", str(field_tif), "-o", str(out), "--tile-size", "64", "--workers", "2"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    labels, rows = _cli_counts(out)
+    assert labels.max() == len(rows) == 4
+    assert "segmenting tiles: 9 of 9 tiles" in captured.err
+    assert "overview.png is not drawn for a tiled image" in captured.err
+    assert not (out / "overview.png").exists()
+    # The same labels without the cluster: tiles are seeded by position.
+    assert main(args[:6] + ["-o", str(tmp_path / "again"), "-q"]) == 0
+    np.testing.assert_array_equal(_cli_counts(tmp_path / "again")[0], labels)
+
+
+def test_cli_scheduler_address(field_tif, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    from skimgcluster._cli import main
+
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        out = tmp_path / "out"
+        args = ["segment", str(field_tif), "-o", str(out), "-q", "--tile-size", "96"]
+        assert main([*args, "--scheduler", cluster.scheduler_address]) == 0
+    labels, rows = _cli_counts(out)
+    assert labels.max() == len(rows) == 4
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--tile-size", "0"], "expected an integer >= 1; got '0'"),
+        (["--workers", "x"], "expected an integer >= 1; got 'x'"),
+        (["--workers", "2", "--scheduler", "tcp://a:1"], "not allowed with argument"),
+    ],
+)
+def test_cli_bad_tile_options(field_tif, tmp_path, capsys, extra, message):
+    from skimgcluster._cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["segment", str(field_tif), "-o", str(tmp_path / "o"), *extra])
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_unreachable_scheduler(field_tif, tmp_path, capsys):
+    from skimgcluster._cli import main
+
+    args = ["segment", str(field_tif), "-o", str(tmp_path / "o"), "-q", "--tile-size", "96"]
+    assert main([*args, "--scheduler", "tcp://127.0.0.1:9"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "skimgcluster: error: cannot reach the Dask scheduler at tcp://127.0.0.1:9"
+    )
+    assert not (tmp_path / "o").exists()
