@@ -179,6 +179,17 @@ def test_inputs_memmap_and_dask_array_give_the_same_labels(tmp_path, seam_image)
     np.testing.assert_array_equal(segment(lazy, tile_size=TILE, **PARAMS).label_image, expected)
 
 
+def test_mask_is_cut_into_the_tiles(seam_image):
+    image, truth = seam_image
+    mask = np.zeros(image.shape, dtype=bool)
+    mask[40:90, 40:90] = True  # hides the source on the corner of four tiles
+    result = segment(image, mask=mask, tile_size=TILE, **PARAMS)
+    assert not result.label_image[mask].any()
+    assert result.n_sources == len(SEAM_SOURCES) - 1
+    with pytest.raises(ValueError, match=r"mask must have shape \(256, 256\)"):
+        segment(image, mask=mask[:10], tile_size=TILE, **PARAMS)
+
+
 @pytest.fixture(scope="module")
 def field():
     image, truth, _ = make_field((256, 256), 40, n_bands=2, random_state=2)
