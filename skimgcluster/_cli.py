@@ -47,7 +47,8 @@ outputs (in DIR, all or none: they are written to a temporary folder and moved
 into DIR together once all succeeded; existing files are never replaced without
 --overwrite, and are left as they were if the run fails or is interrupted):
   labels.png            label image, 0 = background, sources 1..K (16-bit PNG;
-                        labels.tif above 65535 labels, labels.fits for FITS input)
+                        labels.tif above 65535 labels, labels.fits for FITS input,
+                        labels.zarr, a folder, with --labels-format zarr)
   sources.csv           one row per source: label, cluster id, parent id,
                         significance, samples, area, centroid (RA, Dec with a
                         WCS), bounding box, shape, flux per band
@@ -68,7 +69,10 @@ PLOTS = {
     "hierarchy": "hierarchy.png",
 }
 
-LABEL_FORMATS = {"png": ".png", "tif": ".tif", "fits": ".fits", "npy": ".npy"}
+LABEL_FORMATS = {"png": ".png", "tif": ".tif", "fits": ".fits", "npy": ".npy", "zarr": ".zarr"}
+
+# Rows and columns of the chunks in which a tiled FITS or Zarr image is read.
+_READ_CHUNK = 512
 CATALOG_FORMATS = {"csv": ".csv", "ecsv": ".ecsv", "fits": ".fits"}
 
 
@@ -132,7 +136,8 @@ def _parser():
         help="segment an image into sources",
         description=(
             "Segment an image into sources: PNG, JPEG, TIFF (16-bit and float included) or "
-            "FITS (2-D, a 3-D cube of bands, or several single-band files as bands)."
+            "FITS (2-D, a 3-D cube of bands, or several single-band files as bands) or a "
+            "Zarr array (a folder ending in .zarr)."
         ),
         epilog=EPILOG_SEGMENT,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -311,9 +316,17 @@ def _isatty(stream):
 def _check_inputs(args):
     """Refuse unreadable input combinations before anything is read."""
     from ._fits import is_fits_path
+    from ._io import is_zarr_path
 
     paths = args.images
+    zarr = [is_zarr_path(p) for p in paths]
+    if any(zarr) and len(paths) > 1:
+        raise _CommandError("a Zarr image is read alone; several images are bands only for FITS")
     for path in paths:
+        if is_zarr_path(path):
+            if not Path(path).is_dir():
+                raise FileNotFoundError(f"no such Zarr store (a folder): {path}")
+            continue
         if Path(path).is_dir():
             raise _CommandError(f"cannot read {path} as an image: it is a folder")
         if not Path(path).is_file():
@@ -332,6 +345,8 @@ def _check_inputs(args):
         len(paths) == 1 and Path(paths[0]).suffix.lower() in (".tif", ".tiff")
     ):
         raise _CommandError("--planes applies to a TIFF file only")
+    if any(zarr):
+        return False
     return bool(paths) and all(fits)
 
 
@@ -361,7 +376,10 @@ def _read(args, progress):
     progress(f"reading {', '.join(paths)}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        if args.fits_input:
+        lazy = _read_lazily(args, paths)
+        if lazy is not None:
+            found = lazy
+        elif args.fits_input:
             image = read_fits(
                 paths if len(paths) > 1 else paths[0],
                 hdu=args.hdu,
@@ -373,6 +391,40 @@ def _read(args, progress):
             found = data, mask, None
     _report_warnings(caught, args, progress)
     return found
+
+
+def _read_lazily(args, paths):
+    """A FITS or Zarr image that will be tiled, as a dask array read by sections; else None.
+
+    The header (or the Zarr metadata) gives the size, and so whether the image
+    is tiled; an image that is not is read whole, as before.
+    """
+    from ._fits import read_fits
+    from ._io import _read_zarr, is_zarr_path
+    from ._tiling import resolve_tile_size
+
+    zarr = is_zarr_path(paths[0])
+    if not (args.fits_input or zarr):
+        return None
+    if args.fits_input:
+        try:
+            import dask.array  # noqa: F401
+        except ImportError:
+            return None  # read whole, as without the dask extra
+        image = read_fits(paths if len(paths) > 1 else paths[0], hdu=args.hdu,
+                          chunks=_READ_CHUNK)  # fmt: skip
+        found = image.data, None, image.wcs
+    else:
+        found = _read_zarr(Path(paths[0]), _READ_CHUNK) + (None,)
+    tile_size = "auto" if args.tile_size is None else args.tile_size
+    shape = found[0].shape
+    tiled = resolve_tile_size(tile_size, shape)
+    if tiled is not None and max(shape[:2]) > tiled:
+        return found
+    if zarr:  # segmented whole: it must fit, as any image read whole
+        _check_run_memory(shape[:2] + (shape[2] if len(shape) == 3 else 1,), found[0].dtype)
+        return found
+    return None
 
 
 def _check_run_memory(shape, dtype):
@@ -421,7 +473,7 @@ def _check_output(args):
     candidates = [*names.pop("labels"), *names.values()]
     for name in candidates:
         target = out / name
-        if target.is_dir():
+        if target.is_dir() and not name.endswith(".zarr"):
             raise _CommandError(f"{target} is a folder, in the way of an output; move it away")
     existing = [str(out / n) for n in candidates if os.path.lexists(out / n)]
     if existing and not args.overwrite:
