@@ -42,10 +42,15 @@ examples:
   skimgcluster segment f444w.fits f277w.fits f150w.fits --output out
       three single-band FITS files of the same field, as three bands
   skimgcluster segment image.png --output out --plots all --quiet
+  skimgcluster segment --separate a.fits b.fits c.tif --output out --workers 2
+      three separate images, two at a time: out/a/, out/b/ and out/c/
+  skimgcluster segment --separate images/ "more/*.fits" --output out
+      every image file of the folder images/ and every file the pattern matches
 
 outputs (in DIR, all or none: they are written to a temporary folder and moved
 into DIR together once all succeeded; existing files are never replaced without
---overwrite, and are left as they were if the run fails or is interrupted):
+--overwrite, and are left as they were if the run fails or is interrupted;
+with --separate, DIR/NAME for each image NAME.ext, all or none per image):
   labels.png            label image, 0 = background, sources 1..K (16-bit PNG;
                         labels.tif above 65535 labels, labels.fits for FITS input,
                         labels.zarr, a folder, with --labels-format zarr)
@@ -59,6 +64,8 @@ into DIR together once all succeeded; existing files are never replaced without
 
 progress goes to stderr (a bar on a terminal, plain lines otherwise, nothing
 with --quiet); the last line on stdout is a summary: sources found and time.
+With --separate, an image that fails is reported on stderr by its name, the
+others still finish, and the exit status is 1 if any failed.
 """
 
 # Figures the command line can write: name -> (file name, function name).
@@ -146,9 +153,17 @@ def _parser():
         "images",
         nargs="*",
         metavar="IMAGE",
-        help="image file, or several FITS files as bands; "
+        help="image file, or several FITS files as bands (with --separate: files, folders "
+        "or patterns, each file an image of its own); "
         "without it, skimage.data.hubble_deep_field()",
     )
+    seg.add_argument(
+        "--separate", action="store_true",
+        help="segment each IMAGE as a separate image, in its own output folder DIR/NAME "
+        "(in parallel with --workers or --scheduler); a folder stands for the image files "
+        "in it, a pattern (quoted: 'fields/*.fits') for the files it matches. Without it, "
+        "several FITS files are the bands of one image",
+    )  # fmt: skip
     seg.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     inputs = seg.add_argument_group("input")
     inputs.add_argument(
@@ -716,9 +731,144 @@ def run():
     sys.exit(status)
 
 
+# File name endings of the images a folder given to --separate stands for.
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".zarr")
+
+
+def _image_name(path):
+    """The name of an image's output folder: its file name without the image suffix."""
+    from ._fits import FITS_SUFFIXES
+
+    name = Path(path).name
+    for suffix in sorted(FITS_SUFFIXES + _IMAGE_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem or name
+
+
+def _expand_images(items):
+    """The images of ``--separate``: files, the image files of folders, pattern matches."""
+    import glob
+
+    from ._fits import is_fits_path
+
+    paths = []
+    for item in items:
+        if glob.has_magic(item):
+            found = sorted(glob.glob(item))
+            if not found:
+                raise _CommandError(f"no file matches the pattern {item!r}")
+            paths.extend(found)
+        elif Path(item).is_dir() and not item.rstrip("/").lower().endswith(".zarr"):
+            found = sorted(
+                str(p) for p in Path(item).iterdir()
+                if not p.name.startswith(".")
+                and (is_fits_path(p) or p.name.lower().endswith(_IMAGE_SUFFIXES))
+            )  # fmt: skip
+            if not found:
+                raise _CommandError(f"the folder {item} holds no image file")
+            paths.extend(found)
+        else:
+            paths.append(item)
+    paths = list(dict.fromkeys(paths))
+    names = {}
+    for path in paths:
+        name = _image_name(path)
+        if name in names:
+            raise _CommandError(
+                f"{names[name]} and {path} would share the output folder {name}; "
+                "rename one, or segment them in two runs"
+            )
+        names[name] = path
+    return names
+
+
+def _one_image(args):
+    """Segment the one image of ``args`` (a copy of the batch's), writing its outputs.
+
+    Runs in this process or in a Dask worker; returns the number of sources.
+    """
+    if args.on_worker:
+        import dask
+
+        # The image's tiles run one after the other in this worker: the
+        # cluster's workers are busy with the other images.
+        with dask.config.set(scheduler="synchronous"):
+            return _segment_command(args, _Progress(1, quiet=True)).n_sources
+    return _segment_command(args, _Progress(1, quiet=True)).n_sources
+
+
+def _batch(args, progress):
+    """``--separate``: each image on its own, in parallel on a cluster; failures named."""
+    import copy
+
+    if not args.images:
+        raise _CommandError("--separate needs the images to segment (files, folders or patterns)")
+    images = _expand_images(args.images)
+    if not args.output:
+        raise _CommandError("--output must name a folder; got an empty string")
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise _CommandError(f"output {out} exists and is not a folder")
+    made = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = {}
+    for name, path in images.items():
+        job = copy.copy(args)
+        job.images, job.output, job.quiet = [path], str(out / name), True
+        job.separate, job.workers, job.scheduler, job.on_worker = False, None, None, False
+        jobs[name] = job
+    n = len(jobs)
+    progress(f"segmenting {n} images")
+    done, failed, n_sources = 0, {}, 0
+
+    def finished(name, result=None, error=None):
+        nonlocal done, n_sources
+        done += 1
+        if error is None:
+            n_sources += result
+        else:
+            failed[name] = error
+            text = str(error).strip()
+            message = text.splitlines()[0] if text else type(error).__name__
+            progress.note(f"skimgcluster: error: {images[name]}: {message}")
+        progress.update(f"{done} of {n} images done")
+
+    with _dask_cluster(args, progress) as client:
+        if client is None:
+            for name, job in jobs.items():
+                try:
+                    finished(name, _one_image(job))
+                except (_CommandError, ImportError, ValueError, TypeError, OSError,
+                        MemoryError) as exc:  # fmt: skip
+                    finished(name, error=exc)
+        else:
+            import uuid
+
+            from distributed import as_completed
+
+            run = uuid.uuid4().hex[:8]
+            futures = {}
+            for name, job in jobs.items():
+                job.on_worker = True
+                future = client.submit(_one_image, job, key=f"skimgcluster-image-{run}-{name}",
+                                       pure=False)  # fmt: skip
+                futures[future] = name
+            for future in as_completed(futures):
+                try:
+                    finished(futures[future], future.result())
+                except Exception as exc:  # whatever the image raised, or a lost worker
+                    finished(futures[future], error=exc)
+    if made and not any(out.iterdir()):
+        out.rmdir()
+    return n - len(failed), n, n_sources, [images[name] for name in failed]
+
+
 def _main(argv):
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.separate:
+        return _main_batch(args)
     progress = _Progress(_n_stages(args), quiet=args.quiet)
     try:
         try:
@@ -737,6 +887,23 @@ def _main(argv):
     except MemoryError as exc:  # an allocation the memory guard could not foresee
         _error(exc, prefix="out of memory: ")
         return 1
+
+
+def _main_batch(args):
+    progress = _Progress(1, quiet=args.quiet)
+    try:
+        try:
+            n_ok, n, n_sources, failed = _batch(args, progress)
+        finally:
+            progress.close()
+    except (_CommandError, ImportError, ValueError, OSError) as exc:
+        _error(exc)
+        return 1
+    summary = f"segmented {n_ok} of {n} images, {n_sources} sources, in {progress.elapsed():.1f} s"
+    if failed:
+        summary += f"; failed: {', '.join(failed)}"
+    print(f"{summary} -> {args.output}", flush=True)
+    return 1 if failed else 0
 
 
 def _error(exc, prefix=""):
