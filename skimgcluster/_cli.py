@@ -42,12 +42,18 @@ examples:
   skimgcluster segment f444w.fits f277w.fits f150w.fits --output out
       three single-band FITS files of the same field, as three bands
   skimgcluster segment image.png --output out --plots all --quiet
+  skimgcluster segment --separate a.fits b.fits c.tif --output out --workers 2
+      three separate images, two at a time: out/a/, out/b/ and out/c/
+  skimgcluster segment --separate images/ "more/*.fits" --output out
+      every image file of the folder images/ and every file the pattern matches
 
 outputs (in DIR, all or none: they are written to a temporary folder and moved
 into DIR together once all succeeded; existing files are never replaced without
---overwrite, and are left as they were if the run fails or is interrupted):
+--overwrite, and are left as they were if the run fails or is interrupted;
+with --separate, DIR/NAME for each image NAME.ext, all or none per image):
   labels.png            label image, 0 = background, sources 1..K (16-bit PNG;
-                        labels.tif above 65535 labels, labels.fits for FITS input)
+                        labels.tif above 65535 labels, labels.fits for FITS input,
+                        labels.zarr, a folder, with --labels-format zarr)
   sources.csv           one row per source: label, cluster id, parent id,
                         significance, samples, area, centroid (RA, Dec with a
                         WCS), bounding box, shape, flux per band
@@ -58,6 +64,8 @@ into DIR together once all succeeded; existing files are never replaced without
 
 progress goes to stderr (a bar on a terminal, plain lines otherwise, nothing
 with --quiet); the last line on stdout is a summary: sources found and time.
+With --separate, an image that fails is reported on stderr by its name, the
+others still finish, and the exit status is 1 if any failed.
 """
 
 # Figures the command line can write: name -> (file name, function name).
@@ -68,7 +76,10 @@ PLOTS = {
     "hierarchy": "hierarchy.png",
 }
 
-LABEL_FORMATS = {"png": ".png", "tif": ".tif", "fits": ".fits", "npy": ".npy"}
+LABEL_FORMATS = {"png": ".png", "tif": ".tif", "fits": ".fits", "npy": ".npy", "zarr": ".zarr"}
+
+# Rows and columns of the chunks in which a tiled FITS or Zarr image is read.
+_READ_CHUNK = 512
 CATALOG_FORMATS = {"csv": ".csv", "ecsv": ".ecsv", "fits": ".fits"}
 
 
@@ -105,6 +116,17 @@ def _planes(text):
     raise argparse.ArgumentTypeError(f"expected 'bands' or a plane number >= 0; got {text!r}")
 
 
+def _positive_int(text):
+    """``--tile-size``, ``--workers``: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {text!r}")
+    return value
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="skimgcluster",
@@ -121,7 +143,8 @@ def _parser():
         help="segment an image into sources",
         description=(
             "Segment an image into sources: PNG, JPEG, TIFF (16-bit and float included) or "
-            "FITS (2-D, a 3-D cube of bands, or several single-band files as bands)."
+            "FITS (2-D, a 3-D cube of bands, or several single-band files as bands) or a "
+            "Zarr array (a folder ending in .zarr)."
         ),
         epilog=EPILOG_SEGMENT,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -130,9 +153,17 @@ def _parser():
         "images",
         nargs="*",
         metavar="IMAGE",
-        help="image file, or several FITS files as bands; "
+        help="image file, or several FITS files as bands (with --separate: files, folders "
+        "or patterns, each file an image of its own); "
         "without it, skimage.data.hubble_deep_field()",
     )
+    seg.add_argument(
+        "--separate", action="store_true",
+        help="segment each IMAGE as a separate image, in its own output folder DIR/NAME "
+        "(in parallel with --workers or --scheduler); a folder stands for the image files "
+        "in it, a pattern (quoted: 'fields/*.fits') for the files it matches. Without it, "
+        "several FITS files are the bands of one image",
+    )  # fmt: skip
     seg.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     inputs = seg.add_argument_group("input")
     inputs.add_argument(
@@ -157,6 +188,23 @@ def _parser():
     params.add_argument(
         "--detection-threshold", type=float, help="noise sigmas to be sampled (3.5)"
     )
+    scale = seg.add_argument_group(
+        'large images (need the dask extra: pip install "skimgcluster[dask]")'
+    )
+    scale.add_argument(
+        "--tile-size", type=_positive_int, metavar="N",
+        help="segment in tiles of N x N pixels with a halo, stitched into one label image "
+        "(default: tiles of 2048 for images above 2**25 pixels, else none)",
+    )  # fmt: skip
+    where = scale.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers", type=_positive_int, metavar="N",
+        help="run the tiles on a local Dask cluster of N worker processes, closed at the end",
+    )  # fmt: skip
+    where.add_argument(
+        "--scheduler", metavar="ADDRESS",
+        help="run the tiles on an existing Dask cluster (e.g. tcp://10.0.0.5:8786)",
+    )  # fmt: skip
     outputs = seg.add_argument_group("outputs")
     outputs.add_argument(
         "--labels-format", choices=["auto", *LABEL_FORMATS], default="auto",
@@ -203,6 +251,19 @@ class _Progress:
 
     def elapsed(self):
         return time.perf_counter() - self.start
+
+    def update(self, message):
+        """Change the current stage's message (e.g. tiles done) without starting a new one."""
+        if self.quiet:
+            return
+        with self._lock:
+            if self.message == message:
+                return
+            self.message = message
+            if self.tty:
+                self._draw()
+            else:
+                print(f"[{self.elapsed():6.1f} s] {message}", file=self.stream, flush=True)
 
     def __call__(self, message):
         """Start the next stage."""
@@ -270,9 +331,17 @@ def _isatty(stream):
 def _check_inputs(args):
     """Refuse unreadable input combinations before anything is read."""
     from ._fits import is_fits_path
+    from ._io import is_zarr_path
 
     paths = args.images
+    zarr = [is_zarr_path(p) for p in paths]
+    if any(zarr) and len(paths) > 1:
+        raise _CommandError("a Zarr image is read alone; several images are bands only for FITS")
     for path in paths:
+        if is_zarr_path(path):
+            if not Path(path).is_dir():
+                raise FileNotFoundError(f"no such Zarr store (a folder): {path}")
+            continue
         if Path(path).is_dir():
             raise _CommandError(f"cannot read {path} as an image: it is a folder")
         if not Path(path).is_file():
@@ -291,6 +360,8 @@ def _check_inputs(args):
         len(paths) == 1 and Path(paths[0]).suffix.lower() in (".tif", ".tiff")
     ):
         raise _CommandError("--planes applies to a TIFF file only")
+    if any(zarr):
+        return False
     return bool(paths) and all(fits)
 
 
@@ -320,7 +391,10 @@ def _read(args, progress):
     progress(f"reading {', '.join(paths)}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        if args.fits_input:
+        lazy = _read_lazily(args, paths)
+        if lazy is not None:
+            found = lazy
+        elif args.fits_input:
             image = read_fits(
                 paths if len(paths) > 1 else paths[0],
                 hdu=args.hdu,
@@ -332,6 +406,40 @@ def _read(args, progress):
             found = data, mask, None
     _report_warnings(caught, args, progress)
     return found
+
+
+def _read_lazily(args, paths):
+    """A FITS or Zarr image that will be tiled, as a dask array read by sections; else None.
+
+    The header (or the Zarr metadata) gives the size, and so whether the image
+    is tiled; an image that is not is read whole, as before.
+    """
+    from ._fits import read_fits
+    from ._io import _read_zarr, is_zarr_path
+    from ._tiling import resolve_tile_size
+
+    zarr = is_zarr_path(paths[0])
+    if not (args.fits_input or zarr):
+        return None
+    if args.fits_input:
+        try:
+            import dask.array  # noqa: F401
+        except ImportError:
+            return None  # read whole, as without the dask extra
+        image = read_fits(paths if len(paths) > 1 else paths[0], hdu=args.hdu,
+                          chunks=_READ_CHUNK)  # fmt: skip
+        found = image.data, None, image.wcs
+    else:
+        found = _read_zarr(Path(paths[0]), _READ_CHUNK) + (None,)
+    tile_size = "auto" if args.tile_size is None else args.tile_size
+    shape = found[0].shape
+    tiled = resolve_tile_size(tile_size, shape)
+    if tiled is not None and max(shape[:2]) > tiled:
+        return found
+    if zarr:  # segmented whole: it must fit, as any image read whole
+        _check_run_memory(shape[:2] + (shape[2] if len(shape) == 3 else 1,), found[0].dtype)
+        return found
+    return None
 
 
 def _check_run_memory(shape, dtype):
@@ -380,7 +488,7 @@ def _check_output(args):
     candidates = [*names.pop("labels"), *names.values()]
     for name in candidates:
         target = out / name
-        if target.is_dir():
+        if target.is_dir() and not name.endswith(".zarr"):
             raise _CommandError(f"{target} is a folder, in the way of an output; move it away")
     existing = [str(out / n) for n in candidates if os.path.lexists(out / n)]
     if existing and not args.overwrite:
@@ -521,14 +629,59 @@ def _segment_command(args, progress):
 def _run(args, progress, image, mask, params):
     from ._segment import segment
 
+    started = []
+
     def stage(name, detail):
+        if name == "tiles":  # one stage for all tiles, its message counting them
+            if not started:
+                started.append(True)
+                progress(f"segmenting tiles: {detail}")
+            else:
+                progress.update(f"segmenting tiles: {detail}")
+            return
         progress(f"{name} {detail}".strip())
 
-    with warnings.catch_warnings(record=True) as caught:
+    tile_size = "auto" if args.tile_size is None else args.tile_size
+    with _dask_cluster(args, progress), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = segment(image, mask=mask, random_state=args.seed, callback=stage, **params)
+        result = segment(
+            image, mask=mask, random_state=args.seed, callback=stage, tile_size=tile_size,
+            **params,
+        )  # fmt: skip
     _report_warnings(caught, args, progress)
     return result
+
+
+@contextlib.contextmanager
+def _dask_cluster(args, progress):
+    """The Dask client of ``--workers`` or ``--scheduler`` while tiles run, closed after."""
+    if args.workers is None and args.scheduler is None:
+        yield None
+        return
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        option = "--workers" if args.workers is not None else "--scheduler"
+        raise ImportError(
+            f'{option} needs dask.distributed: pip install "skimgcluster[dask]"'
+        ) from None
+    if args.workers is not None:
+        progress.note(f"skimgcluster: starting a local Dask cluster of {args.workers} workers")
+        with (
+            LocalCluster(
+                n_workers=args.workers, threads_per_worker=1, processes=True,
+                dashboard_address=None,
+            ) as cluster,
+            Client(cluster) as client,
+        ):  # fmt: skip
+            yield client
+        return
+    try:
+        client = Client(args.scheduler, timeout="10s")
+    except (OSError, TimeoutError) as exc:
+        raise _CommandError(f"cannot reach the Dask scheduler at {args.scheduler}: {exc}") from None
+    with client:
+        yield client
 
 
 def _write(args, progress, staging, names, image, result, wcs):
@@ -542,6 +695,10 @@ def _write(args, progress, staging, names, image, result, wcs):
     catalog.write(staging.path(names["sources"]), format=args.catalog_format, overwrite=True)
     for name in args.plots:
         progress(f"drawing {names[name]}")
+        if not hasattr(result, "maps"):
+            # A tiled result keeps no point cloud or whole-image maps to draw.
+            progress.note(f"skimgcluster: note: {names.pop(name)} is not drawn for a tiled image")
+            continue
         save_figure(staging.path(names[name]), _figure(name, image, result), dpi=120)
 
 
@@ -574,9 +731,144 @@ def run():
     sys.exit(status)
 
 
+# File name endings of the images a folder given to --separate stands for.
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".zarr")
+
+
+def _image_name(path):
+    """The name of an image's output folder: its file name without the image suffix."""
+    from ._fits import FITS_SUFFIXES
+
+    name = Path(path).name
+    for suffix in sorted(FITS_SUFFIXES + _IMAGE_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem or name
+
+
+def _expand_images(items):
+    """The images of ``--separate``: files, the image files of folders, pattern matches."""
+    import glob
+
+    from ._fits import is_fits_path
+
+    paths = []
+    for item in items:
+        if glob.has_magic(item):
+            found = sorted(glob.glob(item))
+            if not found:
+                raise _CommandError(f"no file matches the pattern {item!r}")
+            paths.extend(found)
+        elif Path(item).is_dir() and not item.rstrip("/").lower().endswith(".zarr"):
+            found = sorted(
+                str(p) for p in Path(item).iterdir()
+                if not p.name.startswith(".")
+                and (is_fits_path(p) or p.name.lower().endswith(_IMAGE_SUFFIXES))
+            )  # fmt: skip
+            if not found:
+                raise _CommandError(f"the folder {item} holds no image file")
+            paths.extend(found)
+        else:
+            paths.append(item)
+    paths = list(dict.fromkeys(paths))
+    names = {}
+    for path in paths:
+        name = _image_name(path)
+        if name in names:
+            raise _CommandError(
+                f"{names[name]} and {path} would share the output folder {name}; "
+                "rename one, or segment them in two runs"
+            )
+        names[name] = path
+    return names
+
+
+def _one_image(args):
+    """Segment the one image of ``args`` (a copy of the batch's), writing its outputs.
+
+    Runs in this process or in a Dask worker; returns the number of sources.
+    """
+    if args.on_worker:
+        import dask
+
+        # The image's tiles run one after the other in this worker: the
+        # cluster's workers are busy with the other images.
+        with dask.config.set(scheduler="synchronous"):
+            return _segment_command(args, _Progress(1, quiet=True)).n_sources
+    return _segment_command(args, _Progress(1, quiet=True)).n_sources
+
+
+def _batch(args, progress):
+    """``--separate``: each image on its own, in parallel on a cluster; failures named."""
+    import copy
+
+    if not args.images:
+        raise _CommandError("--separate needs the images to segment (files, folders or patterns)")
+    images = _expand_images(args.images)
+    if not args.output:
+        raise _CommandError("--output must name a folder; got an empty string")
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise _CommandError(f"output {out} exists and is not a folder")
+    made = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = {}
+    for name, path in images.items():
+        job = copy.copy(args)
+        job.images, job.output, job.quiet = [path], str(out / name), True
+        job.separate, job.workers, job.scheduler, job.on_worker = False, None, None, False
+        jobs[name] = job
+    n = len(jobs)
+    progress(f"segmenting {n} images")
+    done, failed, n_sources = 0, {}, 0
+
+    def finished(name, result=None, error=None):
+        nonlocal done, n_sources
+        done += 1
+        if error is None:
+            n_sources += result
+        else:
+            failed[name] = error
+            text = str(error).strip()
+            message = text.splitlines()[0] if text else type(error).__name__
+            progress.note(f"skimgcluster: error: {images[name]}: {message}")
+        progress.update(f"{done} of {n} images done")
+
+    with _dask_cluster(args, progress) as client:
+        if client is None:
+            for name, job in jobs.items():
+                try:
+                    finished(name, _one_image(job))
+                except (_CommandError, ImportError, ValueError, TypeError, OSError,
+                        MemoryError) as exc:  # fmt: skip
+                    finished(name, error=exc)
+        else:
+            import uuid
+
+            from distributed import as_completed
+
+            run = uuid.uuid4().hex[:8]
+            futures = {}
+            for name, job in jobs.items():
+                job.on_worker = True
+                future = client.submit(_one_image, job, key=f"skimgcluster-image-{run}-{name}",
+                                       pure=False)  # fmt: skip
+                futures[future] = name
+            for future in as_completed(futures):
+                try:
+                    finished(futures[future], future.result())
+                except Exception as exc:  # whatever the image raised, or a lost worker
+                    finished(futures[future], error=exc)
+    if made and not any(out.iterdir()):
+        out.rmdir()
+    return n - len(failed), n, n_sources, [images[name] for name in failed]
+
+
 def _main(argv):
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.separate:
+        return _main_batch(args)
     progress = _Progress(_n_stages(args), quiet=args.quiet)
     try:
         try:
@@ -595,6 +887,23 @@ def _main(argv):
     except MemoryError as exc:  # an allocation the memory guard could not foresee
         _error(exc, prefix="out of memory: ")
         return 1
+
+
+def _main_batch(args):
+    progress = _Progress(1, quiet=args.quiet)
+    try:
+        try:
+            n_ok, n, n_sources, failed = _batch(args, progress)
+        finally:
+            progress.close()
+    except (_CommandError, ImportError, ValueError, OSError) as exc:
+        _error(exc)
+        return 1
+    summary = f"segmented {n_ok} of {n} images, {n_sources} sources, in {progress.elapsed():.1f} s"
+    if failed:
+        summary += f"; failed: {', '.join(failed)}"
+    print(f"{summary} -> {args.output}", flush=True)
+    return 1 if failed else 0
 
 
 def _error(exc, prefix=""):

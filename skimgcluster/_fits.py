@@ -160,7 +160,11 @@ def _scaled(hdu, path):
     raw = np.asarray(raw)
     while raw.ndim > 3 and raw.shape[0] == 1:
         raw = raw[0]
-    header = hdu.header
+    return _scale(raw, hdu.header, path)
+
+
+def _scale(raw, header, path):
+    """Float pixels of stored values ``raw``: BSCALE/BZERO applied, BLANK as NaN."""
     bscale = float(header.get("BSCALE", 1.0))
     bzero = float(header.get("BZERO", 0.0))
     if raw.dtype.kind in "iu":
@@ -258,7 +262,7 @@ def _check_fits_memory(files, declared):
     )
 
 
-def read_fits(paths, *, hdu=None, _before_decoding=None):
+def read_fits(paths, *, hdu=None, chunks=None, _before_decoding=None):
     """Read a FITS image, a FITS cube, or several single-band FITS files as bands.
 
     Parameters
@@ -273,6 +277,14 @@ def read_fits(paths, *, hdu=None, _before_decoding=None):
         (case-insensitive). ``None`` takes the first HDU holding a 2-D or 3-D
         image (the primary HDU, or the first extension when the primary is
         empty).
+    chunks : int, tuple of int or None, default=None
+        ``None`` reads the pixels now, into a NumPy array. Otherwise nothing
+        is read now: ``data`` is a :class:`dask.array.Array` with chunks of
+        ``chunks`` rows and columns (all bands in each chunk), whose chunks
+        read their section of each file when computed, wherever they are
+        computed (astropy's memory map of an uncompressed file reads just
+        those pixels). This is how an image larger than memory is read for
+        :func:`~skimgcluster.segment` with ``tile_size``. Needs dask.
 
     Returns
     -------
@@ -280,6 +292,9 @@ def read_fits(paths, *, hdu=None, _before_decoding=None):
         ``data`` of shape (M, N) for one plane, (M, N, C) for C planes (a
         FITS cube of axes (C, M, N) in FITS order NAXIS3, NAXIS2, NAXIS1 is
         read with its planes as bands); ``mask``, ``header`` and ``wcs``.
+        With ``chunks``, ``data`` is a dask array whose NaN, infinite and
+        BLANK pixels are NaN in every band, and ``mask`` is None: the
+        segmentation excludes NaN pixels just the same.
 
     Raises
     ------
@@ -331,6 +346,8 @@ def read_fits(paths, *, hdu=None, _before_decoding=None):
         wide = any(bitpix >= 32 or bitpix == -64 for _, bitpix in declared)
         m, n = declared[0][0][-2:]
         _before_decoding((m, n, n_bands), np.dtype(np.float64 if wide else np.float32))
+    if chunks is not None:
+        return _lazy_fits(fits, wcs_module, files, hdu, declared, chunks)
     _check_fits_memory(files, declared)
     planes, header = [], None
     for path in files:
@@ -361,6 +378,84 @@ def read_fits(paths, *, hdu=None, _before_decoding=None):
         data[bad] = np.nan  # every band of a masked pixel
     wcs = _celestial_wcs(header, files[0], wcs_module)
     return FitsImage(data, mask, header, wcs)
+
+
+class _FitsSections:
+    """The (M, N[, C]) image of FITS files as an array-like that reads only what is sliced.
+
+    It holds file names and header facts only, so that it pickles small: a
+    dask chunk (or a tile) sent to a worker process opens the files there and
+    reads its section, through astropy's memory map for uncompressed data.
+    """
+
+    def __init__(self, parts, shape, dtype):
+        self.parts = parts  # (path, HDU index, NAXIS, declared shape) per file
+        self.shape = shape
+        self.dtype = np.dtype(dtype)
+        self.ndim = len(shape)
+
+    def __getitem__(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        key = key + (slice(None),) * (self.ndim - len(key))
+        rows, cols = key[0], key[1]
+        if not (isinstance(rows, slice) and isinstance(cols, slice)):
+            raise TypeError("FITS sections are read by slices of rows and columns.")
+        fits, _ = _import_astropy("reading FITS")
+        bands = []
+        for path, index, naxis, shape in self.parts:
+            lead = (0,) * (naxis - len(shape)) + ((slice(None),) if len(shape) == 3 else ())
+            with fits.open(path, memmap=True, do_not_scale_image_data=True) as hdul:
+                chosen = hdul[index]
+                raw = np.asarray(chosen.section[lead + (rows, cols)])
+                data = _scale(raw, chosen.header, path)
+            bands.append(np.moveaxis(data, 0, -1) if data.ndim == 3 else data[:, :, None])
+        data = np.concatenate(bands, axis=2).astype(self.dtype, copy=False)
+        bad = ~np.isfinite(data)
+        data[bad.any(axis=2)] = np.nan  # every band of a masked pixel, as read_fits
+        return data[:, :, key[2]] if self.ndim == 3 else data[:, :, 0]
+
+
+def _lazy_fits(fits, wcs_module, files, hdu, declared, chunks):
+    """:func:`read_fits` with ``chunks``: a dask array that reads sections when computed."""
+    try:
+        import dask.array as da
+        from dask.base import tokenize
+    except ImportError:
+        raise ImportError(
+            'read_fits(chunks=...) needs dask: pip install "skimgcluster[dask]"'
+        ) from None
+    parts, header = [], None
+    for path, (shape, _) in zip(files, declared, strict=True):
+        with _open(fits, path) as hdul:
+            chosen = _select_hdu(hdul, hdu, path)
+            index = next(i for i, h in enumerate(hdul) if h is chosen)
+            naxis = int(chosen.header.get("NAXIS", 0))
+            if header is None:
+                header = chosen.header.copy()
+        parts.append((str(path), index, naxis, shape))
+    n_bands = sum(shape[0] if len(shape) == 3 else 1 for shape, _ in declared)
+    m, n = declared[0][0][-2:]
+    wide = any(bitpix >= 32 or bitpix == -64 for _, bitpix in declared)
+    dtype = np.float64 if wide else np.float32
+    shape = (m, n) if n_bands == 1 else (m, n, n_bands)
+    if isinstance(chunks, (int, np.integer)) and not isinstance(chunks, (bool, np.bool_)):
+        chunks = (int(chunks), int(chunks))
+    try:
+        chunks = tuple(int(c) for c in chunks)[:2]
+        if len(chunks) != 2 or min(chunks) < 1:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"chunks must be None, an int >= 1 or a pair of them; got chunks={chunks!r}."
+        ) from None
+    sections = _FitsSections(parts, shape, dtype)
+    stamps = [(p, os.stat(p).st_mtime_ns, os.stat(p).st_size) for p, *_ in parts]
+    data = da.from_array(
+        sections, chunks=chunks + shape[2:], name=f"read-fits-{tokenize(stamps, parts)}",
+        meta=np.empty((0,) * len(shape), dtype=dtype),
+    )  # fmt: skip
+    wcs = _celestial_wcs(header, files[0], wcs_module)
+    return FitsImage(data, None, header, wcs)
 
 
 def _label_header(header, fits, wcs_module):

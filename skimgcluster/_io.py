@@ -15,8 +15,8 @@ __all__ = ["read_image", "write_label_image"]
 _TIFF = {".tif", ".tiff"}
 
 
-def read_image(path, *, planes=None):
-    """Read a PNG, JPEG, TIFF or FITS image, keeping its dtype.
+def read_image(path, *, planes=None, chunks=None):
+    """Read a PNG, JPEG, TIFF, FITS or Zarr image, keeping its dtype.
 
     Parameters
     ----------
@@ -24,7 +24,8 @@ def read_image(path, *, planes=None):
         The file. TIFF files are read with tifffile (16-bit and float data
         included), FITS files (``.fits``, ``.fit``, ``.fts``, also gzipped
         or tile-compressed) with :func:`~skimgcluster.read_fits` (astropy
-        needed), others with Pillow.
+        needed), a Zarr array (a folder ending in ``.zarr``) lazily with
+        :func:`dask.array.from_zarr`, others with Pillow.
     planes : {None, 'bands'} or int, default=None
         How to read a TIFF that holds a stack of image planes: several pages
         of the same size, or an axis that is neither rows, columns nor the
@@ -34,16 +35,27 @@ def read_image(path, *, planes=None):
         band, an int ``k`` reads plane ``k`` only (planes counted in the
         file's order). The channel axis of an ImageJ or OME-TIFF hyperstack
         is read as bands without it. Must be None for other formats.
+    chunks : int, tuple of int or None, default=None
+        For FITS and Zarr: read nothing now, and return a
+        :class:`dask.array.Array` of chunks of ``chunks`` rows and columns
+        that reads its sections when computed (see
+        :func:`~skimgcluster.read_fits`). A Zarr array is always read so,
+        by default in the chunks it is stored in. Needs dask. Must be None
+        for other formats.
 
     Returns
     -------
-    image : (M, N[, C]) ndarray
+    image : (M, N[, C]) ndarray or dask.array.Array
         The pixels; an alpha channel is removed. FITS images are float, with
-        BSCALE and BZERO applied and their planes as bands.
+        BSCALE and BZERO applied and their planes as bands. A dask array for
+        Zarr, and for FITS with ``chunks``: images larger than memory are
+        segmented from it tile by tile (:func:`~skimgcluster.segment` with
+        ``tile_size``), never read whole.
     mask : (M, N) ndarray of bool or None
         True where the alpha channel was 0 (fully transparent), or for FITS
         where a pixel is NaN, infinite or BLANK; ``None`` if there is no such
-        pixel.
+        pixel. Always None for a dask array, whose NaN pixels (BLANK and
+        infinite ones included, for FITS) the segmentation excludes anyway.
 
     Raises
     ------
@@ -72,13 +84,52 @@ def read_image(path, *, planes=None):
     others (unspecified, or untagged, as libtiff reads them) are further
     bands. A file holding several images of different sizes is refused.
     """
-    return _read_image(path, planes)
+    return _read_image(path, planes, chunks=chunks)
 
 
-def _read_image(path, planes=None, before_decoding=None):
+def is_zarr_path(path):
+    """True if ``path`` names a Zarr store: a name ending in ``.zarr``."""
+    return Path(path).name.lower().endswith(".zarr")
+
+
+def _read_zarr(path, chunks):
+    """The array of a Zarr store, as a dask array that reads chunks when computed."""
+    try:
+        import dask.array as da
+    except ImportError:
+        raise ImportError(f'reading {path} (Zarr) needs dask: pip install "skimgcluster[dask]"')
+    if not path.is_dir():
+        raise FileNotFoundError(f"no such Zarr store (a folder): {path}")
+    try:
+        image = da.from_zarr(str(path))
+    except ImportError:
+        raise ImportError(f'reading {path} (Zarr) needs zarr: pip install "skimgcluster[dask]"')
+    except Exception as exc:  # a group, a corrupt or foreign store
+        raise ValueError(
+            f"cannot read {path} as a Zarr image array: {type(exc).__name__}: {exc}"
+        ) from None
+    if image.ndim not in (2, 3) or 0 in image.shape or np.dtype(image.dtype).kind not in "biuf":
+        raise ValueError(
+            f"cannot read {path} as an image: its Zarr array has shape {image.shape} and "
+            f"dtype {image.dtype}; expected (M, N) or (M, N, C) of a real numeric dtype"
+        )
+    if chunks is not None:
+        if isinstance(chunks, (int, np.integer)) and not isinstance(chunks, (bool, np.bool_)):
+            chunks = (chunks, chunks)
+        image = image.rechunk(tuple(chunks)[:2] + (-1,) * (image.ndim - 2))
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    return image, None
+
+
+def _read_image(path, planes=None, before_decoding=None, *, chunks=None):
     """:func:`read_image`, calling ``before_decoding(shape, dtype)`` with the (M, N, C)
     shape and dtype of the image it will return, once known from the file's header."""
     path = Path(path)
+    if is_zarr_path(path):
+        if planes is not None:
+            raise ValueError(f"planes applies to TIFF files only; {path.name} is not one")
+        return _read_zarr(path, chunks)
     if path.is_dir():
         raise ValueError(f"cannot read {path} as an image: it is a folder")
     if not path.is_file():
@@ -88,8 +139,10 @@ def _read_image(path, planes=None, before_decoding=None):
     if planes is not None and suffix not in _TIFF:
         raise ValueError(f"planes applies to TIFF files only; {path.name} is not one")
     if is_fits_path(path):
-        fits_image = read_fits(path, _before_decoding=before_decoding)
+        fits_image = read_fits(path, chunks=chunks, _before_decoding=before_decoding)
         return fits_image.data, fits_image.mask
+    if chunks is not None:
+        raise ValueError(f"chunks applies to FITS and Zarr only; {path.name} is neither")
     try:
         if suffix in _TIFF:
             image, hidden = _read_tiff(path, planes, before_decoding)
@@ -351,14 +404,17 @@ def write_label_image(path, label_image, *, header=None):
     ----------
     path : str or path-like
         ``.png`` (16-bit grayscale; at most 65,535 labels), ``.tif``/``.tiff``
-        (int32, as FITS), ``.fits``/``.fit``/``.fts`` (int32, astropy needed) or
-        ``.npy``.
-    label_image : (M, N) ndarray of int
-        0 for background.
+        (int32, as FITS), ``.fits``/``.fit``/``.fts`` (int32, astropy needed),
+        ``.npy``, or ``.zarr``: a Zarr array (a folder) of int32 in chunks of
+        1024 x 1024, written one band of chunks at a time (zarr needed).
+    label_image : (M, N) ndarray of int, or dask.array.Array for Zarr
+        0 for background. A dask array is written to Zarr chunk by chunk,
+        as its chunks are computed, never whole in memory.
     header : astropy.io.fits.Header, astropy.wcs.WCS or None, default=None
-        For FITS only: the header (or WCS) of the segmented image, whose
+        For FITS and Zarr: the header (or WCS) of the segmented image, whose
         celestial WCS the label image carries (see
-        :func:`~skimgcluster.write_label_fits`). Ignored for other formats.
+        :func:`~skimgcluster.write_label_fits`; Zarr keeps its cards in the
+        array's attribute ``'wcs'``). Ignored for other formats.
 
     Raises
     ------
@@ -368,8 +424,11 @@ def write_label_image(path, label_image, *, header=None):
         PNG, the int32 range for TIFF and FITS); labels are never wrapped.
     """
     path = Path(path)
-    label_image = _check_label_image(label_image)
     suffix = path.suffix.lower()
+    if suffix == ".zarr":
+        _write_label_zarr(path, label_image, header)
+        return
+    label_image = _check_label_image(label_image)
     if suffix in (".fits", ".fit", ".fts"):
         write_label_fits(path, label_image, header=header, overwrite=True)
         return
@@ -402,9 +461,81 @@ def write_label_image(path, label_image, *, header=None):
 
     else:
         raise ValueError(
-            f"label images are written as .png, .tif, .fits or .npy; got {path.name!r}."
+            f"label images are written as .png, .tif, .fits, .npy or .zarr; got {path.name!r}."
         )
     _atomic_write(path, write)
+
+
+#: Chunks of the Zarr label images written.
+_ZARR_CHUNK = 1024
+
+
+def _write_label_zarr(path, label_image, header):
+    """A label image as a Zarr array of int32, written beside and moved into place."""
+    import shutil
+
+    try:
+        import zarr
+    except ImportError:
+        raise ImportError(
+            f'writing {path.name} needs zarr, which is not installed: pip install "zarr"'
+        ) from None
+    lazy = type(label_image).__module__.startswith("dask.")
+    if not lazy:
+        label_image = _check_label_image(label_image)
+        _check_label_range(label_image, np.int32, "Zarr")
+    elif label_image.ndim != 2 or np.dtype(label_image.dtype).kind not in "iu":
+        raise ValueError(
+            f"label_image must be a 2-D integer array; got shape {label_image.shape} "
+            f"and dtype {label_image.dtype}."
+        )
+    attrs = {"skimgcluster": "label image: 0 = background, 1..K = sources"}
+    if header is not None:
+        from ._fits import _import_astropy, _label_header
+
+        attrs["wcs"] = dict(_label_header(header, *_import_astropy("a Zarr label image's WCS")))
+    m, n = label_image.shape
+    chunks = (min(_ZARR_CHUNK, m) or 1, min(_ZARR_CHUNK, n) or 1)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+    old = None
+    try:
+        z = zarr.open_array(
+            str(tmp), mode="w", shape=(m, n), chunks=chunks, dtype=np.int32, fill_value=0
+        )
+        if lazy:
+            import dask.array as da
+
+            info = np.iinfo(np.int32)
+            checked = label_image.map_blocks(_int32_block, info.min, info.max, dtype=np.int32)
+            da.store(checked.rechunk(chunks), z, lock=False)
+        else:
+            for r in range(0, m, chunks[0]):  # a band of chunks at a time: no whole int32 copy
+                z[r : r + chunks[0]] = label_image[r : r + chunks[0]].astype(np.int32)
+        z.attrs.update(attrs)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)
+        if os.path.lexists(path):
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            os.replace(path, old / path.name)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and os.path.lexists(old / path.name) and not os.path.lexists(path):
+            os.replace(old / path.name, path)  # the previous label image, back
+        raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _int32_block(block, lo, hi):
+    if block.size and (int(block.min()) < lo or int(block.max()) > hi):
+        raise ValueError(
+            f"label_image must hold values in the int32 range to be written as Zarr; got "
+            f"values from {block.min()} to {block.max()}."
+        )
+    return block.astype(np.int32)
 
 
 def write_text(path, text):

@@ -156,6 +156,8 @@ def segment(
     deblend_color_z=3.0,
     min_area=7,
     callback=None,
+    tile_size="auto",
+    halo=None,
     **params,
 ):
     """Find the sources of an image: sample, cluster and map back to pixels.
@@ -190,7 +192,18 @@ def segment(
     callback : callable or None, default=None
         Called as ``callback(stage, detail)`` as each stage starts
         (``'sampling'``, ``'clustering'``, ``'labelling'``), e.g. to show
-        progress.
+        progress; a tiled run calls ``callback('tiles', '<done> of <n> tiles')``
+        as tiles finish.
+    tile_size : int, 'auto' or None, default='auto'
+        Segment the image in tiles of this many pixels a side, with a halo,
+        on the active Dask scheduler, and stitch them (see
+        :func:`skimgcluster._tiling.segment_tiled` and the user guide's
+        "Large images and many images"). ``'auto'`` tiles images of more than
+        2**25 pixels (about 5800 x 5800) in tiles of 2048; ``None`` never
+        tiles. A tiled run returns a :class:`TiledSegmentation`.
+    halo : int or None, default=None
+        Margin in pixels around each tile; ``None`` is the larger of 3
+        background boxes and ``tile_size // 8``.
     **params
         Parameters of :class:`LuminositySampler` and
         :class:`AstroLinkClusterer` by name (e.g. ``n_samples=200_000``,
@@ -201,8 +214,9 @@ def segment(
 
     Returns
     -------
-    result : Segmentation
-        The label image, the hierarchy with significances and what led to it.
+    result : Segmentation or TiledSegmentation
+        The label image, the hierarchy with significances and what led to it
+        (a :class:`TiledSegmentation` when the image was tiled).
 
     Raises
     ------
@@ -235,6 +249,8 @@ def segment(
         deblend_dip=deblend_dip,
         deblend_color_z=deblend_color_z,
         min_area=min_area,
+        tile_size=tile_size,
+        halo=halo,
     )
     return segmenter.segment_image(image, mask=mask, callback=callback)
 
@@ -370,6 +386,12 @@ class ImageSegmenter(BaseEstimator):
         cleared from the label image (their points keep their label), peaks
         with fewer pixels do not split a segment, and smaller footprint
         regions do not become isolated sources.
+    tile_size : int, 'auto' or None, default='auto'
+        Images larger than this are segmented in tiles on the active Dask
+        scheduler and stitched (see :func:`segment`); ``'auto'`` tiles images
+        of more than 2**25 pixels in tiles of 2048, ``None`` never tiles.
+    halo : int or None, default=None
+        Margin in pixels around each tile (see :func:`segment`).
 
     Attributes
     ----------
@@ -404,6 +426,8 @@ class ImageSegmenter(BaseEstimator):
         deblend_dip=2.0,
         deblend_color_z=3.0,
         min_area=7,
+        tile_size="auto",
+        halo=None,
     ):
         self.sampler = sampler
         self.clusterer = clusterer
@@ -411,6 +435,8 @@ class ImageSegmenter(BaseEstimator):
         self.deblend_dip = deblend_dip
         self.deblend_color_z = deblend_color_z
         self.min_area = min_area
+        self.tile_size = tile_size
+        self.halo = halo
 
     def _steps(self):
         # segment_image uses the sampler's maps and the clusterer's hierarchy.
@@ -484,9 +510,19 @@ class ImageSegmenter(BaseEstimator):
 
         Returns
         -------
-        result : Segmentation
+        result : Segmentation or TiledSegmentation
+            A :class:`TiledSegmentation` when ``tile_size`` tiles the image.
         """
+        from ._tiling import check_halo, check_tiled_image, resolve_tile_size, segment_tiled
 
+        shape = check_tiled_image(image)
+        if shape is not None:
+            tile_size = resolve_tile_size(self.tile_size, shape)
+            halo = check_halo(self.halo)
+            if tile_size is not None and max(shape[0], shape[1]) > tile_size:
+                return segment_tiled(
+                    self, image, mask=mask, tile_size=tile_size, halo=halo, callback=callback
+                )
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be a callable or None; got {type(callback).__name__}.")
 

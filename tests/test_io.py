@@ -92,7 +92,7 @@ def test_png_refuses_too_many_labels(tmp_path):
 
 
 def test_unknown_suffix_and_bad_arrays(tmp_path):
-    with pytest.raises(ValueError, match=r"\.png, \.tif, \.fits or \.npy"):
+    with pytest.raises(ValueError, match=r"\.png, \.tif, \.fits, \.npy or \.zarr"):
         write_label_image(tmp_path / "l.jpg", np.zeros((2, 2), dtype=int))
     with pytest.raises(ValueError, match="2-D integer"):
         write_label_image(tmp_path / "l.png", np.zeros((2, 2)))
