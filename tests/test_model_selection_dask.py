@@ -1,4 +1,4 @@
-"""Model selection on a Dask cluster: GridSearchCV over ImageSegmenter with joblib's dask backend."""
+"""Model selection on a Dask cluster: GridSearchCV with joblib's dask backend."""
 
 import numpy as np
 import pytest
