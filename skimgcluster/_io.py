@@ -97,13 +97,17 @@ def _read_zarr(path, chunks):
     try:
         import dask.array as da
     except ImportError:
-        raise ImportError(f'reading {path} (Zarr) needs dask: pip install "skimgcluster[dask]"')
+        raise ImportError(
+            f'reading {path} (Zarr) needs dask: pip install "skimgcluster[dask]"'
+        ) from None
     if not path.is_dir():
         raise FileNotFoundError(f"no such Zarr store (a folder): {path}")
     try:
         image = da.from_zarr(str(path))
     except ImportError:
-        raise ImportError(f'reading {path} (Zarr) needs zarr: pip install "skimgcluster[dask]"')
+        raise ImportError(
+            f'reading {path} (Zarr) needs zarr: pip install "skimgcluster[dask]"'
+        ) from None
     except Exception as exc:  # a group, a corrupt or foreign store
         raise ValueError(
             f"cannot read {path} as a Zarr image array: {type(exc).__name__}: {exc}"

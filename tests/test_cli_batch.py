@@ -37,7 +37,9 @@ def _check_outputs(out):
     assert sorted(p.name for p in out.iterdir()) == ["a", "b"]
     for name in ("a", "b"):
         assert sorted(p.name for p in (out / name).iterdir()) == [
-            "labels.png", "overview.png", "sources.csv"
+            "labels.png",
+            "overview.png",
+            "sources.csv",
         ]
     assert _n_rows(out / "a" / "sources.csv") == 2
 
@@ -79,7 +81,8 @@ def test_separate_images_on_a_local_cluster(batch, tmp_path, capsys):
     again = tmp_path / "again"
     assert main(["segment", "--separate", str(batch), "-o", str(again), "-q", "--seed", "1"]) == 1
     for name in ("a", "b"):
-        assert (out / name / "labels.png").read_bytes() == (again / name / "labels.png").read_bytes()
+        labels = (out / name / "labels.png").read_bytes()
+        assert labels == (again / name / "labels.png").read_bytes()
 
 
 def test_separate_all_good_exits_zero_and_bands_stay_the_default(batch, tmp_path, capsys):
