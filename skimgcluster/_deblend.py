@@ -1,13 +1,15 @@
-"""Merging of touching segments that the image does not separate.
+"""Deblending on the image: segments split at significant peaks, merged where flat.
 
 AstroLink splits a point cloud wherever its density has a significant bump.
 On a broad, smooth source the pixel noise alone makes such bumps, because
-the points follow the noisy image: the source comes back in pieces. A
-deblender that works on the image (SExtractor, photutils) keeps two touching
-objects apart only when each rises far enough above the lowest level that
-joins them. :func:`merge_segments` applies that test to the segments of the
-label image, and keeps apart segments whose colours differ significantly,
-which is what the colour features of the points are for.
+the points follow the noisy image: the source comes back in pieces. And a
+faint source beside a bright one gets too few points to stand out at all.
+A deblender that works on the image (SExtractor, photutils) keeps two peaks
+apart when each rises far enough above the lowest level that joins them.
+:func:`split_segments` cuts a segment at such peaks, and
+:func:`merge_segments` merges touching segments that no such dip separates,
+unless their colours differ significantly, which is what the colour
+features of the points are for.
 """
 
 import numpy as np

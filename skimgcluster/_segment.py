@@ -180,9 +180,11 @@ def segment(
         when their signal-to-noise ratio reaches this (see
         :class:`ImageSegmenter`); ``None`` keeps only AstroLink's clusters.
     deblend_dip : float or None, default=2.0
-        Touching segments are merged unless each rises this many noise
-        deviations above the level that joins them, or their colours differ
-        (see :class:`ImageSegmenter`); ``None`` keeps AstroLink's split.
+        A segment with several peaks that each rise this many noise
+        deviations above the level that joins them is cut between them, and
+        touching segments without such a dip are merged unless their colours
+        differ (see :class:`ImageSegmenter`); ``None`` keeps AstroLink's
+        segments.
     deblend_color_z : float or None, default=3.0
         Colour difference, in standard errors, that keeps touching segments
         apart without a dip (see :class:`ImageSegmenter`).
@@ -366,7 +368,14 @@ class ImageSegmenter(BaseEstimator):
         when ``k_den`` is too large for the number of points (the clusterer
         then warns and labels nothing).
     deblend_dip : float or None, default=2.0
-        Two touching segments stay apart only if the peak of each, in the
+        A segment holding several peaks of the smoothed luminosity that each
+        rise at least this many standard deviations of its noise above the
+        highest saddle joining them to a higher peak (h-maxima; parts of at
+        least ``min_area`` pixels) is cut along the watershed between them;
+        the parts without a cluster of their own are numbered after the
+        clusters and flagged in ``Segmentation.isolated``, with their
+        signal-to-noise ratio as significance. Then two touching segments
+        stay apart only if the peak of each, in the
         smoothed luminosity, rises at least this many standard deviations of
         its noise above their saddle (the highest level along their common
         boundary), or if their colours differ (``deblend_color_z``);
