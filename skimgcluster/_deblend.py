@@ -188,7 +188,7 @@ def merge_segments(
     return np.array([root(i) for i in range(n_values)])
 
 
-def split_segments(label_image, smoothed, smooth_noise, *, dip, min_area):
+def split_segments(label_image, smoothed, smooth_noise, *, dip, min_area, first=0):
     """Split segments that hold more than one significant peak.
 
     A peak is significant when it rises at least ``dip`` standard
@@ -210,31 +210,37 @@ def split_segments(label_image, smoothed, smooth_noise, *, dip, min_area):
         Least rise of a peak above its saddle, in noise deviations.
     min_area : int
         Least number of pixels of a part.
+    first : int, default=0
+        The new parts are numbered from ``max(first, label_image.max() + 1)``
+        (values that points may carry without holding a pixel are skipped).
 
     Returns
     -------
     label_image : (M, N) ndarray of int32
-        The segments, the new parts numbered after the largest value.
-    n_new : int
-        Number of new parts.
+        The segments, the new parts numbered from ``first`` on.
+    parents : ndarray of int
+        The value of the segment each new part was cut from, in the order
+        of the new values.
     """
     inside = label_image > 0
+    no_parts = np.empty(0, dtype=np.int64)
     if not inside.any():
-        return label_image.astype(np.int32, copy=False), 0
+        return label_image.astype(np.int32, copy=False), no_parts
     with np.errstate(divide="ignore", invalid="ignore"):
         level = np.where(inside & np.isfinite(smoothed), smoothed / smooth_noise, 0.0)
-    floor = float(level[inside].min()) if inside.any() else 0.0
+    floor = float(level[inside].min())
     level = np.where(inside, level, min(floor, 0.0))
     peaks, n_peaks = ndimage.label(h_maxima(level, dip) > 0, structure=np.ones((3, 3)))
     if n_peaks < 2:
-        return label_image.astype(np.int32, copy=False), 0
+        return label_image.astype(np.int32, copy=False), no_parts
     # The segment of every peak, and the segments that hold more than one.
-    first = ndimage.minimum_position(label_image, peaks, np.arange(1, n_peaks + 1))
-    owner = np.array([label_image[p] for p in first], dtype=np.int64)
+    where = ndimage.minimum_position(label_image, peaks, np.arange(1, n_peaks + 1))
+    owner = np.array([label_image[p] for p in where], dtype=np.int64)
     per_segment = np.bincount(owner, minlength=int(label_image.max()) + 1)
     per_segment[0] = 0
     out = label_image.astype(np.int32, copy=True)
-    next_value = int(label_image.max()) + 1
+    next_value = max(int(first), int(label_image.max()) + 1)
+    parents = []
     boxes = ndimage.find_objects(label_image)
     for value in np.flatnonzero(per_segment >= 2):
         box = boxes[value - 1]
@@ -254,5 +260,6 @@ def split_segments(label_image, smoothed, smooth_noise, *, dip, min_area):
         for part in ids:
             if part != top:
                 region[parts == part] = next_value
+                parents.append(value)
                 next_value += 1
-    return out, next_value - int(label_image.max()) - 1
+    return out, np.array(parents, dtype=np.int64)

@@ -61,9 +61,10 @@ def _check_points(labels, points, shape):
             raise TypeError(f"labels must be integers; got dtype={labels.dtype}.")
     # The range is checked in the given dtype, before the cast to intp, which
     # would wrap uint64 values >= 2**63 (and large floats) to negative ones.
-    if labels.size and labels.min() < -1:
+    # ``item()`` compares exactly: a float16 array cannot hold _MAX_LABEL.
+    if labels.size and labels.min().item() < -1:
         raise ValueError(f"labels must be -1 (noise) or >= 0; got {labels.min()}.")
-    if labels.size and labels.max() > _MAX_LABEL:
+    if labels.size and labels.max().item() > _MAX_LABEL:
         raise ValueError(
             f"labels must be at most {_MAX_LABEL} so that label + 1 fits the int32 "
             f"label image; got {labels.max()}."

@@ -601,13 +601,25 @@ class ImageSegmenter(BaseEstimator):
         smoothed = maps.smoothed_luminosity
         smooth_noise = maps.smooth_noise
         n_clustered = int(labels.max(initial=-1)) + 1
-        label_image, n_new = split_segments(
-            label_image, smoothed, smooth_noise, dip=self.deblend_dip, min_area=self.min_area
-        )
-        if n_new:
-            # The points of a part split off take its label.
+        first_new = max(int(label_image.max()), n_clustered) + 1
+        label_image, parents = split_segments(
+            label_image, smoothed, smooth_noise, dip=self.deblend_dip, min_area=self.min_area,
+            first=first_new,
+        )  # fmt: skip
+        if parents.size:
+            # The points of a part split off take its label; a part that holds
+            # no point goes back to its segment, so every value of the label
+            # image is the label of some points.
             value = label_image.ravel()[_pixel_of(points, label_image.shape)]
-            moved = (value > n_clustered) & (labels >= 0)
+            moved = (value >= first_new) & (labels >= 0)
+            held = np.bincount(value[moved] - first_new, minlength=parents.size) > 0
+            if not held.all():
+                back = np.arange(first_new + parents.size)
+                back[first_new:] = np.where(
+                    held, first_new + np.cumsum(held) - 1, parents
+                )
+                label_image = back[label_image].astype(np.int32)
+                value = back[value]
             labels = labels.copy()
             labels[moved] = value[moved] - 1
         new_value = merge_segments(

@@ -5,7 +5,7 @@ import pytest
 from conftest import gaussian_image
 
 from skimgcluster import ImageSegmenter, segment
-from skimgcluster._deblend import merge_segments
+from skimgcluster._deblend import merge_segments, split_segments
 
 
 def _blobs(shape, sources):
@@ -135,3 +135,25 @@ def test_min_area_clears_small_segments():
 def test_min_area_is_checked(two_source_image, value, error):
     with pytest.raises(error, match="min_area"):
         segment(two_source_image, random_state=0, min_area=value)
+
+
+def test_split_parts_number_after_every_label_and_hold_points():
+    # Two peaks in one segment; a label that owns no pixel must not be reused.
+    smoothed = _blobs((40, 60), [(20, 18, 100.0, 4.0), (20, 42, 80.0, 4.0)])
+    label_image = np.where(smoothed > 1, 1, 0)
+    out, parents = split_segments(label_image, smoothed, np.ones_like(smoothed), dip=3.0,
+                                  min_area=5, first=5)  # fmt: skip
+    np.testing.assert_array_equal(np.unique(out), [0, 1, 5])
+    np.testing.assert_array_equal(parents, [1])
+
+
+def test_segment_labels_every_segment_through_its_points():
+    from skimgcluster.datasets import make_field
+
+    image, _, _ = make_field((128, 128), 15, random_state=4)
+    for seed in range(3):
+        result = segment(image, random_state=seed, n_samples=300)
+        values = np.unique(result.label_image[result.label_image > 0])
+        assert values.max(initial=0) <= result.labels.max() + 1
+        assert result.source_significance.size >= values.max(initial=0)
+        assert np.isin(values - 1, result.labels).all()
