@@ -1,0 +1,82 @@
+"""The compiled kernels are cached on disk, also from a read-only installation.
+
+numba writes its cache next to a module's sources; where it cannot, it falls
+back to a per-user folder (``$XDG_CACHE_HOME/numba`` or ``~/.cache/numba``).
+These tests import the package from a read-only copy in new processes and
+check that the second process loads what the first compiled.
+"""
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import skimgcluster
+
+# Compiles one small kernel and reports the package's location and the
+# kernel's cache hits and misses in this process.
+SCRIPT = """
+import numpy as np
+import skimgcluster
+from skimgcluster import _background
+_background.band_mean(np.zeros((2, 2, 3), np.float32))
+stats = _background.band_mean.stats
+print(skimgcluster.__file__)
+print(sum(stats.cache_hits.values()), sum(stats.cache_misses.values()))
+"""
+
+
+def _read_only_copy(root):
+    """A copy of the package under ``root/site`` that numba cannot write into."""
+    source = Path(skimgcluster.__file__).parent
+    package = root / "site" / "skimgcluster"
+    shutil.copytree(source, package, ignore=shutil.ignore_patterns("__pycache__"))
+    # A file where numba would create its __pycache__ folder: writing next to
+    # the sources then fails for every user, root included (root ignores the
+    # permissions removed below).
+    (package / "__pycache__").write_text("")
+    for path in [*package.rglob("*"), package]:
+        path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    return package
+
+
+def _run(site, cache_home, cwd):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+    env.update(
+        PYTHONPATH=str(site),
+        XDG_CACHE_HOME=str(cache_home),
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    location, counts = result.stdout.strip().splitlines()[-2:]
+    hits, misses = (int(v) for v in counts.split())
+    return Path(location), hits, misses
+
+
+def test_read_only_install_caches_in_the_user_folder(tmp_path):
+    package = _read_only_copy(tmp_path)
+    cache_home = tmp_path / "cache"
+    try:
+        location, hits, misses = _run(package.parent, cache_home, tmp_path)
+        assert location.parent == package  # the read-only copy was imported
+        assert (hits, misses) == (0, 1)  # compiled
+        # Nothing was written next to the sources; the cache is in the user's folder.
+        assert (package / "__pycache__").is_file()
+        index = list((cache_home / "numba").glob("skimgcluster_*/_background.band_mean-*.nbi"))
+        assert len(index) == 1
+        # A new process loads the machine code instead of compiling again.
+        _, hits, misses = _run(package.parent, cache_home, tmp_path)
+        assert (hits, misses) == (1, 0)
+    finally:
+        for path in [package, *package.rglob("*")]:
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
