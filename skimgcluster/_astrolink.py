@@ -7,7 +7,10 @@ data. This subclass keeps AstroLink's algorithm (aggregation, prominence model
 and cluster extraction run AstroLink's own code) and changes only that glue:
 
 * every numba kernel is re-wrapped with ``cache=True`` so a second process
-  loads the machine code from disk instead of compiling it again;
+  loads the machine code from disk instead of compiling it again; while that
+  cache is empty, importing this module starts one process that compiles them
+  into it (:func:`compile_in_background`), so that a fresh environment
+  compiles AstroLink's kernels and the sampler's at the same time;
 * ``__init__`` stores already validated parameters and touches no global state
   (the caller sets the numba thread count around :meth:`run`);
 * messages go to the ``skimgcluster`` logger and warnings, never to stdout;
@@ -19,6 +22,10 @@ and cluster extraction run AstroLink's own code) and changes only that glue:
 """
 
 import logging
+import multiprocessing
+import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -464,6 +471,7 @@ class _CachedAstroLink(AstroLink):
 
     def run(self):
         """Run AstroLink's stages; tiny data give the root cluster only."""
+        _wait_for_compilation()
         if self.n_samples <= self.k_den or self.n_samples < 3:
             self.degenerate_ = (
                 f"n_samples={self.n_samples} is too few for k_den={self.k_den} "
@@ -493,3 +501,94 @@ class _CachedAstroLink(AstroLink):
         self.groups_sigs = np.empty((0, 2))
         self.pFit = np.array([np.nan, np.nan])
         self.tree_ = None
+
+
+# The process started by compile_in_background (None: none was started).
+_compiling = None
+
+# Environment variable that marks the compiling process (which must not start
+# another one), and that a user can set to 0 to never start one.
+_BACKGROUND_ENV = "SKIMGCLUSTER_BACKGROUND_COMPILE"
+
+# Longest wait for that process before compiling here instead (seconds).
+_COMPILE_WAIT = 600
+
+_COMPILE_SCRIPT = "from skimgcluster._astrolink import _compile_kernels; _compile_kernels()"
+
+
+def _cache_is_cold():
+    """True if AstroLink's aggregation kernel has no disk cache yet.
+
+    That kernel is most of the compile time of a first ``fit``. Reads numba's
+    private cache attributes; anything unexpected counts as not cold.
+    """
+    dispatcher = _CachedAstroLink._aggregate_njit_float64_uint32
+    try:
+        index = dispatcher._cache._cache_file._index_path
+    except AttributeError:
+        return False
+    return not os.path.exists(index)
+
+
+def compile_in_background():
+    """Compile the clustering kernels into the disk cache in another process.
+
+    Does nothing if the cache already holds them, if this process is a
+    ``multiprocessing`` child or the compiling process itself, or if the
+    environment variable ``SKIMGCLUSTER_BACKGROUND_COMPILE`` is ``0``. Else it
+    starts, once per process, ``python -c`` running :func:`_compile_kernels`
+    and returns at once; :meth:`_CachedAstroLink.run` waits for it, then loads
+    the kernels from the cache. On two cores a first run then compiles
+    AstroLink's kernels while the sampler's compile and run here.
+    """
+    global _compiling
+    if _compiling is not None or os.environ.get(_BACKGROUND_ENV) == "0":
+        return
+    if multiprocessing.parent_process() is not None or not _cache_is_cold():
+        return
+    env = dict(os.environ)
+    env[_BACKGROUND_ENV] = "0"
+    # The child imports this very package, wherever it was imported from.
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH")) if p)
+    try:
+        _compiling = subprocess.Popen(
+            [sys.executable, "-c", _COMPILE_SCRIPT],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    except OSError:  # no way to start a process: compile here when needed
+        _compiling = False
+
+
+def _wait_for_compilation():
+    """Wait for the process of :func:`compile_in_background`, if one runs."""
+    global _compiling
+    if _compiling:
+        try:
+            _compiling.wait(timeout=_COMPILE_WAIT)
+        except subprocess.TimeoutExpired:
+            pass  # compile here; the other process goes on on its own
+        _compiling = False
+
+
+def _compile_kernels():
+    """Fit a clusterer on small image-like points: compiles and caches its kernels.
+
+    The points have the dtypes of the sampler's output, so the kernels
+    compiled are those a segmentation loads.
+    """
+    from ._clusterer import AstroLinkClusterer
+
+    rng = np.random.default_rng(0)
+    centres = rng.uniform(10, 90, (6, 2))
+    pos = centres[rng.integers(0, 6, 2000)] + rng.normal(0, 2.5, (2000, 2))
+    colour = rng.dirichlet([2, 2, 2], 2000) * 20
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        AstroLinkClusterer(k_den=15, min_significance=2.5).fit(np.column_stack([pos, colour]))
+
+
+compile_in_background()

@@ -13,12 +13,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 import skimgcluster
 
 # Compiles one small kernel and reports the package's location and the
 # kernel's cache hits and misses in this process.
 SCRIPT = """
 import numpy as np
+import numpy as np
+
 import skimgcluster
 from skimgcluster import _background
 _background.band_mean(np.zeros((2, 2, 3), np.float32))
@@ -80,3 +84,56 @@ def test_read_only_install_caches_in_the_user_folder(tmp_path):
     finally:
         for path in [package, *package.rglob("*")]:
             path.chmod(path.stat().st_mode | stat.S_IWUSR)
+
+
+def test_cold_cache_starts_one_compiling_process(monkeypatch):
+    from skimgcluster import _astrolink
+
+    monkeypatch.setattr(_astrolink, "_compiling", None)
+    monkeypatch.setattr(_astrolink, "_cache_is_cold", lambda: True)
+    monkeypatch.delenv(_astrolink._BACKGROUND_ENV, raising=False)
+    # The child fails unless it is marked as the compiling process (which
+    # must not start another one).
+    check = f"import os, sys; sys.exit(os.environ['{_astrolink._BACKGROUND_ENV}'] != '0')"
+    monkeypatch.setattr(_astrolink, "_COMPILE_SCRIPT", check)
+    _astrolink.compile_in_background()
+    process = _astrolink._compiling
+    assert isinstance(process, subprocess.Popen)
+    _astrolink.compile_in_background()
+    assert _astrolink._compiling is process  # once per process
+    _astrolink._wait_for_compilation()
+    assert process.returncode == 0
+    assert _astrolink._compiling is False
+
+
+def test_no_compiling_process_when_cached_or_opted_out(monkeypatch):
+    from skimgcluster import _astrolink
+
+    monkeypatch.setattr(_astrolink, "_compiling", None)
+    monkeypatch.delenv(_astrolink._BACKGROUND_ENV, raising=False)
+    monkeypatch.setattr(_astrolink, "_cache_is_cold", lambda: False)
+    _astrolink.compile_in_background()
+    assert _astrolink._compiling is None
+    monkeypatch.setattr(_astrolink, "_cache_is_cold", lambda: True)
+    monkeypatch.setenv(_astrolink._BACKGROUND_ENV, "0")
+    _astrolink.compile_in_background()
+    assert _astrolink._compiling is None
+
+
+def test_compiling_process_compiles_what_a_segmentation_loads():
+    # The kernels _compile_kernels fits with are those of the sampler's points:
+    # float64 densities and uint32 neighbours for AstroLink's aggregation.
+    from skimgcluster._astrolink import _cache_is_cold, _CachedAstroLink, _compile_kernels
+    from skimgcluster._sampler import LuminositySampler
+
+    rng = np.random.default_rng(0)
+    image = rng.normal(10, 1, (64, 64, 3))
+    image[20:30, 20:30] += 50
+    points = LuminositySampler(n_samples=2000, random_state=0).fit_transform(image)
+    assert points.dtype == np.float64 and points.flags.c_contiguous
+    _compile_kernels()
+    aggregate = _CachedAstroLink._aggregate_njit_float64_uint32
+    from numba import float64, uint32
+
+    assert aggregate.signatures == [(float64[::1], uint32[:, ::1])]
+    assert not _cache_is_cold()
