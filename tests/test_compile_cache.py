@@ -91,6 +91,7 @@ def test_cold_cache_starts_one_compiling_process(monkeypatch):
 
     monkeypatch.setattr(_astrolink, "_compiling", None)
     monkeypatch.setattr(_astrolink, "_cache_is_cold", lambda: True)
+    monkeypatch.setattr(_astrolink, "_idle_cores", lambda: 1.0)
     monkeypatch.delenv(_astrolink._BACKGROUND_ENV, raising=False)
     # The child fails unless it is marked as the compiling process (which
     # must not start another one).
@@ -106,14 +107,20 @@ def test_cold_cache_starts_one_compiling_process(monkeypatch):
     assert _astrolink._compiling is False
 
 
-def test_no_compiling_process_when_cached_or_opted_out(monkeypatch):
+def test_no_compiling_process_when_cached_busy_or_opted_out(monkeypatch):
     from skimgcluster import _astrolink
 
     monkeypatch.setattr(_astrolink, "_compiling", None)
     monkeypatch.delenv(_astrolink._BACKGROUND_ENV, raising=False)
+    monkeypatch.setattr(_astrolink, "_idle_cores", lambda: 1.0)
     monkeypatch.setattr(_astrolink, "_cache_is_cold", lambda: False)
     _astrolink.compile_in_background()
     assert _astrolink._compiling is None
+    monkeypatch.setattr(_astrolink, "_cache_is_cold", lambda: True)
+    monkeypatch.setattr(_astrolink, "_idle_cores", lambda: 0.5)  # every core busy
+    _astrolink.compile_in_background()
+    assert _astrolink._compiling is None
+    monkeypatch.setattr(_astrolink, "_idle_cores", lambda: 1.0)
     monkeypatch.setattr(_astrolink, "_cache_is_cold", lambda: True)
     monkeypatch.setenv(_astrolink._BACKGROUND_ENV, "0")
     _astrolink.compile_in_background()
