@@ -8,20 +8,20 @@ products. Numba kernels (compiled once and cached on disk) do the Gaussian
 smoothing and the local band means at sampled pixels in parallel.
 
 The kernels are compiled serial and release the GIL (``nogil=True``); the work
-is split among threads of Python by :func:`threaded`. numba's ``parallel=True``
+is split among threads of Python by :func:`._threads.threaded`. numba's ``parallel=True``
 gives the same speed on these loops but compiles each kernel two to three times
 as slowly, and every new environment pays that compile time once.
 """
 
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
-import numba
 import numpy as np
 from numba import njit
 from scipy import ndimage
 from scipy.special import erf
+
+from ._threads import threaded
 
 __all__ = ["estimate_background"]
 
@@ -32,31 +32,6 @@ _MAD_TO_STD = 1.4826
 # over 3x3 boxes); smaller images use all their pixels.
 _SUBSAMPLE_ABOVE = 2**22
 _MAX_PER_BOX = 256
-
-
-def threaded(kernel, n, *args, min_per_thread=1):
-    """Run ``kernel(start, stop, *args)`` over ``[0, n)``, split among threads.
-
-    ``[0, n)`` is cut into contiguous parts, at most one per numba thread
-    (``numba.get_num_threads()``, so ``numba.set_num_threads`` and
-    ``NUMBA_NUM_THREADS`` apply as to numba's own parallel loops) and none
-    smaller than ``min_per_thread``. ``kernel`` is a serial numba kernel
-    compiled with ``nogil=True`` whose parts write to disjoint entries of
-    their outputs, so the result does not depend on the number of parts.
-
-    Returns
-    -------
-    results : list
-        What ``kernel`` returned for every part, in order.
-    """
-    n_parts = max(1, min(numba.get_num_threads(), n // max(min_per_thread, 1)))
-    if n_parts == 1:
-        return [kernel(0, n, *args)]
-    bounds = [n * k // n_parts for k in range(n_parts + 1)]
-    with ThreadPoolExecutor(n_parts - 1) as pool:
-        futures = [pool.submit(kernel, bounds[k], bounds[k + 1], *args) for k in range(1, n_parts)]
-        first = kernel(bounds[0], bounds[1], *args)
-        return [first] + [f.result() for f in futures]
 
 
 def _nanmedian_rows(values):

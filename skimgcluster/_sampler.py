@@ -23,8 +23,8 @@ from ._background import (
     luminosity,
     smooth_footprint,
     smooth_nan_as_zero,
-    threaded,
 )
+from ._threads import threaded
 from ._validation import _MAX_ABS_VALUE, check_image, check_mask, check_memory
 
 __all__ = ["LuminositySampler", "SampledImage", "SparseSamplingWarning"]
