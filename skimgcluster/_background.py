@@ -112,6 +112,11 @@ def _clipped_stats_reference(values, n_sigma, max_iters):
     return med, std, ~np.isnan(values)
 
 
+# Start of counters passed to the helpers below: a literal 0 would make numba
+# compile every helper twice, once for the constant and once for int64.
+_ZERO = np.int64(0)
+
+
 @njit(cache=True)
 def _median_sorted(s, a, b):  # pragma: no cover - compiled
     """Median of the sorted ``s[a:b]`` as ``_nanmedian_rows`` computes it."""
@@ -236,7 +241,7 @@ def _clip_rows_part(r0, r1, values, n_sigma, max_iters, med, std, lo, hi, flag):
     m = values.shape[1]
     for r in range(r0, r1):
         buf = np.empty(m, values.dtype)
-        k = 0
+        k = _ZERO  # not the literal 0: see _ZERO
         for j in range(m):
             v = values[r, j]
             if v == v:
@@ -249,7 +254,7 @@ def _clip_rows_part(r0, r1, values, n_sigma, max_iters, med, std, lo, hi, flag):
             hi[r] = -np.inf
             continue
         s = np.sort(buf[:k])
-        a, b = 0, k
+        a, b = _ZERO, k
         for _ in range(max_iters):
             md = _median_sorted(s, a, b)
             sd = 1.4826 * _mad_sorted(s, a, b, md)
@@ -296,7 +301,7 @@ def _kept_median_part(r0, r1, values, ref, lo, hi, with_mad, med, std):  # pragm
     m = values.shape[1]
     for r in range(r0, r1):
         buf = np.empty(m, values.dtype)
-        k = 0
+        k = _ZERO  # not the literal 0: see _ZERO
         for j in range(m):
             v = values[r, j]
             if ref[r, j] >= lo[r] and ref[r, j] <= hi[r] and v == v:
@@ -345,7 +350,7 @@ def _grid_band_sky_part(
         bx = b - by * nx
         buf = np.empty(sy * sx, np.float32)
         for q in range(n_bands):
-            k = 0
+            k = _ZERO  # not the literal 0: see _ZERO
             for a in range(sy):
                 i = by * box_y + start + a * step
                 for c in range(sx):
