@@ -562,7 +562,8 @@ def compile_in_background():
         return
     if multiprocessing.parent_process() is not None or not _cache_is_cold():
         return
-    if _idle_cores() < 1:
+    # This process itself counts for up to one in the load average.
+    if _idle_cores() < 0.5:
         return
     env = dict(os.environ)
     env[_BACKGROUND_ENV] = "0"

@@ -117,7 +117,7 @@ def test_no_compiling_process_when_cached_busy_or_opted_out(monkeypatch):
     _astrolink.compile_in_background()
     assert _astrolink._compiling is None
     monkeypatch.setattr(_astrolink, "_cache_is_cold", lambda: True)
-    monkeypatch.setattr(_astrolink, "_idle_cores", lambda: 0.5)  # every core busy
+    monkeypatch.setattr(_astrolink, "_idle_cores", lambda: 0.2)  # every core busy
     _astrolink.compile_in_background()
     assert _astrolink._compiling is None
     monkeypatch.setattr(_astrolink, "_idle_cores", lambda: 1.0)
