@@ -546,9 +546,10 @@ def _idle_cores():
 def compile_in_background():
     """Compile the clustering kernels into the disk cache in another process.
 
-    Does nothing if the cache already holds them, if no core is idle (a
-    second process then only slows the first down: measured 55 s against
-    47 s for a first result on two cores busy with other work), if this
+    Does nothing if the cache already holds them, if the load average leaves
+    less than half a core idle besides this process (a second process then
+    only slows the first down: measured 55 s against 47 s for a first result
+    on two cores busy with other work; 32 s against 41 s with a core free), if this
     process is a ``multiprocessing`` child or the compiling process itself,
     or if the environment variable ``SKIMGCLUSTER_BACKGROUND_COMPILE`` is
     ``0``. Else it
