@@ -503,8 +503,10 @@ class _CachedAstroLink(AstroLink):
         self.tree_ = None
 
 
-# The process started by compile_in_background (None: none was started).
+# The process started by compile_in_background (None: none was started;
+# False: none could be), and whether run() has waited for it already.
 _compiling = None
+_waited = False
 
 # Environment variable that marks the compiling process (which must not start
 # another one), and that a user can set to 0 to never start one.
@@ -549,14 +551,14 @@ def compile_in_background():
     Does nothing if the cache already holds them, if the load average leaves
     less than half a core idle besides this process (a second process then
     only slows the first down: measured 55 s against 47 s for a first result
-    on two cores busy with other work; 32 s against 41 s with a core free), if this
-    process is a ``multiprocessing`` child or the compiling process itself,
-    or if the environment variable ``SKIMGCLUSTER_BACKGROUND_COMPILE`` is
-    ``0``. Else it
-    starts, once per process, ``python -c`` running :func:`_compile_kernels`
-    and returns at once; :meth:`_CachedAstroLink.run` waits for it, then loads
-    the kernels from the cache. On two cores a first run then compiles
-    AstroLink's kernels while the sampler's compile and run here.
+    on two cores busy with other work, and 32 s against 41 s with a core
+    free), if this process is a ``multiprocessing`` child or the compiling
+    process itself, or if the environment variable
+    ``SKIMGCLUSTER_BACKGROUND_COMPILE`` is ``0``. Else it starts, once per
+    process, ``python -c`` running :func:`_compile_kernels` and returns at
+    once; :meth:`_CachedAstroLink.run` waits for it, then loads the kernels
+    from the cache. On two cores a first run then compiles AstroLink's
+    kernels while the sampler's compile and run here.
     """
     global _compiling
     if _compiling is not None or os.environ.get(_BACKGROUND_ENV) == "0":
@@ -585,13 +587,15 @@ def compile_in_background():
 
 def _wait_for_compilation():
     """Wait for the process of :func:`compile_in_background`, if one runs."""
-    global _compiling
-    if _compiling:
+    global _waited
+    if _compiling and not _waited:
+        # Only once: after a timeout, compile here; the other process goes
+        # on on its own (and stays referenced, so it is never left unwaited).
+        _waited = True
         try:
             _compiling.wait(timeout=_COMPILE_WAIT)
         except subprocess.TimeoutExpired:
-            pass  # compile here; the other process goes on on its own
-        _compiling = False
+            pass
 
 
 def _compile_kernels():
