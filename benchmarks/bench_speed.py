@@ -15,10 +15,20 @@ set size, read from ``/proc`` every 2 ms by a thread). Cases:
    on the identical point cloud (the sampler's output) with the same parameters;
 3. ``labels``: ``labels_to_image`` of that fit onto the field's pixels (with a footprint);
 4. ``segment``: ``segment(image)`` end to end, against ``photutils`` and ``sep`` (the
-   recipes of ``bench_quality.py``), with the detection F1 of each against the truth.
+   recipes of ``bench_quality.py``), with the detection F1 of each against the truth;
+5. ``first result`` (``--first-result``): the quick start,
+   ``segment(skimage.data.hubble_deep_field(), random_state=0)``, in a new process whose
+   numba cache is an empty folder (``NUMBA_CACHE_DIR``), as in a fresh environment, so
+   every kernel is compiled; then in a second process that loads them from that cache.
+   Wall time of the whole process, its import and its ``segment`` call;
+6. ``stages`` (``--stages 100000,1000000``): for each number of points, the sampler on
+   the field and AstroLink's stages of ``AstroLinkClusterer.fit`` one by one on its
+   points (neighbours and densities, aggregation, significances, extraction), then
+   ``labels_to_image``, each timed in one warm process.
 
 The field is ``make_field((size, size), size * size // 3500, random_state=0)``, three
-float32 bands, cached in the system's temporary folder.
+float32 bands, cached in the system's temporary folder. ``--cases`` picks the cases of
+the table (``--cases none`` for none, with ``--first-result`` or ``--stages``).
 
 With ``--repeat N`` every case runs N times, round by round (all cases once, then again),
 so that each round's ratios compare runs made side by side; the table shows the median
@@ -100,6 +110,90 @@ def notebook_recipe(image, n_samples, rng):
     return points
 
 
+def _points_path(size, n_samples):
+    return Path(tempfile.gettempdir()) / "skimgcluster-bench" / f"points{size}_{n_samples}.npy"
+
+
+FIRST_RESULT = """
+import time
+t0 = time.perf_counter()
+import skimage.data
+from skimgcluster import segment
+t1 = time.perf_counter()
+result = segment(skimage.data.hubble_deep_field(), random_state=0)
+t2 = time.perf_counter()
+print(t1 - t0, t2 - t1, result.n_sources)
+"""
+
+
+def first_result():
+    """The quick start in a new process with an empty numba cache, then again."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    out = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env["NUMBA_CACHE_DIR"] = cache
+        for run in ("fresh", "cached"):
+            start = time.perf_counter()
+            # Run from the cache folder: ``python -c`` puts the working directory
+            # first on sys.path, where a checkout would shadow the package tested.
+            done = subprocess.run(
+                [sys.executable, "-c", FIRST_RESULT],
+                env=env,
+                cwd=cache,
+                capture_output=True,
+                text=True,
+            )
+            wall = time.perf_counter() - start
+            if done.returncode:
+                raise RuntimeError(done.stderr)
+            imp, seg, n = done.stdout.split()
+            out[run] = {"wall": wall, "import": float(imp), "segment": float(seg), "n": int(n)}
+    return out
+
+
+def run_stages(size, n_samples):
+    """Time of every stage on ``n_samples`` points of the field, in one warm process."""
+    warnings.simplefilter("ignore")
+    import numba
+
+    from skimgcluster import AstroLinkClusterer, LuminositySampler, labels_to_image
+    from skimgcluster._astrolink import _CachedAstroLink
+
+    image = np.load(field_paths(size)[0])
+    small = np.ascontiguousarray(image[:256, :256])
+    warm = LuminositySampler(n_samples=3000, random_state=0).fit_transform(small)
+    fitted = AstroLinkClusterer(k_den=15, min_significance=2.5).fit(warm)  # loads the kernels
+    labels_to_image(fitted.labels_, warm, small.shape[:2])
+    out = {}
+    start = time.perf_counter()
+    sampler = LuminositySampler(n_samples=n_samples, random_state=0)
+    points = sampler.fit_transform(image)
+    out["sampler"] = time.perf_counter() - start
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)  # as AstroLinkClusterer(n_jobs=None)
+    try:
+        model = _CachedAstroLink(points, k_den=15, adaptive=0, S=2.5)
+        for stage in (
+            "transform_data",
+            "estimate_density_and_kNN",
+            "aggregate",
+            "compute_significances",
+            "extract_clusters",
+        ):
+            start = time.perf_counter()
+            getattr(model, stage)()
+            out[stage] = time.perf_counter() - start
+    finally:
+        numba.set_num_threads(previous)
+    fitted = AstroLinkClusterer(k_den=15, min_significance=2.5).fit(points)
+    footprint = sampler.fit(image).analyse(image).footprint
+    start = time.perf_counter()
+    labels_to_image(fitted.labels_, points, image.shape[:2], footprint=footprint)
+    out["labels"] = time.perf_counter() - start
+    out["n_points"] = len(points)
+    print(json.dumps(out))
+
+
 def run_case(case, size, n_samples):
     warnings.simplefilter("ignore")
     from skimgcluster import AstroLinkClusterer, LuminositySampler, labels_to_image, segment
@@ -117,8 +211,8 @@ def run_case(case, size, n_samples):
         LuminositySampler(n_samples=1000, random_state=0).fit_transform(small)
         notebook_recipe(small, 1000, np.random.default_rng(0))
     elif case in ("fit", "raw", "labels"):
-        points_path = Path(tempfile.gettempdir()) / "skimgcluster-bench" / f"points{size}.npy"
-        if not points_path.exists():
+        points_path = _points_path(size, n_samples)
+        if not points_path.exists():  # the sampler's output for this size and N
             np.save(points_path, sampler.fit_transform(image))
         points = np.load(points_path)
         warm = LuminositySampler(n_samples=3000, random_state=0).fit_transform(small)
@@ -171,6 +265,13 @@ def run_case(case, size, n_samples):
     print(json.dumps(out))
 
 
+def stages(size, n_samples):
+    cmd = [sys.executable, __file__, "--case", "stages", "--size", str(size)]
+    cmd += ["--samples", str(n_samples)]
+    result = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def measure(case, size, n_samples):
     cmd = [sys.executable, __file__, "--case", case, "--size", str(size)]
     cmd += ["--samples", str(n_samples)]
@@ -186,16 +287,40 @@ def main():
     parser.add_argument("--size", type=int, default=4608)
     parser.add_argument("--samples", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=1, help="rounds of all cases")
+    parser.add_argument("--cases", default=",".join(CASES), help="cases of the table, or none")
+    parser.add_argument("--first-result", action="store_true", help="fresh-cache quick start")
+    parser.add_argument("--stages", default="", help="numbers of points, e.g. 100000,1000000")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.case == "stages":
+        run_stages(args.size, args.samples)
+        return
     if args.case:
         run_case(args.case, args.size, args.samples)
         return
+    if args.first_result:
+        for _ in range(args.repeat):
+            times = first_result()
+            fresh, cached = times["fresh"], times["cached"]
+            print(
+                f"first result, empty numba cache: {fresh['wall']:.1f} s wall (import "
+                f"{fresh['import']:.1f} s, segment {fresh['segment']:.1f} s); next process: "
+                f"{cached['wall']:.1f} s (import {cached['import']:.1f} s, segment "
+                f"{cached['segment']:.1f} s); {fresh['n']} sources"
+            )
+        print()
     field_paths(args.size)
+    for n_samples in [int(v) for v in args.stages.split(",") if v]:
+        times = stages(args.size, n_samples)
+        cells = ", ".join(f"{k} {v:.2f} s" for k, v in times.items() if k != "n_points")
+        print(f"stages at {times['n_points']} points: {cells}")
+    cases = [c for c in args.cases.split(",") if c in CASES]
+    if not cases:
+        return
     print(f"field {args.size}x{args.size}x3 float32, {args.samples} samples\n")
     rounds = []
     for _ in range(args.repeat):
-        rounds.append({case: measure(case, args.size, args.samples) for case in CASES})
+        rounds.append({case: measure(case, args.size, args.samples) for case in cases})
 
     def spread(case, key):
         values = [r[case][key] for r in rounds]
@@ -204,7 +329,7 @@ def main():
 
     print("| case | seconds | peak MB above start | notes |")
     print("|---|---|---|---|")
-    for case in CASES:
+    for case in cases:
         last = rounds[-1][case]
         notes = {k: v for k, v in last.items() if k not in ("seconds", "peak_mb")}
         peak = np.median([r[case]["peak_mb"] for r in rounds])
@@ -216,11 +341,16 @@ def main():
         each = ", ".join(f"{v:.3f}" for v in values)
         return f"{np.median(values):.3f}" + ("" if len(values) == 1 else f" (rounds: {each})")
 
-    print(f"sampler / notebook time: {ratios('sampler', 'notebook')}")
-    peaks = [r["sampler"]["peak_mb"] / r["sampler"]["image_mb"] for r in rounds]
-    print(f"sampler peak / image bytes: {np.median(peaks):.2f}")
-    print(f"fit / raw AstroLink time: {ratios('fit', 'raw')}")
-    print(f"segment / photutils time: {ratios('segment', 'photutils')}")
+    if {"sampler", "notebook"} <= set(cases):
+        print(f"sampler / notebook time: {ratios('sampler', 'notebook')}")
+    if "sampler" in cases:
+        peaks = [r["sampler"]["peak_mb"] / r["sampler"]["image_mb"] for r in rounds]
+        print(f"sampler peak / image bytes: {np.median(peaks):.2f}")
+    if {"fit", "raw"} <= set(cases):
+        print(f"fit / raw AstroLink time: {ratios('fit', 'raw')}")
+    for peer in ("photutils", "sep"):
+        if {"segment", peer} <= set(cases):
+            print(f"segment / {peer} time: {ratios('segment', peer)}")
 
 
 if __name__ == "__main__":

@@ -6,15 +6,22 @@ at most ``_MAX_PER_BOX`` pixels of each box, so the cost stays low.
 Meshes are interpolated back to pixels bilinearly, by two small matrix
 products. Numba kernels (compiled once and cached on disk) do the Gaussian
 smoothing and the local band means at sampled pixels in parallel.
+
+The kernels are compiled serial and release the GIL (``nogil=True``); the work
+is split among threads of Python by :func:`._threads.threaded`. numba's ``parallel=True``
+gives the same speed on these loops but compiles each kernel two to three times
+as slowly, and every new environment pays that compile time once.
 """
 
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 from scipy import ndimage
 from scipy.special import erf
+
+from ._threads import threaded
 
 __all__ = ["estimate_background"]
 
@@ -103,6 +110,11 @@ def _clipped_stats_reference(values, n_sigma, max_iters):
         # (quantised data with most pixels on one value).
         std = _std_where_zero(std[:, None], values)[:, 0]
     return med, std, ~np.isnan(values)
+
+
+# Start of counters passed to the helpers below: a literal 0 would make numba
+# compile every helper twice, once for the constant and once for int64.
+_ZERO = np.int64(0)
 
 
 @njit(cache=True)
@@ -204,8 +216,7 @@ def _median_select(x, n):  # pragma: no cover - compiled
     return 0.5 * (np.float64(lo) + np.float64(hi))
 
 
-@njit(parallel=True, cache=True)
-def _clip_rows(values, n_sigma, max_iters):  # pragma: no cover - compiled
+def _clip_rows(values, n_sigma, max_iters):
     """Sigma clipping of every row of ``values`` by sorting it once.
 
     The same arithmetic as :func:`_clipped_stats_reference` (medians of the
@@ -214,15 +225,23 @@ def _clip_rows(values, n_sigma, max_iters):  # pragma: no cover - compiled
     valid value give NaN; rows whose MAD is 0 are flagged for the reference
     implementation, which falls back on the standard deviation.
     """
-    n_rows, m = values.shape
+    n_rows = values.shape[0]
     med = np.empty(n_rows)
     std = np.empty(n_rows)
     lo = np.empty(n_rows, values.dtype)
     hi = np.empty(n_rows, values.dtype)
     flag = np.zeros(n_rows, np.bool_)
-    for r in prange(n_rows):
+    threaded(_clip_rows_part, n_rows, values, n_sigma, max_iters, med, std, lo, hi, flag)
+    return med, std, lo, hi, flag
+
+
+@njit(cache=True, nogil=True)
+def _clip_rows_part(r0, r1, values, n_sigma, max_iters, med, std, lo, hi, flag):  # pragma: no cover
+    """Rows ``r0`` to ``r1`` of :func:`_clip_rows`, into its outputs."""
+    m = values.shape[1]
+    for r in range(r0, r1):
         buf = np.empty(m, values.dtype)
-        k = 0
+        k = _ZERO  # not the literal 0: see _ZERO
         for j in range(m):
             v = values[r, j]
             if v == v:
@@ -235,7 +254,7 @@ def _clip_rows(values, n_sigma, max_iters):  # pragma: no cover - compiled
             hi[r] = -np.inf
             continue
         s = np.sort(buf[:k])
-        a, b = 0, k
+        a, b = _ZERO, k
         for _ in range(max_iters):
             md = _median_sorted(s, a, b)
             sd = 1.4826 * _mad_sorted(s, a, b, md)
@@ -259,11 +278,9 @@ def _clip_rows(values, n_sigma, max_iters):  # pragma: no cover - compiled
         std[r] = sd
         lo[r] = s[a]
         hi[r] = s[b - 1]
-    return med, std, lo, hi, flag
 
 
-@njit(parallel=True, cache=True)
-def _kept_median(values, ref, lo, hi, with_mad):  # pragma: no cover - compiled
+def _kept_median(values, ref, lo, hi, with_mad):
     """Median (and MAD-based standard deviation) of every row over the kept values.
 
     A value ``values[r, j]`` counts when ``lo[r] <= ref[r, j] <= hi[r]`` (the
@@ -271,12 +288,20 @@ def _kept_median(values, ref, lo, hi, with_mad):  # pragma: no cover - compiled
     ``_nanmedian_rows`` of ``values`` with the others set to NaN, and
     ``_MAD_TO_STD`` times ``_nanmedian_rows`` of the absolute deviations.
     """
-    n_rows, m = values.shape
+    n_rows = values.shape[0]
     med = np.empty(n_rows)
     std = np.empty(n_rows)
-    for r in prange(n_rows):
+    threaded(_kept_median_part, n_rows, values, ref, lo, hi, bool(with_mad), med, std)
+    return med, std
+
+
+@njit(cache=True, nogil=True)
+def _kept_median_part(r0, r1, values, ref, lo, hi, with_mad, med, std):  # pragma: no cover
+    """Rows ``r0`` to ``r1`` of :func:`_kept_median`, into its outputs."""
+    m = values.shape[1]
+    for r in range(r0, r1):
         buf = np.empty(m, values.dtype)
-        k = 0
+        k = _ZERO  # not the literal 0: see _ZERO
         for j in range(m):
             v = values[r, j]
             if ref[r, j] >= lo[r] and ref[r, j] <= hi[r] and v == v:
@@ -295,11 +320,9 @@ def _kept_median(values, ref, lo, hi, with_mad):  # pragma: no cover - compiled
             std[r] = 1.4826 * _median_select(dev, k)
         else:
             std[r] = np.nan
-    return med, std
 
 
-@njit(parallel=True, cache=True)
-def grid_band_sky(data, ref, lo, hi, ny, nx, box_y, box_x, start, step):  # pragma: no cover
+def grid_band_sky(data, ref, lo, hi, ny, nx, box_y, box_x, start, step):
     """Median of every band over the kept sub-grid pixels of every box.
 
     For band ``q``, the values ``float32(data[i, j, q])`` at the sub-grid
@@ -308,16 +331,26 @@ def grid_band_sky(data, ref, lo, hi, ny, nx, box_y, box_x, start, step):  # prag
     ``grid_samples(data[:, :, q])`` gives, without gathering them first.
     Returns (C, ny * nx) float64, NaN for a box with no kept pixel.
     """
+    out = np.empty((data.shape[2], ny * nx))
+    geometry = (ny, nx, box_y, box_x, start, step)
+    threaded(_grid_band_sky_part, ny * nx, data, ref, lo, hi, *geometry, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _grid_band_sky_part(
+    b0, b1, data, ref, lo, hi, ny, nx, box_y, box_x, start, step, out
+):  # pragma: no cover
+    """Boxes ``b0`` to ``b1`` of :func:`grid_band_sky`, into ``out``."""
     n_bands = data.shape[2]
     sy = (box_y - start + step - 1) // step
     sx = (box_x - start + step - 1) // step
-    out = np.empty((n_bands, ny * nx))
-    for b in prange(ny * nx):
+    for b in range(b0, b1):
         by = b // nx
         bx = b - by * nx
         buf = np.empty(sy * sx, np.float32)
         for q in range(n_bands):
-            k = 0
+            k = _ZERO  # not the literal 0: see _ZERO
             for a in range(sy):
                 i = by * box_y + start + a * step
                 for c in range(sx):
@@ -328,7 +361,6 @@ def grid_band_sky(data, ref, lo, hi, ny, nx, box_y, box_x, start, step):  # prag
                             buf[k] = v
                             k += 1
             out[q, b] = _median_select(buf, k) if k else np.nan
-    return out
 
 
 def _std_where_zero(std, values):
@@ -561,8 +593,7 @@ def _mesh_coordinate(p, n, box):  # pragma: no cover - compiled
     return i0, t - i0
 
 
-@njit(parallel=True, cache=True)
-def local_means(data, rows, cols, kernel, sky, box_y, box_x):  # pragma: no cover
+def local_means(data, rows, cols, kernel, sky, box_y, box_x):
     """Kernel-weighted mean of every band around given pixels, minus the sky.
 
     ``data`` is (M, N, C); the separable ``kernel`` is applied with edge
@@ -571,12 +602,19 @@ def local_means(data, rows, cols, kernel, sky, box_y, box_x):  # pragma: no cove
     ``box_y`` x ``box_x`` pixels, interpolated bilinearly at each pixel.
     Returns (len(rows), C) float64.
     """
+    out = np.zeros((rows.size, data.shape[2]))
+    args = (data, rows, cols, kernel, sky, box_y, box_x, out)
+    threaded(_local_means_part, rows.size, *args, min_per_thread=4096)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _local_means_part(p0, p1, data, rows, cols, kernel, sky, box_y, box_x, out):  # pragma: no cover
+    """Pixels ``p0`` to ``p1`` of :func:`local_means`, into ``out``."""
     h, w, c = data.shape
     ny, nx = sky.shape[1], sky.shape[2]
     r = (kernel.size - 1) // 2
-    n = rows.size
-    out = np.zeros((n, c))
-    for p in prange(n):
+    for p in range(p0, p1):
         for a in range(-r, r + 1):
             ii = min(max(rows[p] + a, 0), h - 1)
             ka = kernel[a + r]
@@ -595,15 +633,14 @@ def local_means(data, rows, cols, kernel, sky, box_y, box_x):  # pragma: no cove
             top = sky[q, i0, j0] * (1 - fx) + sky[q, i0, j1] * fx
             bottom = sky[q, i1, j0] * (1 - fx) + sky[q, i1, j1] * fx
             out[p, q] -= top * (1 - fy) + bottom * fy
-    return out
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def band_mean(data):  # pragma: no cover - compiled
     """Mean over the bands of an (M, N, C) array as float32 (NaN if any is NaN)."""
     h, w, c = data.shape
     out = np.empty((h, w), np.float32)
-    for i in prange(h):
+    for i in range(h):
         for j in range(w):
             s = 0.0
             for q in range(c):
@@ -612,22 +649,7 @@ def band_mean(data):  # pragma: no cover - compiled
     return out
 
 
-@njit(parallel=True, cache=True)
-def abs_max_finite(image):  # pragma: no cover - compiled
-    """Largest absolute value among the finite entries of a 2-D array (0 if none)."""
-    h, w = image.shape
-    best = np.zeros(h)
-    for i in prange(h):
-        m = 0.0
-        for j in range(w):
-            v = abs(float(image[i, j]))
-            if v > m and v < np.inf:
-                m = v
-        best[i] = m
-    return best.max() if h else 0.0
-
-
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def grid_samples(image, ny, nx, box_y, box_x, start, step):  # pragma: no cover
     """Values of an (M, N) image on the sub-grid of every box, as float32.
 
@@ -637,7 +659,7 @@ def grid_samples(image, ny, nx, box_y, box_x, start, step):  # pragma: no cover
     sy = (box_y - start + step - 1) // step
     sx = (box_x - start + step - 1) // step
     out = np.empty((ny * nx, sy * sx), np.float32)
-    for by in prange(ny):
+    for by in range(ny):
         for bx in range(nx):
             b = by * nx + bx
             for a in range(sy):
@@ -647,20 +669,30 @@ def grid_samples(image, ny, nx, box_y, box_x, start, step):  # pragma: no cover
     return out
 
 
-@njit(parallel=True, cache=True)
-def grid_band_mean(data, mask, ny, nx, box_y, box_x, start, step):  # pragma: no cover
+def grid_band_mean(data, mask, ny, nx, box_y, box_x, start, step):
     """Band mean of an (M, N, C) image on the sub-grid of every box, as float32.
 
     The values :func:`band_mean` gives at those pixels (NaN if a band is NaN,
     or where ``mask``, an (M, N) uint8 array or an empty one for no mask, is
     non-zero), in the layout of :func:`grid_samples`.
     """
+    sy = (box_y - start + step - 1) // step
+    sx = (box_x - start + step - 1) // step
+    out = np.empty((ny * nx, sy * sx), np.float32)
+    threaded(_grid_band_mean_part, ny, data, mask, ny, nx, box_y, box_x, start, step, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _grid_band_mean_part(
+    r0, r1, data, mask, ny, nx, box_y, box_x, start, step, out
+):  # pragma: no cover
+    """Rows of boxes ``r0`` to ``r1`` of :func:`grid_band_mean`, into ``out``."""
     n_bands = data.shape[2]
     has_mask = mask.size > 0
     sy = (box_y - start + step - 1) // step
     sx = (box_x - start + step - 1) // step
-    out = np.empty((ny * nx, sy * sx), np.float32)
-    for by in prange(ny):
+    for by in range(r0, r1):
         for bx in range(nx):
             b = by * nx + bx
             for a in range(sy):
@@ -674,7 +706,6 @@ def grid_band_mean(data, mask, ny, nx, box_y, box_x, start, step):  # pragma: no
                     if has_mask and mask[i, j]:
                         v = np.float32(np.nan)
                     out[b, a * sx + c] = v
-    return out
 
 
 @njit(cache=True)
@@ -715,8 +746,7 @@ def _row_band_mean(src, dst):  # pragma: no cover - compiled
             dst[j] = s / n_bands
 
 
-@njit(parallel=True, cache=True)
-def luminosity(data, mask, rows, segments, j0, j1, w0, w1, out):  # pragma: no cover
+def luminosity(data, mask, rows, segments, j0, j1, w0, w1, out):
     """Band mean minus the interpolated sky, float32, in one pass over the image.
 
     ``data`` is (M, N, C); the band mean is :func:`band_mean`'s (NaN if a
@@ -728,10 +758,18 @@ def luminosity(data, mask, rows, segments, j0, j1, w0, w1, out):  # pragma: no c
     backs large arrays with huge pages, which are much faster to fill the
     first time).
     """
-    h, w, n_bands = data.shape
+    args = (data, mask, rows, segments, j0, j1, w0, w1, out)
+    best = threaded(_luminosity_part, data.shape[0], *args, min_per_thread=16)
+    return out, max(best)
+
+
+@njit(cache=True, nogil=True)
+def _luminosity_part(i0, i1, data, mask, rows, segments, j0, j1, w0, w1, out):  # pragma: no cover
+    """Rows ``i0`` to ``i1`` of :func:`luminosity`; returns their largest finite |value|."""
+    w = data.shape[1]
     has_mask = mask.size > 0
-    best = np.zeros(h)
-    for i in prange(h):
+    best = 0.0
+    for i in range(i0, i1):
         row = out[i]
         sky = np.empty(w, np.float32)
         _interpolate_row(rows, i, segments, j0, j1, w0, w1, sky)
@@ -750,8 +788,8 @@ def luminosity(data, mask, rows, segments, j0, j1, w0, w1, out):  # pragma: no c
         for j in range(w):
             a = bits[j] & np.int32(0x7FFFFFFF)
             m = max(m, a if a < np.int32(0x7F800000) else np.int32(0))
-        best[i] = _bits_to_float(m)
-    return out, (best.max() if h else 0.0)
+        best = max(best, _bits_to_float(m))
+    return best
 
 
 @njit(cache=True)
@@ -804,8 +842,7 @@ def _smooth_x(image, ii, kernel, pad, s, out):  # pragma: no cover - compiled
         out[j] = s[j]
 
 
-@njit(parallel=True, cache=True)
-def smooth_nan_as_zero(image, kernel):  # pragma: no cover - compiled
+def smooth_nan_as_zero(image, kernel):
     """Separable convolution with edge replication; NaN pixels count as 0.
 
     Equivalent to ``scipy.ndimage.gaussian_filter(np.nan_to_num(image),
@@ -816,11 +853,19 @@ def smooth_nan_as_zero(image, kernel):  # pragma: no cover - compiled
     along y), to the bit.
     """
     h, w = image.shape
-    r = (kernel.size - 1) // 2
     out = np.empty((h, w), np.float32)
+    n_blocks = (h + _SMOOTH_BLOCK - 1) // _SMOOTH_BLOCK
+    threaded(_smooth_part, n_blocks, image, kernel, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _smooth_part(b0, b1, image, kernel, out):  # pragma: no cover - compiled
+    """Blocks of rows ``b0`` to ``b1`` of :func:`smooth_nan_as_zero`, into ``out``."""
+    h, w = image.shape
+    r = (kernel.size - 1) // 2
     block = _SMOOTH_BLOCK
-    n_blocks = (h + block - 1) // block
-    for b in prange(n_blocks):
+    for b in range(b0, b1):
         i0 = b * block
         i1 = min(i0 + block, h)
         lo = max(i0 - r, 0)
@@ -832,7 +877,6 @@ def smooth_nan_as_zero(image, kernel):  # pragma: no cover - compiled
             _smooth_x(image, ii, kernel, pad, s, tmp[ii - lo])
         for i in range(i0, i1):
             _smooth_y(tmp, i, lo, h, kernel, out[i])
-    return out
 
 
 @njit(cache=True)
@@ -876,14 +920,25 @@ def _smooth_y(tmp, i, lo, h, kernel, acc):  # pragma: no cover - compiled
             acc[j] = acc[j] + kt * src[j]
 
 
-@njit(parallel=True, cache=True)
-def grid_smooth(image, kernel, ny, nx, box_y, box_x, start, step):  # pragma: no cover
+def grid_smooth(image, kernel, ny, nx, box_y, box_x, start, step):
     """:func:`smooth_nan_as_zero` of an (M, N) image at the boxes' sub-grids only.
 
     The same values to the bit, in the layout of :func:`grid_samples`: for
     every row of boxes, the rows it needs are smoothed along x at the
     sub-grid's columns only, then along y at its rows.
     """
+    sy = (box_y - start + step - 1) // step
+    sx = (box_x - start + step - 1) // step
+    out = np.empty((ny * nx, sy * sx), np.float32)
+    threaded(_grid_smooth_part, ny, image, kernel, ny, nx, box_y, box_x, start, step, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _grid_smooth_part(
+    r0, r1, image, kernel, ny, nx, box_y, box_x, start, step, out
+):  # pragma: no cover
+    """Rows of boxes ``r0`` to ``r1`` of :func:`grid_smooth`, into ``out``."""
     h, w = image.shape
     r = (kernel.size - 1) // 2
     sy = (box_y - start + step - 1) // step
@@ -893,8 +948,7 @@ def grid_smooth(image, kernel, ny, nx, box_y, box_x, start, step):  # pragma: no
     for bx in range(nx):
         for c in range(sx):
             cols[bx * sx + c] = bx * box_x + start + c * step
-    out = np.empty((ny * nx, sy * sx), np.float32)
-    for by in prange(ny):
+    for by in range(r0, r1):
         first = by * box_y + start
         last = first + (sy - 1) * step
         lo = max(first - r, 0)
@@ -923,13 +977,11 @@ def grid_smooth(image, kernel, ny, nx, box_y, box_x, start, step):  # pragma: no
                     acc = np.float32(acc + kernel[t + r] * tmp[min(max(i + t, 0), h - 1) - lo, c])
                 bx = c // sx
                 out[by * nx + bx, a * sx + c - bx * sx] = acc
-    return out
 
 
-@njit(parallel=True, cache=True)
 def smooth_footprint(
     lum, kernel, rows, segments, j0, j1, w0, w1, footprint, analysis_rows, analysis
-):  # pragma: no cover
+):
     """Footprint of ``lum``: pixels whose smoothed value is above the threshold.
 
     The smoothing is :func:`smooth_nan_as_zero`'s (the same sums, block by
@@ -942,12 +994,27 @@ def smooth_footprint(
     boolean ``analysis`` holds the footprint pixels whose smoothed value
     reaches it too.
     """
+    h = lum.shape[0]
+    counts = np.zeros(h + 1, np.int64)
+    n_blocks = (h + _SMOOTH_BLOCK - 1) // _SMOOTH_BLOCK
+    args = (lum, kernel, rows, segments, j0, j1, w0, w1, footprint, analysis_rows, analysis, counts)
+    threaded(_footprint_part, n_blocks, *args)
+    offsets = np.cumsum(counts)
+    flat = np.empty(offsets[h], np.int64)
+    signal = np.empty(offsets[h])
+    threaded(_footprint_pixels, h, lum, footprint, counts, offsets, flat, signal, min_per_thread=16)
+    return flat, signal
+
+
+@njit(cache=True, nogil=True)
+def _footprint_part(
+    b0, b1, lum, kernel, rows, segments, j0, j1, w0, w1, footprint, analysis_rows, analysis, counts
+):  # pragma: no cover
+    """Blocks of rows ``b0`` to ``b1`` of :func:`smooth_footprint`: the two maps and row counts."""
     h, w = lum.shape
     r = (kernel.size - 1) // 2
-    counts = np.zeros(h + 1, np.int64)
     block = _SMOOTH_BLOCK
-    n_blocks = (h + block - 1) // block
-    for b in prange(n_blocks):
+    for b in range(b0, b1):
         i0 = b * block
         i1 = min(i0 + block, h)
         lo = max(i0 - r, 0)
@@ -974,10 +1041,13 @@ def smooth_footprint(
                 row_a[j] = f & (acc[j] >= second[j])
                 c += f
             counts[i + 1] = c
-    offsets = np.cumsum(counts)
-    flat = np.empty(offsets[h], np.int64)
-    signal = np.empty(offsets[h])
-    for i in prange(h):
+
+
+@njit(cache=True, nogil=True)
+def _footprint_pixels(i0, i1, lum, footprint, counts, offsets, flat, signal):  # pragma: no cover
+    """Rows ``i0`` to ``i1`` of :func:`smooth_footprint`'s flat indices and signal."""
+    w = lum.shape[1]
+    for i in range(i0, i1):
         if counts[i + 1] == 0:
             continue
         k = offsets[i]
@@ -988,4 +1058,3 @@ def smooth_footprint(
                 flat[k] = i * w + j
                 signal[k] = max(np.float64(values[j]), 0.0)
                 k += 1
-    return flat, signal

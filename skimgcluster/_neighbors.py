@@ -18,8 +18,9 @@ ties at that distance are all in hand and then sorts each row.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
+from ._threads import threaded
 from ._validation import check_memory
 
 __all__ = ["GridIndex", "grid_knn", "kd_tree_knn"]
@@ -45,13 +46,23 @@ def _build(cx, cy, ncx, ncy):  # pragma: no cover - compiled
     return order, counts
 
 
-@njit(parallel=True, cache=True)
-def _query(X, lo, hi, k, cell, x0, y0, slack, cx, cy, ncx, ncy, order, start):  # pragma: no cover
-    n, d = X.shape
+def _query(X, lo, hi, k, cell, x0, y0, slack, cx, cy, ncx, ncy, order, start):
+    """Exact ``k`` nearest neighbours of points ``lo`` to ``hi``, split among threads."""
     sqr = np.empty((hi - lo, k))
     idx = np.empty((hi - lo, k), dtype=np.int64)
+    args = (X, lo, k, cell, x0, y0, slack, cx, cy, ncx, ncy, order, start, sqr, idx)
+    threaded(_query_part, hi - lo, *args, min_per_thread=1024)
+    return sqr, idx
+
+
+@njit(cache=True, nogil=True)
+def _query_part(
+    r0, r1, X, lo, k, cell, x0, y0, slack, cx, cy, ncx, ncy, order, start, sqr, idx
+):  # pragma: no cover
+    """Rows ``r0`` to ``r1`` of :func:`_query`, into ``sqr`` and ``idx``."""
+    n, d = X.shape
     rmax = max(ncx, ncy)
-    for row in prange(hi - lo):
+    for row in range(r0, r1):
         i = row + lo
         best = np.full(k, np.inf)
         bidx = np.full(k, -1, dtype=np.int64)
@@ -108,7 +119,6 @@ def _query(X, lo, hi, k, cell, x0, y0, slack, cx, cy, ncx, ncy, order, start):  
                 break
         sqr[row] = best
         idx[row] = bidx
-    return sqr, idx
 
 
 class GridIndex:

@@ -4,7 +4,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -24,6 +24,7 @@ from ._background import (
     smooth_footprint,
     smooth_nan_as_zero,
 )
+from ._threads import threaded
 from ._validation import _MAX_ABS_VALUE, check_image, check_mask, check_memory
 
 __all__ = ["LuminositySampler", "SampledImage", "SparseSamplingWarning"]
@@ -564,7 +565,8 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
             for start in range(0, n, _DRAW_CHUNK):
                 stop = min(start + _DRAW_CHUNK, n)
                 u = rng.random_sample(stop - start) if n_draws else _NO_DRAWS
-                _place(pick, w, h, u, start, stop, n_draws, stage, top_x, top_y, points)
+                args = (pick, w, h, u, start, n_draws, stage, top_x, top_y, points)
+                threaded(_place, stop - start, *args, min_per_thread=4096)
         if n_colour:
             # Points drawn in increasing pixel order share their pixel's band
             # values: they are computed once per run of equal pixels.
@@ -572,7 +574,8 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
             row, col = np.divmod(pick[starts], w)
             values = maps.band_values(row, col)
             noise = rng.random_sample((n, n_bands)) if quantum else np.empty((0, n_bands))
-            _colour_fractions(values, run, noise, float(quantum), float(self.colour_scale), points)
+            args = (values, run, noise, float(quantum), float(self.colour_scale), points)
+            threaded(_colour_fractions, run.size, *args, min_per_thread=4096)
         return points
 
 
@@ -596,9 +599,9 @@ _DRAW_CHUNK = 2**17
 _NO_DRAWS = np.empty(0)
 
 
-@njit(parallel=True, cache=True)
-def _place(pick, w, h, u, start, stop, n_draws, stage, top_x, top_y, points):  # pragma: no cover
-    """One stage of columns 0 (x) and 1 (y) of ``points[start:stop]``.
+@njit(cache=True, nogil=True)
+def _place(q0, q1, pick, w, h, u, start, n_draws, stage, top_x, top_y, points):  # pragma: no cover
+    """One stage of columns 0 (x) and 1 (y) of ``points[start + q0:start + q1]``.
 
     ``pick`` are flat pixel indices; ``u`` are uniform [0, 1) draws for
     these points. With ``n_draws`` 0 the points go on pixel centres; with 2
@@ -607,7 +610,7 @@ def _place(pick, w, h, u, start, stop, n_draws, stage, top_x, top_y, points):  #
     the second and reflect at the image's edge (see :func:`_reflect`):
     ``x = col + ((u0 - 0.5) + (u1 - 0.5))`` in that order.
     """
-    for q in prange(stop - start):
+    for q in range(q0, q1):
         p = start + q
         if n_draws == 0:
             row = pick[p] // w
@@ -657,18 +660,17 @@ def _runs(pick):  # pragma: no cover - compiled
     return starts[: k + 1], run
 
 
-@njit(parallel=True, cache=True)
-def _colour_fractions(values, run, noise, quantum, scale, points):  # pragma: no cover
-    """Columns 2 onwards of ``points``: ``scale`` times each band's share.
+@njit(cache=True, nogil=True)
+def _colour_fractions(p0, p1, values, run, noise, quantum, scale, points):  # pragma: no cover
+    """Columns 2 onwards of ``points[p0:p1]``: ``scale`` times each band's share.
 
     ``values[run[p]]`` are point ``p``'s band values; with ``quantum``, each
     is de-quantised by ``quantum * (noise - 0.5)`` (``noise`` uniform in
     [0, 1), one per point and band). Negative values count as 0; a point
     whose values are all 0 gets equal shares.
     """
-    n = run.size
     c = values.shape[1]
-    for p in prange(n):
+    for p in range(p0, p1):
         total = 0.0
         for q in range(c):
             v = values[run[p], q]

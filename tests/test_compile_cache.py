@@ -1,0 +1,147 @@
+"""The compiled kernels are cached on disk, also from a read-only installation.
+
+numba writes its cache next to a module's sources; where it cannot, it falls
+back to a per-user folder (``$XDG_CACHE_HOME/numba`` or ``~/.cache/numba``).
+These tests import the package from a read-only copy in new processes and
+check that the second process loads what the first compiled.
+"""
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import skimgcluster
+
+# Compiles one small kernel and reports the package's location and the
+# kernel's cache hits and misses in this process.
+SCRIPT = """
+import numpy as np
+import numpy as np
+
+import skimgcluster
+from skimgcluster import _background
+_background.band_mean(np.zeros((2, 2, 3), np.float32))
+stats = _background.band_mean.stats
+print(skimgcluster.__file__)
+print(sum(stats.cache_hits.values()), sum(stats.cache_misses.values()))
+"""
+
+
+def _read_only_copy(root):
+    """A copy of the package under ``root/site`` that numba cannot write into."""
+    source = Path(skimgcluster.__file__).parent
+    package = root / "site" / "skimgcluster"
+    shutil.copytree(source, package, ignore=shutil.ignore_patterns("__pycache__"))
+    # A file where numba would create its __pycache__ folder: writing next to
+    # the sources then fails for every user, root included (root ignores the
+    # permissions removed below).
+    (package / "__pycache__").write_text("")
+    for path in [*package.rglob("*"), package]:
+        path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    return package
+
+
+def _run(site, cache_home, cwd):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+    env.update(
+        PYTHONPATH=str(site),
+        XDG_CACHE_HOME=str(cache_home),
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    location, counts = result.stdout.strip().splitlines()[-2:]
+    hits, misses = (int(v) for v in counts.split())
+    return Path(location), hits, misses
+
+
+def test_read_only_install_caches_in_the_user_folder(tmp_path):
+    package = _read_only_copy(tmp_path)
+    cache_home = tmp_path / "cache"
+    try:
+        location, hits, misses = _run(package.parent, cache_home, tmp_path)
+        assert location.parent == package  # the read-only copy was imported
+        assert (hits, misses) == (0, 1)  # compiled
+        # Nothing was written next to the sources; the cache is in the user's folder.
+        assert (package / "__pycache__").is_file()
+        index = list((cache_home / "numba").glob("skimgcluster_*/_background.band_mean-*.nbi"))
+        assert len(index) == 1
+        # A new process loads the machine code instead of compiling again.
+        _, hits, misses = _run(package.parent, cache_home, tmp_path)
+        assert (hits, misses) == (1, 0)
+    finally:
+        for path in [package, *package.rglob("*")]:
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
+
+
+def test_cold_cache_starts_one_compiling_process(monkeypatch):
+    from skimgcluster import _astrolink
+
+    monkeypatch.setattr(_astrolink, "_compiling", None)
+    monkeypatch.setattr(_astrolink, "_waited", False)
+    monkeypatch.setattr(_astrolink, "_cache_is_cold", lambda: True)
+    monkeypatch.setattr(_astrolink, "_idle_cores", lambda: 1.0)
+    monkeypatch.delenv(_astrolink._BACKGROUND_ENV, raising=False)
+    # The child fails unless it is marked as the compiling process (which
+    # must not start another one).
+    check = f"import os, sys; sys.exit(os.environ['{_astrolink._BACKGROUND_ENV}'] != '0')"
+    monkeypatch.setattr(_astrolink, "_COMPILE_SCRIPT", check)
+    _astrolink.compile_in_background()
+    process = _astrolink._compiling
+    assert isinstance(process, subprocess.Popen)
+    _astrolink.compile_in_background()
+    assert _astrolink._compiling is process  # once per process
+    _astrolink._wait_for_compilation()
+    assert process.returncode == 0
+    assert _astrolink._waited
+
+
+def test_no_compiling_process_when_cached_busy_or_opted_out(monkeypatch):
+    from skimgcluster import _astrolink
+
+    monkeypatch.setattr(_astrolink, "_compiling", None)
+    monkeypatch.delenv(_astrolink._BACKGROUND_ENV, raising=False)
+    monkeypatch.setattr(_astrolink, "_idle_cores", lambda: 1.0)
+    monkeypatch.setattr(_astrolink, "_cache_is_cold", lambda: False)
+    _astrolink.compile_in_background()
+    assert _astrolink._compiling is None
+    monkeypatch.setattr(_astrolink, "_cache_is_cold", lambda: True)
+    monkeypatch.setattr(_astrolink, "_idle_cores", lambda: 0.2)  # every core busy
+    _astrolink.compile_in_background()
+    assert _astrolink._compiling is None
+    monkeypatch.setattr(_astrolink, "_idle_cores", lambda: 1.0)
+    monkeypatch.setattr(_astrolink, "_cache_is_cold", lambda: True)
+    monkeypatch.setenv(_astrolink._BACKGROUND_ENV, "0")
+    _astrolink.compile_in_background()
+    assert _astrolink._compiling is None
+
+
+def test_compiling_process_compiles_what_a_segmentation_loads():
+    # The kernels _compile_kernels fits with are those of the sampler's points:
+    # float64 densities and uint32 neighbours for AstroLink's aggregation.
+    from skimgcluster._astrolink import _cache_is_cold, _CachedAstroLink, _compile_kernels
+    from skimgcluster._sampler import LuminositySampler
+
+    rng = np.random.default_rng(0)
+    image = rng.normal(10, 1, (64, 64, 3))
+    image[20:30, 20:30] += 50
+    points = LuminositySampler(n_samples=2000, random_state=0).fit_transform(image)
+    assert points.dtype == np.float64 and points.flags.c_contiguous
+    _compile_kernels()
+    aggregate = _CachedAstroLink._aggregate_njit_float64_uint32
+    from numba import float64, uint32
+
+    assert aggregate.signatures == [(float64[::1], uint32[:, ::1])]
+    assert not _cache_is_cold()
