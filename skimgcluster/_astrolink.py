@@ -175,7 +175,9 @@ def _self_first(knn, start):
     return knn
 
 
-@njit(cache=True)
+# NumPy's error model: a zero core ** power gives inf, as AstroLink's array
+# expressions do, where numba's Python model would raise ZeroDivisionError.
+@njit(cache=True, error_model="numpy")
 def _log_density(sqr_distances, k_den, d_intrinsic):  # pragma: no cover - compiled
     """AstroLink's ``_compute_logRho_njit``, the same arithmetic as plain loops.
 
