@@ -670,7 +670,7 @@ def _dask_cluster(args, progress):
         with (
             LocalCluster(
                 n_workers=args.workers, threads_per_worker=1, processes=True,
-                dashboard_address=None,
+                dashboard_address=":0",
             ) as cluster,
             Client(cluster) as client,
         ):  # fmt: skip

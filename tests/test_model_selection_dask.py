@@ -30,7 +30,7 @@ def test_grid_search_on_a_local_cluster():
     in_process = clone(search).set_params(n_jobs=1).fit(images, truths)
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as client,
         distributed.get_task_stream(client) as stream,

@@ -218,7 +218,7 @@ def test_same_labels_on_a_distributed_cluster(field, threaded_labels, n_workers)
     with (
         distributed.LocalCluster(
             n_workers=n_workers, threads_per_worker=1, processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",
         ) as cluster,
         distributed.Client(cluster),
     ):  # fmt: skip
@@ -337,7 +337,7 @@ def test_cli_scheduler_address(field_tif, tmp_path):
     from skimgcluster._cli import main
 
     with distributed.LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0"
     ) as cluster:
         out = tmp_path / "out"
         args = ["segment", str(field_tif), "-o", str(out), "-q", "--tile-size", "96"]
