@@ -464,7 +464,8 @@ class ImageSegmenter(BaseEstimator):
         )
         return sampler, clusterer
 
-    def _check_isolated_snr(self):
+    def _check_params(self):
+        """Check the parameters of the segmenter itself (not of its steps)."""
         for name in ("isolated_snr", "deblend_dip", "deblend_color_z"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, Real) or isinstance(value, bool)
@@ -498,7 +499,7 @@ class ImageSegmenter(BaseEstimator):
             check_image(image, name="each image of X")
         self._steps()[0]._validate_params()
         self._steps()[1]._validate_params()
-        self._check_isolated_snr()
+        self._check_params()
         self.n_images_ = len(images)
         return self
 
@@ -539,7 +540,7 @@ class ImageSegmenter(BaseEstimator):
             if callback is not None:
                 callback(stage, detail)
 
-        self._check_isolated_snr()
+        self._check_params()
         sampler, clusterer = self._steps()
         data, quantum = check_image(image)
         mask = check_mask(mask, data.shape[:2])

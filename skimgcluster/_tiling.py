@@ -651,7 +651,7 @@ def segment_tiled(segmenter, image, *, mask=None, tile_size, halo=None, callback
     min_halo = _MIN_HALO_BOXES * box
     halo = max(min_halo, tile_size // 8) if halo is None else max(int(halo), min_halo)
     max_halo = _max_halo(tile_size, halo)
-    segmenter._check_isolated_snr()
+    segmenter._check_params()
     sampler._validate_params()
     segmenter._steps()[1]._validate_params()
     if callback is not None and not callable(callback):
