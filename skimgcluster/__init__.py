@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 # load, and the command line must answer Ctrl-C (or --help) at once, so
 # ``import skimgcluster`` loads none of them.
 _MODULES = {
-    "DegenerateDataWarning": "_astrolink",
+    "DegenerateDataWarning": "exceptions",
     "estimate_background": "_background",
     "SourceCatalog": "_catalog",
     "AstroLinkClusterer": "_clusterer",
@@ -26,12 +26,12 @@ _MODULES = {
     "labels_to_image": "_labels",
     "LuminositySampler": "_sampler",
     "SampledImage": "_sampler",
-    "SparseSamplingWarning": "_sampler",
+    "SparseSamplingWarning": "exceptions",
     "ImageSegmenter": "_segment",
-    "Segmentation": "_segment",
+    "Segmentation": "_segmentation",
     "segment": "_segment",
     "TiledSegmentation": "_tiling",
-    "InsufficientMemoryError": "_validation",
+    "InsufficientMemoryError": "exceptions",
     "plot_hierarchy": "_plotting",
     "plot_ordered_density": "_plotting",
     "plot_overview": "_plotting",

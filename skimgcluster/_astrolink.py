@@ -38,6 +38,7 @@ from scipy.stats import beta, norm
 from sklearn.exceptions import ConvergenceWarning
 
 from ._neighbors import GridIndex, kd_tree_knn
+from .exceptions import DegenerateDataWarning
 
 __all__ = []
 
@@ -225,10 +226,6 @@ def _copy_neighbours(sqr, idx, n, start, knn):  # pragma: no cover - compiled
         if idx[i, 0] != start + i:
             self_first = False
     return overflow, self_first
-
-
-class DegenerateDataWarning(UserWarning):
-    """Warning raised when the data hold no structure AstroLink can measure."""
 
 
 class _CachedAstroLink(AstroLink):

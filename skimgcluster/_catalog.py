@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from ._segment import Segmentation
+from ._files import FITS_WRITE_SUFFIXES, atomic_write, celestial_axes_are_xy, check_overwrite
+from .exceptions import NoSkyCoordinatesError
 
 __all__ = ["SourceCatalog"]
 
@@ -48,11 +49,14 @@ _DESCRIPTIONS = {
     "eccentricity": "eccentricity of the ellipse of the second moments",
 }
 
-_FORMATS = {".csv": "csv", ".ecsv": "ecsv", ".fits": "fits", ".fit": "fits", ".fts": "fits"}
+_FORMATS = {".csv": "csv", ".ecsv": "ecsv", **dict.fromkeys(FITS_WRITE_SUFFIXES, "fits")}
 
 
-class _NoSkyCoordinates(AttributeError):
-    pass
+# What a catalog reads of a Segmentation.
+_SEGMENTATION_ATTRIBUTES = (
+    "label_image", "maps", "labels", "cluster_ids", "parents", "cluster_labels",
+    "source_significance",
+)  # fmt: skip
 
 
 class SourceCatalog:
@@ -157,7 +161,10 @@ class SourceCatalog:
     """
 
     def __init__(self, segmentation, *, wcs=None):
-        if not isinstance(segmentation, Segmentation):
+        # Checked by its attributes: this module is imported by the one of
+        # Segmentation (whose catalog() builds a SourceCatalog), not the other
+        # way round.
+        if not all(hasattr(segmentation, name) for name in _SEGMENTATION_ATTRIBUTES):
             raise TypeError(
                 "segmentation must be a Segmentation (the result of segment()); got "
                 f"{type(segmentation).__name__}."
@@ -302,7 +309,7 @@ class SourceCatalog:
         # Reached only for attributes that are not set: ra, dec without a WCS (and
         # sky_centroid, whose property raises AttributeError then).
         if name in ("ra", "dec", "sky_centroid"):
-            raise _NoSkyCoordinates(
+            raise NoSkyCoordinatesError(
                 f"this catalog has no {name!r}: it was built without a WCS; pass "
                 "wcs= (e.g. read_fits(...).wcs) to SourceCatalog or Segmentation.catalog."
             )
@@ -317,7 +324,7 @@ class SourceCatalog:
     def sky_centroid(self):
         """The centroids as an :class:`astropy.coordinates.SkyCoord` (needs a WCS)."""
         if self._wcs is None:
-            raise _NoSkyCoordinates(
+            raise NoSkyCoordinatesError(
                 "this catalog has no sky_centroid: it was built without a WCS; pass wcs=."
             )
         return self._wcs.pixel_to_world(self.x_centroid, self.y_centroid)
@@ -399,8 +406,6 @@ class SourceCatalog:
         ImportError
             For ECSV and FITS when astropy is not installed.
         """
-        from ._io import _atomic_write
-
         path = Path(path)
         if format is None:
             format = _FORMATS.get(path.suffix.lower())
@@ -411,10 +416,7 @@ class SourceCatalog:
                 )
         elif format not in ("csv", "ecsv", "fits"):
             raise ValueError(f"format must be 'csv', 'ecsv', 'fits' or None; got {format!r}.")
-        if not isinstance(overwrite, (bool, np.bool_)):
-            raise TypeError(f"overwrite must be True or False; got {overwrite!r}.")
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
+        check_overwrite(path, overwrite)
         if format == "csv":
             text = self._csv()
 
@@ -429,7 +431,7 @@ class SourceCatalog:
             def write(tmp):
                 table.write(tmp, format=astropy_format, overwrite=True)
 
-        _atomic_write(path, write)
+        atomic_write(path, write)
 
     def _csv(self):
         buffer = io.StringIO()
@@ -491,7 +493,7 @@ def _check_wcs(wcs):
         )
     if not wcs.has_celestial:
         raise ValueError(f"wcs must have celestial axes (RA/Dec or similar); got {wcs.wcs.ctype}.")
-    if sorted((wcs.wcs.lng, wcs.wcs.lat)) != [0, 1]:
+    if not celestial_axes_are_xy(wcs):
         raise ValueError(
             "the celestial axes of wcs must be its first two pixel axes (x, y); got axes "
             f"{wcs.wcs.lng} and {wcs.wcs.lat}."

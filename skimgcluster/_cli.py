@@ -330,7 +330,7 @@ def _isatty(stream):
 
 def _check_inputs(args):
     """Refuse unreadable input combinations before anything is read."""
-    from ._fits import is_fits_path
+    from ._files import is_fits_path
     from ._io import is_zarr_path
 
     paths = args.images
@@ -367,20 +367,20 @@ def _check_inputs(args):
 
 def _check_astropy(args, fits_input):
     """FITS and ECSV outputs need astropy: say so before the run, not after it."""
-    from ._fits import _import_astropy
+    from ._files import import_astropy
 
     if fits_input:
-        _import_astropy("reading FITS")
+        import_astropy("reading FITS")
     if args.labels_format == "fits":
-        _import_astropy("--labels-format fits")
+        import_astropy("--labels-format fits")
     if args.catalog_format in ("ecsv", "fits"):
-        _import_astropy(f"--catalog-format {args.catalog_format}")
+        import_astropy(f"--catalog-format {args.catalog_format}")
 
 
 def _read(args, progress):
     """The image, its mask and its celestial WCS (or None)."""
     from ._fits import read_fits
-    from ._io import _read_image
+    from ._io import read_image_file
 
     paths = args.images
     if not paths:
@@ -402,7 +402,7 @@ def _read(args, progress):
             )
             found = image.data, image.mask, image.wcs
         else:
-            data, mask = _read_image(paths[0], args.planes, before_decoding=_check_run_memory)
+            data, mask = read_image_file(paths[0], args.planes, before_decoding=_check_run_memory)
             found = data, mask, None
     _report_warnings(caught, args, progress)
     return found
@@ -415,7 +415,7 @@ def _read_lazily(args, paths):
     is tiled; an image that is not is read whole, as before.
     """
     from ._fits import read_fits
-    from ._io import _read_zarr, is_zarr_path
+    from ._io import is_zarr_path, read_zarr
     from ._tiling import resolve_tile_size
 
     zarr = is_zarr_path(paths[0])
@@ -430,7 +430,7 @@ def _read_lazily(args, paths):
                           chunks=_READ_CHUNK)  # fmt: skip
         found = image.data, None, image.wcs
     else:
-        found = _read_zarr(Path(paths[0]), _READ_CHUNK) + (None,)
+        found = read_zarr(Path(paths[0]), _READ_CHUNK) + (None,)
     tile_size = "auto" if args.tile_size is None else args.tile_size
     shape = found[0].shape
     tiled = resolve_tile_size(tile_size, shape)
@@ -613,9 +613,10 @@ def _segment_command(args, progress):
     try:
         image, mask, wcs = _read(args, progress)
         if args.labels_format in ("auto", "fits") and (args.fits_input or wcs is not None):
-            from ._fits import _import_astropy, _label_header
+            from ._files import import_astropy
+            from ._fits import label_header
 
-            _label_header(wcs, *_import_astropy("--labels-format fits"))
+            label_header(wcs, *import_astropy("--labels-format fits"))
         result = _run(args, progress, image, mask, params)
         names = _output_names(args, int(result.label_image.max()))
         _write(args, progress, staging, names, image, result, wcs)
@@ -737,7 +738,7 @@ _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".zarr")
 
 def _image_name(path):
     """The name of an image's output folder: its file name without the image suffix."""
-    from ._fits import FITS_SUFFIXES
+    from ._files import FITS_SUFFIXES
 
     name = Path(path).name
     for suffix in sorted(FITS_SUFFIXES + _IMAGE_SUFFIXES, key=len, reverse=True):
@@ -750,7 +751,7 @@ def _expand_images(items):
     """The images of ``--separate``: files, the image files of folders, pattern matches."""
     import glob
 
-    from ._fits import is_fits_path
+    from ._files import is_fits_path
 
     paths = []
     for item in items:

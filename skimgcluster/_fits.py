@@ -8,29 +8,17 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._files import (
+    atomic_write,
+    celestial_axes_are_xy,
+    check_label_image,
+    check_label_range,
+    check_overwrite,
+    import_astropy,
+    is_fits_path,
+)
+
 __all__ = ["FitsImage", "read_fits", "write_label_fits"]
-
-#: File name endings read as FITS (case-insensitive).
-FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".fits.fz", ".fz")
-
-
-def is_fits_path(path):
-    """True if the file name of ``path`` ends like a FITS file."""
-    return Path(path).name.lower().endswith(FITS_SUFFIXES)
-
-
-def _import_astropy(what):
-    """``astropy.io.fits`` and ``astropy.wcs``, or an ImportError that says how to get them."""
-    try:
-        from astropy import wcs
-        from astropy.io import fits
-    except ImportError:
-        raise ImportError(
-            f"{what} needs astropy, which is not installed; install it with "
-            'pip install "skimgcluster[astro]"'
-        ) from None
-    return fits, wcs
-
 
 class FitsImage(NamedTuple):
     """An image read from FITS by :func:`read_fits`.
@@ -208,7 +196,7 @@ def _celestial_wcs(header, path, wcs_module):
             return None
     if not full.has_celestial:
         return None
-    if sorted((full.wcs.lng, full.wcs.lat)) != [0, 1]:
+    if not celestial_axes_are_xy(full):
         warnings.warn(
             f"ignoring the WCS of {path}: its celestial axes are FITS axes "
             f"{full.wcs.lng + 1} and {full.wcs.lat + 1}, not the image's x and y (1 and 2).",
@@ -329,7 +317,7 @@ def read_fits(paths, *, hdu=None, chunks=None, _before_decoding=None):
     >>> image.data.shape, image.data.dtype, image.mask, image.wcs
     ((3, 4), dtype('float32'), None, None)
     """
-    fits, wcs_module = _import_astropy("read_fits")
+    fits, wcs_module = import_astropy("read_fits")
     files = _check_paths(paths)
     # First the headers of all files: sizes are checked, against each other and
     # against the available memory, before any data is decoded.
@@ -400,7 +388,7 @@ class _FitsSections:
         rows, cols = key[0], key[1]
         if not (isinstance(rows, slice) and isinstance(cols, slice)):
             raise TypeError("FITS sections are read by slices of rows and columns.")
-        fits, _ = _import_astropy("reading FITS")
+        fits, _ = import_astropy("reading FITS")
         bands = []
         for path, index, naxis, shape in self.parts:
             lead = (0,) * (naxis - len(shape)) + ((slice(None),) if len(shape) == 3 else ())
@@ -458,7 +446,7 @@ def _lazy_fits(fits, wcs_module, files, hdu, declared, chunks):
     return FitsImage(data, None, header, wcs)
 
 
-def _label_header(header, fits, wcs_module):
+def label_header(header, fits, wcs_module):
     """A header holding only the celestial WCS of ``header`` (Header or WCS)."""
     out = fits.Header()
     if header is None:
@@ -481,7 +469,7 @@ def _label_header(header, fits, wcs_module):
         )
     if not wcs.has_celestial:
         return out
-    if sorted((wcs.wcs.lng, wcs.wcs.lat)) != [0, 1]:
+    if not celestial_axes_are_xy(wcs):
         raise ValueError(
             "the celestial axes of header must be its first two (x and y); got axes "
             f"{wcs.wcs.lng + 1} and {wcs.wcs.lat + 1}."
@@ -531,21 +519,16 @@ def write_label_fits(path, label_image, *, header=None, overwrite=False):
     >>> fits.getheader(path)["BITPIX"], fits.getdata(path).tolist()
     (32, [[0, 1], [2, 2]])
     """
-    from ._io import _atomic_write, _check_label_image, _check_label_range
-
-    fits, wcs_module = _import_astropy("write_label_fits")
+    fits, wcs_module = import_astropy("write_label_fits")
     path = Path(path)
-    label_image = _check_label_image(label_image)
-    _check_label_range(label_image, np.int32, "FITS")
-    if not isinstance(overwrite, (bool, np.bool_)):
-        raise TypeError(f"overwrite must be True or False; got {overwrite!r}.")
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
-    hdr = _label_header(header, fits, wcs_module)
+    label_image = check_label_image(label_image)
+    check_label_range(label_image, np.int32, "FITS")
+    check_overwrite(path, overwrite)
+    hdr = label_header(header, fits, wcs_module)
     hdr["COMMENT"] = "Label image of skimgcluster: 0 = background, 1..K = sources."
     hdu = fits.PrimaryHDU(data=label_image.astype(np.int32, copy=False), header=hdr)
 
     def write(tmp):
         hdu.writeto(tmp, overwrite=True, output_verify="exception")
 
-    _atomic_write(path, write)
+    atomic_write(path, write)

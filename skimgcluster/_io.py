@@ -7,8 +7,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ._fits import is_fits_path, read_fits, write_label_fits
-from ._validation import InsufficientMemoryError, check_memory
+from ._files import (
+    FITS_WRITE_SUFFIXES,
+    atomic_write,
+    check_label_image,
+    check_label_range,
+    import_astropy,
+    is_fits_path,
+)
+from ._fits import label_header, read_fits, write_label_fits
+from ._validation import check_memory
+from .exceptions import ImageLayoutError, InsufficientMemoryError
 
 __all__ = ["read_image", "write_label_image"]
 
@@ -84,7 +93,7 @@ def read_image(path, *, planes=None, chunks=None):
     others (unspecified, or untagged, as libtiff reads them) are further
     bands. A file holding several images of different sizes is refused.
     """
-    return _read_image(path, planes, chunks=chunks)
+    return read_image_file(path, planes, chunks=chunks)
 
 
 def is_zarr_path(path):
@@ -92,7 +101,7 @@ def is_zarr_path(path):
     return Path(path).name.lower().endswith(".zarr")
 
 
-def _read_zarr(path, chunks):
+def read_zarr(path, chunks):
     """The array of a Zarr store, as a dask array that reads chunks when computed."""
     try:
         import dask.array as da
@@ -126,14 +135,14 @@ def _read_zarr(path, chunks):
     return image, None
 
 
-def _read_image(path, planes=None, before_decoding=None, *, chunks=None):
+def read_image_file(path, planes=None, before_decoding=None, *, chunks=None):
     """:func:`read_image`, calling ``before_decoding(shape, dtype)`` with the (M, N, C)
     shape and dtype of the image it will return, once known from the file's header."""
     path = Path(path)
     if is_zarr_path(path):
         if planes is not None:
             raise ValueError(f"planes applies to TIFF files only; {path.name} is not one")
-        return _read_zarr(path, chunks)
+        return read_zarr(path, chunks)
     if path.is_dir():
         raise ValueError(f"cannot read {path} as an image: it is a folder")
     if not path.is_file():
@@ -152,7 +161,7 @@ def _read_image(path, planes=None, before_decoding=None, *, chunks=None):
             image, hidden = _read_tiff(path, planes, before_decoding)
         else:
             image, hidden = _read_pillow(path, before_decoding)
-    except (InsufficientMemoryError, _LayoutError):
+    except (InsufficientMemoryError, ImageLayoutError):
         raise
     except (OSError, ValueError, SyntaxError, IndexError) as exc:
         raise ValueError(f"cannot read {path} as an image: {exc}") from None
@@ -166,10 +175,6 @@ def _read_image(path, planes=None, before_decoding=None, *, chunks=None):
     if image.ndim not in (2, 3) or image.size == 0:
         raise ValueError(f"cannot read {path} as an image: unexpected shape {image.shape}")
     return np.ascontiguousarray(image), mask
-
-
-class _LayoutError(ValueError):
-    """A file that is readable but whose layout we refuse (message complete)."""
 
 
 def _check_planes(planes):
@@ -218,10 +223,10 @@ def _read_tiff(path, planes, before_decoding=None):
     with tifffile.TiffFile(path) as tif:
         series = tif.series
         if not series:
-            raise _LayoutError(f"cannot read {path} as an image: it holds no image")
+            raise ImageLayoutError(f"cannot read {path} as an image: it holds no image")
         if len(series) > 1:
             shapes = ", ".join(str(s.shape) for s in series)
-            raise _LayoutError(
+            raise ImageLayoutError(
                 f"cannot read {path}: it holds {len(series)} images of different shapes "
                 f"(TIFF series {shapes}), and which one to segment is ambiguous; save that one "
                 "in a file of its own"
@@ -235,25 +240,25 @@ def _read_tiff(path, planes, before_decoding=None):
         photometric = _enum_name(page.photometric, tifffile.PHOTOMETRIC)
         n_colour = _COLOUR_SAMPLES.get(photometric)
         if n_colour is None:
-            raise _LayoutError(
+            raise ImageLayoutError(
                 f"cannot read {path}: TIFF photometric interpretation {photometric} is not "
                 "supported; convert it to grayscale (MinIsBlack) or RGB"
             )
         if sorted(page_axes) not in (["X", "Y"], ["S", "X", "Y"]):
-            raise _LayoutError(
+            raise ImageLayoutError(
                 f"cannot read {path} as an image: its pages have axes {page_axes!r} "
                 f"(shape {page_shape}), not rows, columns and samples"
             )
         n_page = math.prod(page_shape)
         n_planes = math.prod(shape) // n_page
         if n_planes * n_page != math.prod(shape):
-            raise _LayoutError(
+            raise ImageLayoutError(
                 f"cannot read {path}: its image of shape {shape} (TIFF axes {axes!r}) is not "
                 f"a stack of its pages of shape {page_shape}"
             )
         n_samples = page_shape[page_axes.index("S")] if "S" in page_axes else 1
         if n_samples < n_colour or (photometric == "PALETTE" and n_samples != 1):
-            raise _LayoutError(
+            raise ImageLayoutError(
                 f"cannot read {path}: photometric {photometric} needs {n_colour} colour "
                 f"sample(s) per pixel; the file has {n_samples}"
             )
@@ -268,14 +273,14 @@ def _read_tiff(path, planes, before_decoding=None):
         channels = bool(stack) and all(a == "C" for a, _ in stack)
         if n_planes > 1 and not channels and planes is None:
             described = ", ".join(f"{a}={n}" for a, n in stack)
-            raise _LayoutError(
+            raise ImageLayoutError(
                 f"cannot read {path}: it holds a stack of {n_planes} image planes (TIFF axes "
                 f"{axes!r}: {described}), which may be the bands of one image or separate "
                 "images; pass planes='bands' to read them as bands or planes=k to read plane k "
                 "(--planes on the command line)"
             )
         if isinstance(planes, (int, np.integer)) and not planes < n_planes:
-            raise _LayoutError(
+            raise ImageLayoutError(
                 f"planes={planes} is out of range for {path}, which holds {n_planes} image "
                 f"plane(s) (TIFF axes {axes!r}, shape {shape})"
             )
@@ -319,7 +324,7 @@ def _invert(data, bits, path):
     if data.dtype.kind == "u":
         top = min((1 << bits) - 1, int(np.iinfo(data.dtype).max))
         return (top - data).astype(data.dtype)
-    raise _LayoutError(
+    raise ImageLayoutError(
         f"cannot read {path}: photometric MinIsWhite with {data.dtype} data has no white "
         "level to invert from; convert it to MinIsBlack"
     )
@@ -351,52 +356,6 @@ def _read_pillow(path, before_decoding=None):
         hidden = image[:, :, -1] == 0
         image = image[:, :, :-1]
     return image, hidden
-
-
-def _atomic_write(path, write):
-    """Call ``write(temporary_path)``, then move the file into place.
-
-    The temporary file lives in the destination folder, so the final
-    :func:`os.replace` is atomic: an interrupted run leaves either the old
-    file or the new one, never half of one.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        # mkstemp creates the file readable by its owner only; give it the
-        # permissions a plain open() would have.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _check_label_image(label_image):
-    label_image = np.asarray(label_image)
-    if label_image.ndim != 2 or label_image.dtype.kind not in "iu":
-        raise ValueError(
-            f"label_image must be a 2-D integer array; got shape {label_image.shape} "
-            f"and dtype {label_image.dtype}."
-        )
-    return label_image
-
-
-def _check_label_range(label_image, dtype, what):
-    """Refuse labels that ``dtype`` (the file's type) cannot hold, rather than wrap them."""
-    if not label_image.size:
-        return
-    lo, hi = int(label_image.min()), int(label_image.max())  # Python ints: no overflow
-    info = np.iinfo(dtype)
-    if lo < info.min or hi > info.max:
-        raise ValueError(
-            f"label_image must hold values in the {info.dtype} range to be written as {what}; "
-            f"got values from {lo} to {hi}. Write a .npy instead."
-        )
 
 
 def write_label_image(path, label_image, *, header=None):
@@ -432,8 +391,8 @@ def write_label_image(path, label_image, *, header=None):
     if suffix == ".zarr":
         _write_label_zarr(path, label_image, header)
         return
-    label_image = _check_label_image(label_image)
-    if suffix in (".fits", ".fit", ".fts"):
+    label_image = check_label_image(label_image)
+    if suffix in FITS_WRITE_SUFFIXES:
         write_label_fits(path, label_image, header=header, overwrite=True)
         return
     if suffix == ".png":
@@ -452,7 +411,7 @@ def write_label_image(path, label_image, *, header=None):
     elif suffix in _TIFF:
         import tifffile
 
-        _check_label_range(label_image, np.int32, "TIFF")
+        check_label_range(label_image, np.int32, "TIFF")
 
         def write(tmp):
             tifffile.imwrite(tmp, label_image.astype(np.int32))
@@ -467,7 +426,7 @@ def write_label_image(path, label_image, *, header=None):
         raise ValueError(
             f"label images are written as .png, .tif, .fits, .npy or .zarr; got {path.name!r}."
         )
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 #: Chunks of the Zarr label images written.
@@ -486,8 +445,8 @@ def _write_label_zarr(path, label_image, header):
         ) from None
     lazy = type(label_image).__module__.startswith("dask.")
     if not lazy:
-        label_image = _check_label_image(label_image)
-        _check_label_range(label_image, np.int32, "Zarr")
+        label_image = check_label_image(label_image)
+        check_label_range(label_image, np.int32, "Zarr")
     elif label_image.ndim != 2 or np.dtype(label_image.dtype).kind not in "iu":
         raise ValueError(
             f"label_image must be a 2-D integer array; got shape {label_image.shape} "
@@ -495,9 +454,7 @@ def _write_label_zarr(path, label_image, header):
         )
     attrs = {"skimgcluster": "label image: 0 = background, 1..K = sources"}
     if header is not None:
-        from ._fits import _import_astropy, _label_header
-
-        attrs["wcs"] = dict(_label_header(header, *_import_astropy("a Zarr label image's WCS")))
+        attrs["wcs"] = dict(label_header(header, *import_astropy("a Zarr label image's WCS")))
     m, n = label_image.shape
     chunks = (min(_ZARR_CHUNK, m) or 1, min(_ZARR_CHUNK, n) or 1)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
@@ -549,10 +506,10 @@ def write_text(path, text):
         with open(tmp, "w", encoding="utf-8", newline="") as f:
             f.write(text)
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 def save_figure(path, figure, **kwargs):
     """Save a matplotlib figure atomically (format from the path's suffix)."""
     fmt = Path(path).suffix.lstrip(".") or "png"
-    _atomic_write(path, lambda tmp: figure.savefig(tmp, format=fmt, **kwargs))
+    atomic_write(path, lambda tmp: figure.savefig(tmp, format=fmt, **kwargs))

@@ -78,7 +78,7 @@ def plot_overview(image, result, *, figsize=(10, 9), max_points=50_000, seed=0):
     ValueError
         If ``result`` is the segmentation of an image of another shape.
     """
-    from ._segment import Segmentation
+    from ._segmentation import Segmentation
     from ._validation import check_image
 
     if not isinstance(result, Segmentation):
@@ -165,7 +165,7 @@ def _rgb_or_gray(shown):
 def _fitted_clusterer(clusterer_or_result):
     """The fitted clusterer behind the argument, or None for an empty result."""
     from ._clusterer import AstroLinkClusterer
-    from ._segment import Segmentation
+    from ._segmentation import Segmentation
 
     if isinstance(clusterer_or_result, Segmentation):
         clusterer = clusterer_or_result.clusterer
@@ -394,7 +394,7 @@ def plot_segmentation(
     from scipy.ndimage import find_objects
     from skimage.segmentation import find_boundaries
 
-    from ._segment import Segmentation
+    from ._segmentation import Segmentation
 
     isolated = None
     if isinstance(label_image, Segmentation):

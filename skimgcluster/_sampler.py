@@ -10,7 +10,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._astrolink import DegenerateDataWarning
 from ._background import (
     _clip_rows_checked,
     _kept_median,
@@ -26,12 +25,9 @@ from ._background import (
 )
 from ._threads import threaded
 from ._validation import _MAX_ABS_VALUE, check_image, check_mask, check_memory
+from .exceptions import DegenerateDataWarning, SparseSamplingWarning
 
 __all__ = ["LuminositySampler", "SampledImage", "SparseSamplingWarning"]
-
-
-class SparseSamplingWarning(UserWarning):
-    """Warning that the point cloud is too sparse for reliable detection."""
 
 
 class SampledImage:

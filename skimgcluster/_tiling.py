@@ -708,7 +708,7 @@ def segment_tiled(segmenter, image, *, mask=None, tile_size, halo=None, callback
 
 def _reemit(results):
     """The tiles' warnings, once each; 'nothing above threshold' only if true of every tile."""
-    from ._astrolink import DegenerateDataWarning
+    from .exceptions import DegenerateDataWarning
 
     seen = {}
     for res in results:

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from .exceptions import InsufficientMemoryError
+
 __all__ = []
 
 
@@ -99,14 +101,6 @@ def check_mask(mask, shape, *, name="mask"):
     if mask.dtype != bool:
         raise TypeError(f"{name} must be a boolean array; got dtype={mask.dtype}.")
     return mask
-
-
-class InsufficientMemoryError(MemoryError, ValueError):
-    """Error raised before a run that would need more memory than is available.
-
-    It is both a :class:`MemoryError` and a :class:`ValueError`, so code that
-    catches either (the command line catches ``ValueError``) handles it.
-    """
 
 
 def available_memory():

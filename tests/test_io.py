@@ -108,10 +108,10 @@ def test_failed_write_keeps_the_old_file(tmp_path):
     def explode(_tmp):
         raise Boom
 
-    from skimgcluster._io import _atomic_write
+    from skimgcluster._files import atomic_write
 
     with pytest.raises(Boom):
-        _atomic_write(target, explode)
+        atomic_write(target, explode)
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["sources.csv"]
     write_text(target, "new")
