@@ -38,7 +38,6 @@ from scipy.stats import beta, norm
 from sklearn.exceptions import ConvergenceWarning
 
 from ._neighbors import GridIndex, kd_tree_knn
-from .exceptions import DegenerateDataWarning
 
 __all__ = []
 
@@ -61,7 +60,20 @@ _KERNELS = (
 
 # Points per neighbour query when no working memory is given: bounds the
 # distance and index arrays of a query to a few hundred MB.
-_DEFAULT_CHUNK = 2**20
+DEFAULT_CHUNK = 2**20
+
+
+def knn_chunk(n, k, working_memory):
+    """Points per neighbour query of ``k`` neighbours among ``n`` points, 1 to ``n``.
+
+    A query holds 16 bytes per neighbour (distance and index); with
+    ``working_memory`` bytes (None: no bound given) the chunk fits in them,
+    else it is :data:`DEFAULT_CHUNK` points.
+    """
+    if working_memory is None:
+        return min(n, DEFAULT_CHUNK)
+    return max(min(int(working_memory // (16 * k)), n), 1)
+
 
 # Fewest prominences the Beta-model fit in AstroLink can work with.
 _MIN_GROUPS = 3
@@ -228,7 +240,7 @@ def _copy_neighbours(sqr, idx, n, start, knn):  # pragma: no cover - compiled
     return overflow, self_first
 
 
-class _CachedAstroLink(AstroLink):
+class CachedAstroLink(AstroLink):
     """AstroLink with cached kernels, no global side effects and no asserts.
 
     Parameters are those of :class:`astrolink.AstroLink`, already validated
@@ -358,10 +370,7 @@ class _CachedAstroLink(AstroLink):
         int_type = np.uint32 if n < 2**32 - 1 else np.uint64
         self.kNN = np.empty((n, self.k_link), dtype=int_type)
         self.nearest_ = np.empty(n, dtype=np.intp)
-        if self.working_memory is None:
-            chunk = _DEFAULT_CHUNK
-        else:
-            chunk = max(min(int(self.working_memory // (16 * self.k_den)), n), 1)
+        chunk = knn_chunk(n, self.k_den, self.working_memory)
         for start in range(0, n, chunk):
             stop = min(start + chunk, n)
             sqr, idx = query(start, stop)
@@ -514,7 +523,7 @@ _BACKGROUND_ENV = "SKIMGCLUSTER_BACKGROUND_COMPILE"
 # Longest wait for that process before compiling here instead (seconds).
 _COMPILE_WAIT = 600
 
-_COMPILE_SCRIPT = "from skimgcluster._astrolink import _compile_kernels; _compile_kernels()"
+_COMPILE_SCRIPT = "from skimgcluster._clusterer import compile_kernels; compile_kernels()"
 
 
 def _cache_is_cold():
@@ -523,7 +532,7 @@ def _cache_is_cold():
     That kernel is most of the compile time of a first ``fit``. Reads numba's
     private cache attributes; anything unexpected counts as not cold.
     """
-    dispatcher = _CachedAstroLink._aggregate_njit_float64_uint32
+    dispatcher = CachedAstroLink._aggregate_njit_float64_uint32
     try:
         index = dispatcher._cache._cache_file._index_path
     except AttributeError:
@@ -554,8 +563,8 @@ def compile_in_background():
     free), if this process is a ``multiprocessing`` child or the compiling
     process itself, or if the environment variable
     ``SKIMGCLUSTER_BACKGROUND_COMPILE`` is ``0``. Else it starts, once per
-    process, ``python -c`` running :func:`_compile_kernels` and returns at
-    once; :meth:`_CachedAstroLink.run` waits for it, then loads the kernels
+    process, ``python -c`` running :func:`._clusterer.compile_kernels` and returns at
+    once; :meth:`CachedAstroLink.run` waits for it, then loads the kernels
     from the cache. On two cores a first run then compiles AstroLink's
     kernels while the sampler's compile and run here.
     """
@@ -595,23 +604,6 @@ def _wait_for_compilation():
             _compiling.wait(timeout=_COMPILE_WAIT)
         except subprocess.TimeoutExpired:
             pass
-
-
-def _compile_kernels():
-    """Fit a clusterer on small image-like points: compiles and caches its kernels.
-
-    The points have the dtypes of the sampler's output, so the kernels
-    compiled are those a segmentation loads.
-    """
-    from ._clusterer import AstroLinkClusterer
-
-    rng = np.random.default_rng(0)
-    centres = rng.uniform(10, 90, (6, 2))
-    pos = centres[rng.integers(0, 6, 2000)] + rng.normal(0, 2.5, (2000, 2))
-    colour = rng.dirichlet([2, 2, 2], 2000) * 20
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        AstroLinkClusterer(k_den=15, min_significance=2.5).fit(np.column_stack([pos, colour]))
 
 
 compile_in_background()

@@ -15,6 +15,7 @@ as slowly, and every new environment pays that compile time once.
 
 import warnings
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -46,20 +47,7 @@ def _nanmedian_rows(values):
     return med
 
 
-def _clipped_stats(values, n_sigma, max_iters):
-    """Sigma-clipped median and MAD-based standard deviation along axis 1.
-
-    ``values`` is (n_boxes, n_pixels) with NaN for masked pixels. Returns the
-    median and standard deviation of every row, NaN where a row has no valid
-    value, and the mask of the values kept by the clipping.
-    """
-    med, std, lo, hi = _clip_rows_checked(values, n_sigma, max_iters)
-    with np.errstate(invalid="ignore"):
-        keep = (values >= lo[:, None]) & (values <= hi[:, None])
-    return med, std, keep
-
-
-def _clip_rows_checked(values, n_sigma, max_iters):
+def clipped_rows(values, n_sigma, max_iters):
     """Clipped median, standard deviation and kept range ``[lo, hi]`` of every row.
 
     The clipping keeps a range of values, so a value of row ``r`` is kept
@@ -89,7 +77,7 @@ def _clip_rows_checked(values, n_sigma, max_iters):
 
 
 def _clipped_stats_reference(values, n_sigma, max_iters):
-    """:func:`_clipped_stats` in NumPy: the rule the numba kernel implements."""
+    """:func:`clipped_rows` in NumPy: the rule the numba kernel implements."""
     values = np.array(values)  # a copy, in the caller's precision
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -326,9 +314,9 @@ def grid_band_sky(data, ref, lo, hi, ny, nx, box_y, box_x, start, step):
     """Median of every band over the kept sub-grid pixels of every box.
 
     For band ``q``, the values ``float32(data[i, j, q])`` at the sub-grid
-    pixels whose ``ref`` value (in the layout of :func:`grid_samples`) lies
+    pixels whose ``ref`` value (in the layout of :meth:`Mesh.samples`) lies
     in ``[lo, hi]`` of its box, as :func:`_kept_median` of
-    ``grid_samples(data[:, :, q])`` gives, without gathering them first.
+    ``mesh.samples(data[:, :, q])`` gives, without gathering them first.
     Returns (C, ny * nx) float64, NaN for a box with no kept pixel.
     """
     out = np.empty((data.shape[2], ny * nx))
@@ -372,7 +360,7 @@ def _std_where_zero(std, values):
     return std
 
 
-class _Mesh:
+class Mesh:
     """Geometry of the mesh of boxes over an (M, N) image."""
 
     def __init__(self, shape, box_size):
@@ -390,6 +378,10 @@ class _Mesh:
     def grid(self):
         """(start, step) of the sub-grid of every box, for the numba kernels."""
         return self.sub.start, self.sub.step
+
+    def geometry(self):
+        """``(ny, nx, box_y, box_x, start, step)`` of the boxes and sub-grid, for the kernels."""
+        return (self.ny, self.nx, self.by, self.bx, *self.grid())
 
     def interpolation(self, mesh):
         """Factors of :meth:`expand` for kernels that interpolate on the fly.
@@ -524,12 +516,111 @@ def estimate_background(image, *, box_size=64, filter_size=3, n_sigma=3.0, max_i
     _check_positive_int("max_iters", max_iters)
     if not isinstance(n_sigma, Real) or not n_sigma > 0:
         raise ValueError(f"n_sigma must be a positive number; got {n_sigma!r}.")
-    mesh = _Mesh(image.shape, box_size)
-    med, std, _ = _clipped_stats(mesh.samples(image), n_sigma, max_iters)
+    mesh = Mesh(image.shape, box_size)
+    quantum = 1.0 if image.dtype.kind in "biu" else 0.0
+    data = for_kernels(image[:, :, None])
+    stats = sky_statistics(data, NO_MASK, mesh, quantum, n_sigma=n_sigma, max_iters=max_iters)
     return (
-        mesh.expand(mesh.finish(med, filter_size), np.float64),
-        mesh.expand(mesh.finish(std, filter_size), np.float64),
+        mesh.expand(mesh.finish(stats.median, filter_size), np.float64),
+        mesh.expand(mesh.finish(stats.std, filter_size), np.float64),
     )
+
+
+class SkyStatistics(NamedTuple):
+    """Clipped statistics of the luminosity (band mean) in every box of a mesh.
+
+    ``samples`` (n_boxes, n_per_box) float32 are the luminosity on the boxes'
+    sub-grids (NaN where masked), dithered for integer images;
+    ``median`` and ``std`` the clipped sky level and noise of every box (NaN
+    for a box with nothing valid); a sample ``samples[b, j]`` is sky (kept by
+    the clipping) when ``lo[b] <= samples[b, j] <= hi[b]``.
+    """
+
+    samples: np.ndarray
+    median: np.ndarray
+    std: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+
+
+def sky_statistics(data, mask, mesh, quantum, *, n_sigma=3.0, max_iters=5):
+    """Sky level and noise of the luminosity of an (M, N, C) image, box by box.
+
+    The one estimate of the sky behind both :func:`estimate_background` and
+    :class:`~skimgcluster.LuminositySampler`. ``data`` is in a dtype the
+    kernels take (:func:`for_kernels`); ``mask`` an (M, N) uint8 array or
+    :data:`NO_MASK`; ``quantum`` the step of integer data (0 for floats).
+
+    Integer images: the band mean takes values on a grid of
+    ``quantum / n_bands``, and so do a median and a MAD of them, which are
+    then off by up to a step (with noise near one step, the noise comes out
+    a quarter low). The statistics are taken on values dithered within their
+    step, from a fixed stream so that they do not depend on any random
+    state, and the dither's variance is taken out of the noise.
+
+    Returns
+    -------
+    SkyStatistics
+    """
+    n_bands = data.shape[2]
+    samples = grid_band_mean(data, mask, *mesh.geometry())
+    step = quantum / n_bands
+    if quantum:
+        samples += dither(samples.shape, step)
+    med, std, lo, hi = clipped_rows(samples, n_sigma, max_iters)
+    if quantum:
+        std = np.sqrt(np.maximum(std * std - step * step / 12, 0.0))
+    return SkyStatistics(samples, med, std, lo, hi)
+
+
+def dither(shape, step):
+    """Uniform offsets in [-step/2, step/2) from a fixed stream, float32."""
+    u = np.random.default_rng(0x5EED).random(shape, dtype=np.float32)
+    return (u - np.float32(0.5)) * np.float32(step)
+
+
+def kernel_ready(data):
+    """True if the numba kernels take the image's dtype as it is."""
+    dtype = data.dtype
+    return dtype.isnative and (dtype.kind in "iu" or dtype in (np.float32, np.float64))
+
+
+def for_kernels(data):
+    """The image in a dtype the numba kernels take, copied only when needed.
+
+    Booleans become a uint8 view; float16 becomes float32, extended precision
+    float64, and non-native byte orders native.
+    """
+    if data.dtype == np.bool_:
+        return data.view(np.uint8)
+    if kernel_ready(data):
+        return data
+    if data.dtype.kind == "f":
+        return data.astype(np.float32 if data.dtype.itemsize <= 4 else np.float64)
+    return data.astype(data.dtype.newbyteorder("="))
+
+
+# The "no mask" argument of the numba kernels.
+NO_MASK = np.zeros((0, 0), dtype=np.uint8)
+
+
+def smooth_noise_mesh(lum, kernel, mesh, stats, noise_mesh, floor, smoothing):
+    """Noise of the smoothed luminosity on the mesh, measured on its sky pixels.
+
+    Measured, not derived from the pixel noise: real noise is often
+    correlated. The smoothed values at the boxes' sub-grids are computed
+    there only; their MAD over the pixels the clipping kept as sky, divided
+    by the pixel noise of the box, gives one ratio per box, and the median
+    ratio scales ``noise_mesh``. ``floor`` is the pixel noise's floor.
+    """
+    values = grid_smooth(lum, kernel, *mesh.geometry())
+    std_s = _kept_median(values, stats.samples, stats.lo, stats.hi, True)[1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = std_s / mesh.finish(stats.std, 1).ravel()
+    ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
+    gain = 2 * np.sqrt(np.pi) * smoothing  # white noise
+    ratio = float(np.median(ratio)) if ratio.size else 1.0 / max(1.0, gain)
+    return np.maximum(ratio * noise_mesh, floor / max(1.0, gain))
 
 
 # Longest tail of a Gaussian kernel summed term by term when it is folded;
@@ -581,7 +672,7 @@ def gaussian_kernel(sigma, max_radius=None):
 
 @njit(cache=True)
 def _mesh_coordinate(p, n, box):  # pragma: no cover - compiled
-    """Lower mesh index and fraction at pixel ``p`` (as ``_Mesh._index``)."""
+    """Lower mesh index and fraction at pixel ``p`` (as ``Mesh._index``)."""
     if n == 1:
         return 0, 0.0
     t = (p + 0.5) / box - 0.5
@@ -635,46 +726,12 @@ def _local_means_part(p0, p1, data, rows, cols, kernel, sky, box_y, box_x, out):
             out[p, q] -= top * (1 - fy) + bottom * fy
 
 
-@njit(cache=True)
-def band_mean(data):  # pragma: no cover - compiled
-    """Mean over the bands of an (M, N, C) array as float32 (NaN if any is NaN)."""
-    h, w, c = data.shape
-    out = np.empty((h, w), np.float32)
-    for i in range(h):
-        for j in range(w):
-            s = 0.0
-            for q in range(c):
-                s += data[i, j, q]
-            out[i, j] = s / c
-    return out
-
-
-@njit(cache=True)
-def grid_samples(image, ny, nx, box_y, box_x, start, step):  # pragma: no cover
-    """Values of an (M, N) image on the sub-grid of every box, as float32.
-
-    The same layout as :meth:`_Mesh.samples`: (ny * nx, n_per_box), boxes
-    row by row, the sub-grid of a box row by row.
-    """
-    sy = (box_y - start + step - 1) // step
-    sx = (box_x - start + step - 1) // step
-    out = np.empty((ny * nx, sy * sx), np.float32)
-    for by in range(ny):
-        for bx in range(nx):
-            b = by * nx + bx
-            for a in range(sy):
-                i = by * box_y + start + a * step
-                for c in range(sx):
-                    out[b, a * sx + c] = np.float32(image[i, bx * box_x + start + c * step])
-    return out
-
-
 def grid_band_mean(data, mask, ny, nx, box_y, box_x, start, step):
     """Band mean of an (M, N, C) image on the sub-grid of every box, as float32.
 
-    The values :func:`band_mean` gives at those pixels (NaN if a band is NaN,
+    The values the luminosity's band mean gives at those pixels (NaN if a band is NaN,
     or where ``mask``, an (M, N) uint8 array or an empty one for no mask, is
-    non-zero), in the layout of :func:`grid_samples`.
+    non-zero), in the layout of :meth:`Mesh.samples`.
     """
     sy = (box_y - start + step - 1) // step
     sx = (box_x - start + step - 1) // step
@@ -714,7 +771,7 @@ def _interpolate_row(rows, i, segments, j0, j1, w0, w1, out):  # pragma: no cove
 
     ``rows[i, j0] * w0 + rows[i, j1] * w1`` with the second term added to
     the rounded first one before a single rounding, as a fused multiply-add
-    does: this reproduces the values of :meth:`_Mesh.expand` (a float32
+    does: this reproduces the values of :meth:`Mesh.expand` (a float32
     matrix product) to the bit on the machines we measured, instead of
     differing by one unit in the last place.
     """
@@ -727,7 +784,7 @@ def _interpolate_row(rows, i, segments, j0, j1, w0, w1, out):  # pragma: no cove
 
 @njit(cache=True)
 def _row_band_mean(src, dst):  # pragma: no cover - compiled
-    """Band mean of one (N, C) image row into ``dst``, as :func:`band_mean`."""
+    """Band mean of one (N, C) image row into ``dst``, as the luminosity's band mean."""
     w, n_bands = src.shape
     if n_bands == 3:
         for j in range(w):
@@ -749,11 +806,11 @@ def _row_band_mean(src, dst):  # pragma: no cover - compiled
 def luminosity(data, mask, rows, segments, j0, j1, w0, w1, out):
     """Band mean minus the interpolated sky, float32, in one pass over the image.
 
-    ``data`` is (M, N, C); the band mean is :func:`band_mean`'s (NaN if a
+    ``data`` is (M, N, C); the band mean is the luminosity's band mean's (NaN if a
     band is NaN), NaN where ``mask`` (an (M, N) uint8 array, or an empty
     one) is non-zero; the sky is the mesh interpolated as
-    :meth:`_Mesh.interpolation` describes. Also returns the largest absolute
-    finite value of the result (0 if none), as :func:`abs_max_finite`.
+    :meth:`Mesh.interpolation` describes. Also returns the largest absolute
+    finite value of the result (0 if none).
     ``out`` is the (M, N) float32 result, allocated by the caller (NumPy
     backs large arrays with huge pages, which are much faster to fill the
     first time).
@@ -923,7 +980,7 @@ def _smooth_y(tmp, i, lo, h, kernel, acc):  # pragma: no cover - compiled
 def grid_smooth(image, kernel, ny, nx, box_y, box_x, start, step):
     """:func:`smooth_nan_as_zero` of an (M, N) image at the boxes' sub-grids only.
 
-    The same values to the bit, in the layout of :func:`grid_samples`: for
+    The same values to the bit, in the layout of :meth:`Mesh.samples`: for
     every row of boxes, the rows it needs are smoothed along x at the
     sub-grid's columns only, then along y at its rows.
     """
@@ -986,7 +1043,7 @@ def smooth_footprint(
 
     The smoothing is :func:`smooth_nan_as_zero`'s (the same sums, block by
     block, without keeping the smoothed image); the threshold is the mesh
-    interpolated as :meth:`_Mesh.interpolation` describes; pixels where
+    interpolated as :meth:`Mesh.interpolation` describes; pixels where
     ``lum`` is NaN are never in. Fills the (M, N) boolean ``footprint`` and
     returns its flat indices in increasing order (int64) and ``max(lum, 0)``
     at them (float64). ``analysis_rows`` is a second threshold interpolated

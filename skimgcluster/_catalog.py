@@ -52,6 +52,24 @@ _DESCRIPTIONS = {
 _FORMATS = {".csv": "csv", ".ecsv": "ecsv", **dict.fromkeys(FITS_WRITE_SUFFIXES, "fits")}
 
 
+#: The columns measured for every source, other than the fluxes and ra, dec.
+MEASURED_COLUMNS = (
+    "label", "cluster_id", "parent_id", "significance", "n_samples", "area",
+    "x_centroid", "y_centroid", "bbox_xmin", "bbox_xmax", "bbox_ymin", "bbox_ymax",
+    "semimajor_axis", "semiminor_axis", "orientation", "eccentricity",
+)  # fmt: skip
+
+
+def catalog_columns(n_bands, *, sky):
+    """Names of the columns of a catalog of ``n_bands`` bands, in order (``sky``: ra, dec)."""
+    return (
+        list(MEASURED_COLUMNS[:8])
+        + (["ra", "dec"] if sky else [])
+        + list(MEASURED_COLUMNS[8:])
+        + [f"flux_{c}" for c in range(n_bands)]
+    )
+
+
 # What a catalog reads of a Segmentation.
 _SEGMENTATION_ATTRIBUTES = (
     "label_image", "maps", "labels", "cluster_ids", "parents", "cluster_labels",
@@ -176,28 +194,37 @@ class SourceCatalog:
     # -- measurement -----------------------------------------------------------
 
     def _measure(self, seg):
+        """Every column, from the label image, the hierarchy and the maps."""
         label_image = np.asarray(seg.label_image)
         maps = seg.maps
-        data = maps._data
-        n_bands = data.shape[2]
-        height, width = label_image.shape
+        self.n_bands = maps.image.shape[2]
         flat = label_image.ravel()
-        idx = np.flatnonzero(flat)
+        idx = np.flatnonzero(flat)  # the pixels of sources
         values = flat[idx].astype(np.intp)
         n_values = int(values.max()) + 1 if values.size else 1
         counts = np.bincount(values, minlength=n_values)
         counts[0] = 0
         label = np.flatnonzero(counts)
-        n = label.size
         row_of = np.full(n_values, -1, dtype=np.intp)
-        row_of[label] = np.arange(n)
-        r = row_of[values]
+        row_of[label] = np.arange(label.size)
+        r = row_of[values]  # the catalog row of every source pixel
         del values
         self.label = label.astype(np.int64)
         self.area = counts[label].astype(np.int64)
-        self.n_bands = n_bands
+        self._hierarchy(seg, label, n_values)
+        self._bounding_boxes(label_image, label, n_values)
+        rows, cols = np.divmod(idx, label_image.shape[1])
+        lum = maps.luminosity.ravel()[idx].astype(np.float64)
+        valid = np.isfinite(lum)
+        self.flux = self._fluxes(maps, idx, rows, cols, r, valid, label.size)
+        self._moments(rows, cols, np.where(valid & (lum > 0), lum, 0.0), r, label.size)
+        self.columns = catalog_columns(self.n_bands, sky=self._wcs is not None)
+        if self._wcs is not None:
+            self.ra, self.dec = _sky_degrees(self._wcs, self.x_centroid, self.y_centroid)
 
-        # Hierarchy: the cluster behind each label (label_image = labels + 1).
+    def _hierarchy(self, seg, label, n_values):
+        """Cluster and parent ids, significance and number of points of every label."""
+        # The cluster behind each label (label_image = labels + 1).
         cluster_of = np.full(n_values, -1, dtype=np.intp)
         cl = np.asarray(seg.cluster_labels, dtype=np.intp) + 1
         ok = (cl >= 1) & (cl < n_values)
@@ -215,33 +242,33 @@ class SourceCatalog:
         per_value = np.bincount(point_labels[point_labels >= 0] + 1, minlength=n_values)
         self.n_samples = per_value[label].astype(np.int64)
 
-        # Bounding boxes.
+    def _bounding_boxes(self, label_image, label, n_values):
+        """Inclusive bounding box of every label."""
         boxes = ndimage.find_objects(label_image, max_label=n_values - 1)
         corners = [(boxes[v - 1][1], boxes[v - 1][0]) for v in label.tolist()]
         bbox = np.array(
             [(bx.start, bx.stop - 1, by.start, by.stop - 1) for bx, by in corners], dtype=np.int64
-        ).reshape(n, 4)
+        ).reshape(label.size, 4)
         self.bbox_xmin, self.bbox_xmax, self.bbox_ymin, self.bbox_ymax = bbox.T.copy()
 
-        rows, cols = np.divmod(idx, width)
-        lum = maps.luminosity.ravel()[idx].astype(np.float64)
-        valid = np.isfinite(lum)
-
-        # Flux per band: image minus the band's sky, over the valid pixels.
-        self.flux = np.empty((n, n_bands))
-        sky = maps._mesh.at(maps._band_sky_meshes, rows, cols)  # (C, n_pixels)
-        pixels = data.reshape(-1, n_bands)
+    @staticmethod
+    def _fluxes(maps, idx, rows, cols, r, valid, n):
+        """(n, C) flux per band: image minus the band's sky, over the valid pixels."""
+        n_bands = maps.image.shape[2]
+        flux = np.empty((n, n_bands))
+        sky = maps.band_sky(rows, cols)  # (C, n_pixels)
+        pixels = maps.image.reshape(-1, n_bands)
         for c in range(n_bands):
             v = pixels[idx, c].astype(np.float64) - sky[c]
             v[~valid | ~np.isfinite(v)] = 0.0
-            self.flux[:, c] = np.bincount(r, v, minlength=n)
-        del sky, pixels
+            flux[:, c] = np.bincount(r, v, minlength=n)
+        return flux
 
-        # Moments of the luminosity, negatives set to 0, about the box corner.
-        w = np.where(valid & (lum > 0), lum, 0.0)
+    def _moments(self, rows, cols, w, r, n):
+        """Centroids and shapes from the luminosity ``w`` (negatives as 0) of every pixel."""
+        # About the box corner, so that the sums stay small.
         dx = (cols - self.bbox_xmin[r]).astype(np.float64)
         dy = (rows - self.bbox_ymin[r]).astype(np.float64)
-        del rows, cols, lum, valid
         s = np.bincount(r, w, minlength=n)
         wx, wy = w * dx, w * dy
         sx = np.bincount(r, wx, minlength=n)
@@ -257,16 +284,39 @@ class SourceCatalog:
         self.x_centroid = self.bbox_xmin + xc
         self.y_centroid = self.bbox_ymin + yc
         self._shape(cxx, cyy, cxy)
-        self.columns = (
-            ["label", "cluster_id", "parent_id", "significance", "n_samples", "area"]
-            + ["x_centroid", "y_centroid"]
-            + (["ra", "dec"] if self._wcs is not None else [])
-            + ["bbox_xmin", "bbox_xmax", "bbox_ymin", "bbox_ymax"]
-            + ["semimajor_axis", "semiminor_axis", "orientation", "eccentricity"]
-            + [f"flux_{c}" for c in range(n_bands)]
-        )
-        if self._wcs is not None:
-            self.ra, self.dec = _sky_degrees(self._wcs, self.x_centroid, self.y_centroid)
+
+    @classmethod
+    def from_columns(cls, label_image, columns, flux, *, wcs=None):
+        """A catalog of measurements made elsewhere (e.g. tile by tile).
+
+        Parameters
+        ----------
+        label_image : (M, N) ndarray of int
+            The label image the rows describe.
+        columns : dict of ndarray
+            One array per column of :data:`MEASURED_COLUMNS`, a row per source.
+        flux : (n_sources, C) ndarray
+            Flux of every source in every band.
+        wcs : astropy.wcs.WCS, astropy.io.fits.Header or None, default=None
+            World coordinate system of the image, for ``ra`` and ``dec``.
+
+        Returns
+        -------
+        catalog : SourceCatalog
+        """
+        catalog = cls.__new__(cls)
+        catalog._label_image = label_image
+        catalog._wcs = _check_wcs(wcs)
+        for name in MEASURED_COLUMNS:
+            setattr(catalog, name, np.array(columns[name]))
+        catalog.flux = np.array(flux)
+        catalog.n_bands = catalog.flux.shape[1]
+        catalog.columns = catalog_columns(catalog.n_bands, sky=catalog._wcs is not None)
+        if catalog._wcs is not None:
+            catalog.ra, catalog.dec = _sky_degrees(
+                catalog._wcs, catalog.x_centroid, catalog.y_centroid
+            )
+        return catalog
 
     def _shape(self, cxx, cyy, cxy):
         """Axes, orientation and eccentricity from the covariances (photutils' rules)."""

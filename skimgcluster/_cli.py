@@ -448,7 +448,7 @@ def _check_run_memory(shape, dtype):
 
     from ._sampler import LuminositySampler
 
-    LuminositySampler()._check_memory(np.broadcast_to(np.zeros((), dtype), shape), None)
+    LuminositySampler().check_memory(np.broadcast_to(np.zeros((), dtype), shape), None)
 
 
 def _report_warnings(caught, args, progress):

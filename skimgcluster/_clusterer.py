@@ -12,9 +12,11 @@ from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._astrolink import _DEFAULT_CHUNK, DegenerateDataWarning, _CachedAstroLink
+from ._astrolink import CachedAstroLink, knn_chunk
+from ._hierarchy import cluster_depths
 from ._neighbors import kd_tree_knn
 from ._validation import check_memory
+from .exceptions import DegenerateDataWarning
 
 __all__ = ["AstroLinkClusterer"]
 
@@ -362,7 +364,7 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
                 )
         self._X_fit = X
         self._weights = weights
-        model = _CachedAstroLink(
+        model = CachedAstroLink(
             X,
             d_intrinsic=self.d_intrinsic,
             weights=weights,
@@ -410,10 +412,8 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
             # Degenerate: AstroLink does not run, and nothing scales with
             # k_den; the result is all -1 and a DegenerateDataWarning.
             return
-        if self.working_memory is None:
-            chunk = min(n, _DEFAULT_CHUNK)
-        else:
-            chunk = max(min(int(self.working_memory * 2**20 // (16 * k)), n), 1)
+        working_memory = None if self.working_memory is None else self.working_memory * 2**20
+        chunk = knn_chunk(n, k, working_memory)
         persistent = n * (8 * d + 8 + 8 + 8 + 8 * k_link + 56)
         # The k distances and indices of a query chunk (float64 and uint32),
         # and the KD-tree's own k + 1 of a quarter of it at a time.
@@ -444,13 +444,14 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
         self.prominence_model_refitted_ = bool(model.refitted_)
         raw = np.asarray(model.log_density_raw_, dtype=np.float64)
         self._raw_density = raw
-        # Parents, depths, the deepest cluster of every point and the lowest
-        # raw log-density among each cluster's members (its density region),
-        # in one compiled pass over the hierarchy: clusters are nested ranges
-        # of ordering_, listed parents first, as AstroLink's ids say.
-        self.parents_, self._depth, self._deepest, self._cluster_floor = _hierarchy(
+        # Parents, the deepest cluster of every point and the lowest raw
+        # log-density among each cluster's members (its density region), in
+        # one compiled pass over the hierarchy: clusters are nested ranges of
+        # ordering_, listed parents first, as AstroLink's ids say.
+        self.parents_, self._deepest, self._cluster_floor = _hierarchy(
             full, keep, self.ordering_, raw
         )
+        self._depth = cluster_depths(self.cluster_ids_)
         self._scale = np.asarray(model.scale_, dtype=np.float64)
         self._tree = model.tree_
         # A point is labelled from the deepest cluster of its nearest fitted
@@ -582,7 +583,7 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
         # point this gives its own density and its own nearest point.
         sqr, idx = kd_tree_knn(self._tree, Xfit_t, Xt, k)
         idx = idx.astype(np.intp, copy=False)
-        model = _CachedAstroLink.__new__(_CachedAstroLink)
+        model = CachedAstroLink.__new__(CachedAstroLink)
         model.k_den = k
         model.d_intrinsic = self._X_fit.shape[1] if self.d_intrinsic is None else self.d_intrinsic
         model.weights = self._weights
@@ -638,25 +639,19 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
         state["_tree"] = None
         return state
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        return tags
-
 
 @numba.njit(cache=True)
 def _hierarchy(clusters, keep, ordering, raw):  # pragma: no cover - compiled
-    """Parents, depths, deepest cluster of every point and density floors.
+    """Parents, deepest cluster of every point and density floors.
 
     ``clusters`` is AstroLink's (m + 1, 2) array of ranges of ``ordering``
     (the root first, then parents before their children), ``keep`` the (m,)
     clusters kept. A cluster's parent is the nearest earlier cluster whose
     range contains its start, as in AstroLink's ids (``'1-2-1'`` is a child
-    of ``'1-2'``); its depth is the number of ``'-'`` in its id. Returns, over
-    the kept clusters (numbered in order): the index of each one's parent
-    (``-1`` for a child of the root or of a dropped cluster), its depth, the
-    deepest kept cluster of every point (``-1`` for none) and the lowest
-    ``raw`` value among each one's members.
+    of ``'1-2'``). Returns, over the kept clusters (numbered in order): the
+    index of each one's parent (``-1`` for a child of the root or of a
+    dropped cluster), the deepest kept cluster of every point (``-1`` for
+    none) and the lowest ``raw`` value among each one's members.
     """
     m = clusters.shape[0] - 1
     n = ordering.size
@@ -667,8 +662,6 @@ def _hierarchy(clusters, keep, ordering, raw):  # pragma: no cover - compiled
             new_index[i] = k
             k += 1
     parents = np.full(k, -1, np.intp)
-    depth = np.zeros(k, np.intp)
-    depth_full = np.zeros(m + 1, np.intp)
     stack = np.empty(m + 1, np.intp)
     stack[0] = 0
     top = 0
@@ -678,11 +671,9 @@ def _hierarchy(clusters, keep, ordering, raw):  # pragma: no cover - compiled
         parent = stack[top]
         top += 1
         stack[top] = i
-        depth_full[i] = depth_full[parent] + 1
         j = new_index[i]
         if j >= 0:
             parents[j] = new_index[parent]
-            depth[j] = depth_full[i]
     # Deepest cluster by position in ordering (children overwrite parents),
     # then by point.
     position = np.full(n, -1, np.intp)
@@ -701,7 +692,7 @@ def _hierarchy(clusters, keep, ordering, raw):  # pragma: no cover - compiled
     deepest = np.empty(n, np.intp)
     for p in range(n):
         deepest[ordering[p]] = position[p]
-    return parents, depth, deepest, floor
+    return parents, deepest, floor
 
 
 @numba.njit(cache=True)
@@ -722,3 +713,18 @@ def _number_used(chosen, n_clusters):  # pragma: no cover - compiled
         c = chosen[p]
         labels[p] = cluster_labels[c] if c >= 0 else -1
     return labels, cluster_labels
+
+
+def compile_kernels():
+    """Fit a clusterer on small image-like points: compiles and caches its kernels.
+
+    The points have the dtypes of the sampler's output, so the kernels
+    compiled are those a segmentation loads.
+    """
+    rng = np.random.default_rng(0)
+    centres = rng.uniform(10, 90, (6, 2))
+    pos = centres[rng.integers(0, 6, 2000)] + rng.normal(0, 2.5, (2000, 2))
+    colour = rng.dirichlet([2, 2, 2], 2000) * 20
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        AstroLinkClusterer(k_den=15, min_significance=2.5).fit(np.column_stack([pos, colour]))

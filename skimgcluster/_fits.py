@@ -15,7 +15,6 @@ from ._files import (
     check_label_range,
     check_overwrite,
     import_astropy,
-    is_fits_path,
 )
 
 __all__ = ["FitsImage", "read_fits", "write_label_fits"]
@@ -226,7 +225,7 @@ def _declared_image(fits, path, hdu):
 
 def _check_fits_memory(files, declared):
     """Refuse FITS images whose declared size would not fit in memory, before decoding."""
-    from ._validation import _format_bytes, check_memory
+    from ._validation import check_memory, format_bytes
 
     copied = len(files) > 1 or any(len(shape) == 3 for shape, _ in declared)
     n_bytes = math.prod(declared[0][0][-2:])  # the mask
@@ -240,7 +239,7 @@ def _check_fits_memory(files, declared):
         n_bytes += n_values * (8 if bitpix > 0 else 0)
     sizes = ", ".join(
         f"{p.name} (NAXISn {shape[::-1]}, BITPIX {bitpix}: "
-        f"{_format_bytes(math.prod(shape) * abs(bitpix) // 8)})"
+        f"{format_bytes(math.prod(shape) * abs(bitpix) // 8)})"
         for p, (shape, bitpix) in zip(files, declared, strict=True)
     )
     check_memory(

@@ -499,16 +499,6 @@ def _int32_block(block, lo, hi):
     return block.astype(np.int32)
 
 
-def write_text(path, text):
-    """Write a text file atomically."""
-
-    def write(tmp):
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-
-    atomic_write(path, write)
-
-
 def save_figure(path, figure, **kwargs):
     """Save a matplotlib figure atomically (format from the path's suffix)."""
     fmt = Path(path).suffix.lstrip(".") or "png"

@@ -6,6 +6,7 @@ import numpy as np
 from numba import njit
 from skimage.segmentation import expand_labels
 
+from ._hierarchy import cluster_depths
 from ._validation import check_memory
 
 __all__ = ["labels_to_image", "cluster_masks"]
@@ -258,7 +259,7 @@ def cluster_masks(clusterer, points, shape, *, footprint=None, fill_distance=1.0
             f"got level={level!r}."
         )
     _, points, shape = _check_points(np.zeros(n_fit, dtype=np.intp), points, shape)
-    depth = np.char.count(clusterer.cluster_ids_.astype(str), "-")
+    depth = cluster_depths(clusterer.cluster_ids_)
     chosen = np.arange(clusterer.n_clusters_)
     if level is not None:
         chosen = chosen[depth == level]

@@ -23,7 +23,7 @@ from numba import njit
 from ._threads import threaded
 from ._validation import check_memory
 
-__all__ = ["GridIndex", "grid_knn", "kd_tree_knn"]
+__all__ = ["GridIndex", "kd_tree_knn"]
 
 _MAX_UNIT = float(2**31 - 1)
 
@@ -173,31 +173,6 @@ class GridIndex:
         )  # fmt: skip
 
 
-def grid_knn(X, k, *, points_per_cell=None):
-    """Exact ``k`` nearest neighbours of every point of ``X`` among ``X``.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features), n_features >= 2
-        Points; the grid is laid on the first two features.
-    k : int
-        Number of neighbours, the point itself included (as a KD-tree query
-        of the tree's own points returns it first).
-    points_per_cell : float or None, default=None
-        Target number of points in the cells where most points lie; ``None``
-        means ``k``.
-
-    Returns
-    -------
-    sqr_distances : ndarray of shape (n_samples, k)
-        Squared distances, ascending.
-    indices : ndarray of shape (n_samples, k)
-        Indices of the neighbours; ties in distance go to the lower index.
-    """
-    index = GridIndex(X, float(k if points_per_cell is None else points_per_cell))
-    return index.query_own(k)
-
-
 @njit(cache=True)
 def _sort_rows(sqr, idx, k, more):  # pragma: no cover - compiled
     """Sort each row by (squared distance, index), in place; rows still open.
@@ -280,7 +255,7 @@ def kd_tree_knn(tree, X_tree, Xq, k):
         Squared distances, ascending.
     indices : ndarray of shape (n_queries, k) of uint32 (int64 for 2**32 points or more)
         Indices into ``X_tree``, ordered by (squared distance, index): the
-        rule of :func:`grid_knn`.
+        rule of :meth:`GridIndex.query_own`.
 
     Raises
     ------

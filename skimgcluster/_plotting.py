@@ -11,6 +11,8 @@ from matplotlib.patches import Patch, Rectangle
 from matplotlib.patheffects import withStroke
 from sklearn.utils.validation import check_is_fitted
 
+from ._hierarchy import cluster_depths
+
 __all__ = [
     "plot_overview",
     "plot_segmentation",
@@ -205,11 +207,6 @@ def _label_colours(n_labels, seed):
     return np.asarray(label_colormap(n_labels, seed=seed).colors, dtype=np.float64)
 
 
-def _cluster_depths(cluster_ids):
-    """Depth of every cluster: 1 for a top-level id such as ``'1-2'``."""
-    return np.array([cid.count("-") for cid in cluster_ids], dtype=np.intp)
-
-
 def _cluster_colours(clusterer, seed):
     """Colour of every cluster: its label's colour, grey if it labels no point.
 
@@ -218,7 +215,7 @@ def _cluster_colours(clusterer, seed):
     """
     n_labels = int(clusterer.labels_.max()) + 1 if clusterer.labels_.size else 0
     table = _label_colours(n_labels, seed)
-    depth = _cluster_depths(clusterer.cluster_ids_)
+    depth = cluster_depths(clusterer.cluster_ids_)
     grey = np.clip(0.55 + 0.1 * (depth - 1), 0.0, 0.85)
     colours = np.repeat(grey[:, None], 3, axis=1)
     used = clusterer.cluster_labels_ >= 0
@@ -629,7 +626,7 @@ def plot_ordered_density(
     ax.plot(keep, y[keep], color="0.2", linewidth=0.5, zorder=1, label="log-density")
 
     bounds = np.asarray(clusterer.cluster_bounds_, dtype=np.intp).reshape(-1, 2)
-    depth = _cluster_depths(clusterer.cluster_ids_)
+    depth = cluster_depths(clusterer.cluster_ids_)
     order = np.argsort(depth, kind="stable")  # parents first: children drawn on top
     colours = _cluster_colours(clusterer, seed)
     polygons = []
@@ -781,7 +778,7 @@ def plot_hierarchy(
         return fig
     n = clusterer.ordering_.size
     bounds = np.asarray(clusterer.cluster_bounds_, dtype=np.float64).reshape(-1, 2)
-    depth = _cluster_depths(clusterer.cluster_ids_)
+    depth = cluster_depths(clusterer.cluster_ids_)
     sig = np.asarray(clusterer.significances_, dtype=np.float64)
     finite = sig[np.isfinite(sig)]
     hi = float(finite.max()) if finite.size else 1.0

@@ -1,6 +1,7 @@
 """LuminositySampler: image -> luminosity-weighted point cloud."""
 
 import warnings
+from functools import cached_property
 from numbers import Integral, Real
 
 import numpy as np
@@ -11,20 +12,21 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._background import (
-    _clip_rows_checked,
-    _kept_median,
-    _Mesh,
+    NO_MASK,
+    Mesh,
+    for_kernels,
     gaussian_kernel,
-    grid_band_mean,
     grid_band_sky,
-    grid_smooth,
+    kernel_ready,
     local_means,
     luminosity,
+    sky_statistics,
     smooth_footprint,
     smooth_nan_as_zero,
+    smooth_noise_mesh,
 )
 from ._threads import threaded
-from ._validation import _MAX_ABS_VALUE, check_image, check_mask, check_memory
+from ._validation import MAX_ABS_VALUE, check_image, check_mask, check_memory
 from .exceptions import DegenerateDataWarning, SparseSamplingWarning
 
 __all__ = ["LuminositySampler", "SampledImage", "SparseSamplingWarning"]
@@ -33,12 +35,19 @@ __all__ = ["LuminositySampler", "SampledImage", "SparseSamplingWarning"]
 class SampledImage:
     """What the sampler derived from one image, before drawing samples.
 
-    Full-resolution maps other than ``luminosity`` and ``footprint`` are
-    computed from the meshes when first asked for, so that large images do
-    not hold them in memory unless they are wanted (e.g. for a figure).
+    ``luminosity``, the two footprints and the candidates are computed by
+    the analysis and held. The other full-resolution maps are kept by the
+    analysis as meshes of boxes (a few numbers per box) and interpolated, or
+    smoothed, to every pixel when first asked for; the map is then kept
+    (:func:`functools.cached_property`), so a second access costs nothing and
+    holds its memory for as long as this object lives. ``weights`` is
+    rebuilt at every access (a scatter of ``candidate_weights``).
 
     Attributes
     ----------
+    image : (M, N, C) ndarray
+        The image the maps were derived from, in the dtype the sampler's
+        kernels read (booleans as uint8, float16 as float32).
     luminosity : (M, N) ndarray of float32
         Background-subtracted luminosity (mean over bands), NaN where masked.
     footprint : (M, N) ndarray of bool
@@ -68,6 +77,7 @@ class SampledImage:
     def __init__(self, luminosity, footprint, candidates, candidate_weights, *,
                  analysis_footprint, mesh, sky_mesh, noise_mesh, smooth_noise_mesh,
                  band_sky_meshes, data, kernel):  # fmt: skip
+        self.image = data
         self.luminosity = luminosity
         self.footprint = footprint
         self.analysis_footprint = analysis_footprint
@@ -78,22 +88,21 @@ class SampledImage:
         self._noise_mesh = noise_mesh
         self._smooth_noise_mesh = smooth_noise_mesh
         self._band_sky_meshes = band_sky_meshes
-        self._data = data
         self._kernel = kernel
 
-    @property
+    @cached_property
     def background(self):
         return self._mesh.expand(self._sky_mesh)
 
-    @property
+    @cached_property
     def noise(self):
         return self._mesh.expand(self._noise_mesh)
 
-    @property
+    @cached_property
     def smoothed_luminosity(self):
         return smooth_nan_as_zero(self.luminosity, self._kernel)
 
-    @property
+    @cached_property
     def smooth_noise(self):
         return self._mesh.expand(self._smooth_noise_mesh)
 
@@ -103,12 +112,12 @@ class SampledImage:
         out[self.candidates] = self.candidate_weights
         return out.reshape(self.luminosity.shape)
 
-    @property
+    @cached_property
     def bands(self):
-        n_bands = self._data.shape[2]
-        out = np.empty(self._data.shape, dtype=np.float32)
-        for c in range(n_bands):
-            band = self._data[:, :, c].astype(np.float32)
+        data = self.image
+        out = np.empty(data.shape, dtype=np.float32)
+        for c in range(data.shape[2]):
+            band = data[:, :, c].astype(np.float32)
             band[np.isnan(self.luminosity)] = np.nan
             out[:, :, c] = smooth_nan_as_zero(band, self._kernel)
             out[:, :, c] -= self._mesh.expand(self._band_sky_meshes[c])
@@ -118,8 +127,11 @@ class SampledImage:
         """Smoothed, background-subtracted band values at given pixels, (n, C)."""
         mesh = self._mesh
         sky = np.stack([np.asarray(m, dtype=np.float64) for m in self._band_sky_meshes])
-        data = self._data.view(np.uint8) if self._data.dtype == np.bool_ else self._data
-        return local_means(data, rows, cols, self._kernel, sky, mesh.by, mesh.bx)
+        return local_means(self.image, rows, cols, self._kernel, sky, mesh.by, mesh.bx)
+
+    def band_sky(self, rows, cols):
+        """Sky level of every band at given pixels, (C, n) float64 (not smoothed)."""
+        return self._mesh.at(self._band_sky_meshes, rows, cols)
 
 
 class LuminositySampler(TransformerMixin, BaseEstimator):
@@ -345,99 +357,122 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         return self._analyse(data, quantum, mask)
 
     def _analyse(self, data, quantum, mask=None):
-        h, w, n_bands = data.shape
-        if self.background not in ("auto", None) and abs(self.background) > _MAX_ABS_VALUE:
-            raise ValueError(
-                f"background must satisfy |background| <= {_MAX_ABS_VALUE:.4g}, as image "
-                f"values do (a quarter of the float32 range); got background={self.background!r}."
-            )
+        """The maps of a checked image: sky, luminosity, noise, footprints, weights."""
+        self._check_background_level()
         # Refuse early: before the maps and, for a fixed n_samples, the points.
         n = None if self.n_samples == "auto" else int(self.n_samples)
-        self._check_memory(data, n)
-        data = _for_kernels(data)
-        mesh = _Mesh((h, w), self.background_box_size)
-        start, step = mesh.grid()
-        geometry = (mesh.ny, mesh.nx, mesh.by, mesh.bx, start, step)
-        mask8 = _NO_MASK if mask is None else mask.view(np.uint8)
-        # Statistics of the luminosity (band mean) on the boxes' sub-grids,
-        # computed there only; the full-resolution map comes in one pass below.
-        lum_samples = _band_mean(data, mask8, geometry)
-        if quantum:
-            # Integer images: the band mean takes values on a grid of
-            # quantum / n_bands, and so do its median and MAD (with noise near
-            # one step the MAD fell a whole step short: the noise came out 25%
-            # low on uint8 fields). The statistics are taken on values
-            # dithered within their step (a fixed stream: the maps do not
-            # depend on random_state), and the dither's variance is removed.
-            step = quantum / n_bands
-            lum_samples += _dither(lum_samples.shape, step)
-        med, std, lo, hi = _clip_rows_checked(lum_samples, 3.0, 5)
-        if quantum:
-            std = np.sqrt(np.maximum(std * std - step * step / 12, 0.0))
-        if self.background == "auto":
-            sky_mesh = mesh.finish(med, 3)
-            # The median of every band over the sky pixels of the luminosity.
-            band_sky = grid_band_sky(data, lum_samples, lo, hi, *geometry)
-            band_meshes = [mesh.finish(sky_c, 3) for sky_c in band_sky]
-        else:
-            level = 0.0 if self.background is None else float(self.background)
-            sky_mesh = np.full((mesh.ny, mesh.nx), level)
-            band_meshes = [sky_mesh] * n_bands
-        lum = np.empty((h, w), dtype=np.float32)
+        self.check_memory(data, n)
+        data = for_kernels(data)
+        mesh = Mesh(data.shape[:2], self.background_box_size)
+        mask8 = NO_MASK if mask is None else mask.view(np.uint8)
+        stats = sky_statistics(data, mask8, mesh, quantum)
+        sky_mesh, band_meshes = self._sky_meshes(data, mesh, stats)
+        lum = np.empty(data.shape[:2], dtype=np.float32)
         scale = luminosity(data, mask8, *mesh.interpolation(sky_mesh), lum)[1]
         # Noise of the background-subtracted luminosity, with a floor at the
-        # quantisation noise of integer data.
-        floor = quantum / np.sqrt(12 * n_bands) if quantum else 0.0
+        # quantisation noise of integer data: a noise of 0 would make every
+        # pixel infinitely significant.
+        floor = quantum / np.sqrt(12 * data.shape[2]) if quantum else 0.0
         floor = max(floor, 1e-12 * scale, np.finfo(np.float32).tiny)
-        noise_mesh = np.maximum(mesh.finish(std, 3), floor)
-        if self.smoothing > 0:
-            # Clipped to the image, with the tails folded in: the same
-            # smoothing (edges are replicated), at a cost that does not grow
-            # with the smoothing.
-            kernel = gaussian_kernel(self.smoothing, max_radius=max(h, w) - 1)
-            # The noise of the smoothed map is measured on its sky pixels, not
-            # derived from the pixel noise: real noise is often correlated.
-            # The smoothed values there are computed directly; the full
-            # smoothed map exists only block by block, for the footprint.
-            values = grid_smooth(lum, kernel, *geometry)
-            std_s = _kept_median(values, lum_samples, lo, hi, True)[1]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = std_s / mesh.finish(std, 1).ravel()
-            ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
-            gain = 2 * np.sqrt(np.pi) * self.smoothing  # white noise
-            ratio = float(np.median(ratio)) if ratio.size else 1.0 / max(1.0, gain)
-            smooth_noise_mesh = np.maximum(ratio * noise_mesh, floor / max(1.0, gain))
-        else:
-            kernel = np.ones(1)
-            smooth_noise_mesh = noise_mesh
+        noise_mesh = np.maximum(mesh.finish(stats.std, 3), floor)
+        kernel, smooth_noise = self._smoothing(lum, mesh, stats, noise_mesh, floor)
+        footprint, analysis, candidates, signal = self._footprints(
+            lum, kernel, mesh, smooth_noise, noise_mesh
+        )
+        return SampledImage(
+            lum, footprint, candidates, self._weights(signal, candidates, mesh, noise_mesh),
+            analysis_footprint=analysis, mesh=mesh, sky_mesh=sky_mesh, noise_mesh=noise_mesh,
+            smooth_noise_mesh=smooth_noise, band_sky_meshes=band_meshes, data=data,
+            kernel=kernel,
+        )  # fmt: skip
+
+    def _check_background_level(self):
+        if self.background not in ("auto", None) and abs(self.background) > MAX_ABS_VALUE:
+            raise ValueError(
+                f"background must satisfy |background| <= {MAX_ABS_VALUE:.4g}, as image "
+                f"values do (a quarter of the float32 range); got background={self.background!r}."
+            )
+
+    def _sky_meshes(self, data, mesh, stats):
+        """Sky level of the luminosity and of every band, per box of the mesh."""
+        if self.background == "auto":
+            # The median of every band over the sky pixels of the luminosity.
+            band_sky = grid_band_sky(data, stats.samples, stats.lo, stats.hi, *mesh.geometry())
+            return mesh.finish(stats.median, 3), [mesh.finish(sky_c, 3) for sky_c in band_sky]
+        level = 0.0 if self.background is None else float(self.background)
+        sky_mesh = np.full((mesh.ny, mesh.nx), level)
+        return sky_mesh, [sky_mesh] * data.shape[2]
+
+    def _smoothing(self, lum, mesh, stats, noise_mesh, floor):
+        """The smoothing kernel and the noise mesh of the smoothed luminosity."""
+        if not self.smoothing > 0:
+            return np.ones(1), noise_mesh
+        # Clipped to the image, with the tails folded in: the same smoothing
+        # (edges are replicated), at a cost that does not grow with it.
+        kernel = gaussian_kernel(self.smoothing, max_radius=max(lum.shape) - 1)
+        noise = smooth_noise_mesh(lum, kernel, mesh, stats, noise_mesh, floor, self.smoothing)
+        return kernel, noise
+
+    def _footprints(self, lum, kernel, mesh, smooth_noise, noise_mesh):
+        """The footprint, the analysis footprint, and the footprint's pixels and signal."""
         # Clipped to float32's range: a pathological noise ratio (data whose
         # noise is near float32's smallest numbers) must not overflow the
         # float32 map; the footprint is the same as with an infinite threshold.
         f32 = float(np.finfo(np.float32).max)
-        threshold = np.clip(self.detection_threshold * smooth_noise_mesh, -f32, f32)
+        threshold = np.clip(self.detection_threshold * smooth_noise, -f32, f32)
         if self.analysis_threshold is None:
             edge = np.full_like(noise_mesh, -f32)
         else:
             edge = np.clip(self.analysis_threshold * noise_mesh, -f32, f32)
-        footprint = np.empty((h, w), dtype=bool)
-        analysis = np.empty((h, w), dtype=bool)
+        footprint = np.empty(lum.shape, dtype=bool)
+        analysis = np.empty(lum.shape, dtype=bool)
         candidates, signal = smooth_footprint(
             lum, kernel, *mesh.interpolation(threshold), footprint,
             mesh.interpolation(edge)[0], analysis,
         )  # fmt: skip
+        return footprint, analysis, candidates, signal
+
+    def _weights(self, signal, candidates, mesh, noise_mesh):
+        """Sampling weight of every footprint pixel, by ``stretch``."""
         if self.stretch == "linear":
-            weights = signal
-        elif self.stretch == "sqrt":
-            weights = np.sqrt(signal)
-        else:
-            rows, cols = np.divmod(candidates, w)
-            weights = np.arcsinh(signal / mesh.at([noise_mesh], rows, cols)[0])
-        return SampledImage(
-            lum, footprint, candidates, weights, analysis_footprint=analysis,
-            mesh=mesh, sky_mesh=sky_mesh, noise_mesh=noise_mesh,
-            smooth_noise_mesh=smooth_noise_mesh,
-            band_sky_meshes=band_meshes, data=data, kernel=kernel,
-        )  # fmt: skip
+            return signal
+        if self.stretch == "sqrt":
+            return np.sqrt(signal)
+        rows, cols = np.divmod(candidates, mesh.shape[1])
+        return np.arcsinh(signal / mesh.at([noise_mesh], rows, cols)[0])
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def sample(self, X, mask=None):
+        """Fit to the image and draw its points, keeping the maps they were drawn from.
+
+        :meth:`fit_transform` that also returns what :meth:`analyse` gives,
+        with the image checked and analysed once.
+
+        Parameters
+        ----------
+        X : (M, N[, C]) array-like
+            The image.
+        mask : (M, N) ndarray of bool, default=None
+            Pixels to exclude (True).
+
+        Returns
+        -------
+        maps : SampledImage
+            The maps the points were drawn from.
+        points : ndarray of shape (n_samples, 2 + n_colour_features)
+            ``x`` (column), ``y`` (row) and the scaled colour fractions.
+
+        Raises
+        ------
+        InsufficientMemoryError
+            If the maps of the image and the points would need more memory
+            than is available (checked before they are computed).
+        """
+        data, quantum = check_image(X)
+        mask = check_mask(mask, data.shape[:2])
+        self._record(data)
+        maps = self._analyse(data, quantum, mask)
+        return maps, self._draw(maps, quantum)
 
     def transform(self, X, mask=None):
         """Draw the point cloud from an image.
@@ -469,28 +504,39 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
             )
         mask = check_mask(mask, data.shape[:2])
         maps = self._analyse(data, quantum, mask)
-        return self._draw(maps, data, quantum)
+        return self._draw(maps, quantum)
 
-    @_fit_context(prefer_skip_nested_validation=True)
     def fit_transform(self, X, y=None, mask=None):
         """Fit to the image and draw its point cloud; see :meth:`transform`.
 
         The same as ``fit(X, mask=mask).transform(X, mask=mask)``, with the
-        image checked once.
+        image checked once: the points of :meth:`sample`.
         """
-        data, quantum = check_image(X)
-        mask = check_mask(mask, data.shape[:2])
-        self._record(data)
-        maps = self._analyse(data, quantum, mask)
-        return self._draw(maps, data, quantum)
+        return self.sample(X, mask=mask)[1]
 
-    def _check_memory(self, data, n, *, maps=True):
-        """Refuse an image and ``n`` points that would not fit in memory."""
+    def check_memory(self, data, n, *, maps=True):
+        """Refuse an image and its points if they would not fit in memory.
+
+        Parameters
+        ----------
+        data : (M, N, C) ndarray
+            The image, or an array of its shape and dtype (e.g. a broadcast
+            zero, to check a file before reading it).
+        n : int or None
+            Number of points, or None to check the maps only.
+        maps : bool, default=True
+            Count the maps of the analysis (False: the points only).
+
+        Raises
+        ------
+        InsufficientMemoryError
+            If the estimated working memory exceeds what is available.
+        """
         h, w, n_bands = data.shape
         n_bytes = 0
         if maps:
             n_bytes += _MAP_BYTES_PER_PIXEL * h * w
-            if data.dtype != np.bool_ and not _kernel_ready(data):
+            if data.dtype != np.bool_ and not kernel_ready(data):
                 n_bytes += 8 * data.size  # the converted copy of the image
         if n is not None:
             n_bytes += 8 * n * (_DRAW_ARRAYS + self._n_colour(n_bands) + 2 * n_bands)
@@ -515,13 +561,15 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
             return 0
         return int(min(self.max_samples, max(1000, round(self.samples_per_pixel * n_fg))))
 
-    def _draw(self, maps, data, quantum):
+    def _draw(self, maps, quantum):
+        """The points of the maps of :meth:`analyse` (``quantum``: the step of integer data)."""
+        data = maps.image
         rng = check_random_state(self.random_state)
         h, w, n_bands = data.shape
         n_colour = self._n_colour(n_bands)
         n = self.n_samples_for(maps)
         n_fg = int(np.count_nonzero(maps.candidate_weights > 0))
-        self._check_memory(data, n, maps=False)
+        self.check_memory(data, n, maps=False)
         if self.n_samples == "auto" and n_fg and n < 2 * n_fg:
             warnings.warn(
                 f"max_samples={self.max_samples} leaves {n / n_fg:.2f} points per footprint "
@@ -693,53 +741,3 @@ def _colour_fractions(p0, p1, values, run, noise, quantum, scale, points):  # pr
 # values.
 _MAP_BYTES_PER_PIXEL = 7 * 4 + 3 + 8 + 8
 _DRAW_ARRAYS = 10
-
-
-def _kernel_ready(data):
-    """True if the numba kernels take the image's dtype as it is."""
-    dtype = data.dtype
-    return dtype.isnative and (dtype.kind in "iu" or dtype in (np.float32, np.float64))
-
-
-def _for_kernels(data):
-    """The image in a dtype the numba kernels take, copied only when needed.
-
-    Booleans become a uint8 view; float16 becomes float32, extended precision
-    float64, and non-native byte orders native.
-    """
-    if data.dtype == np.bool_:
-        return data.view(np.uint8)
-    if _kernel_ready(data):
-        return data
-    if data.dtype.kind == "f":
-        return data.astype(np.float32 if data.dtype.itemsize <= 4 else np.float64)
-    return data.astype(data.dtype.newbyteorder("="))
-
-
-def _reflect(v, size):
-    """Reflect coordinates that left [-0.5, size - 0.5) back inside."""
-    lo, hi = -0.5, size - 0.5
-    v = np.where(v < lo, 2 * lo - v, v)
-    v = np.where(v >= hi, 2 * hi - v, v)
-    # A 1-pixel-wide axis can still be outside after one reflection.
-    return np.clip(v, lo, np.nextafter(hi, lo))
-
-
-def _band_mean(data, mask, geometry):
-    """Mean over bands (NaN if a band is NaN, or masked) on the mesh's sub-grids.
-
-    ``mask`` is an (M, N) uint8 array or ``_NO_MASK``; ``geometry`` is
-    ``(ny, nx, box_y, box_x, start, step)``. Returns (n_boxes, n_per_box)
-    float32 in the layout of ``_Mesh.samples``.
-    """
-    return grid_band_mean(data, mask, *geometry)
-
-
-def _dither(shape, step):
-    """Uniform offsets in [-step/2, step/2) from a fixed stream, float32."""
-    u = np.random.default_rng(0x5EED).random(shape, dtype=np.float32)
-    return (u - np.float32(0.5)) * np.float32(step)
-
-
-# The "no mask" argument of the numba kernels.
-_NO_MASK = np.zeros((0, 0), dtype=np.uint8)

@@ -358,6 +358,27 @@ class ImageSegmenter(BaseEstimator):
         )
         return sampler, clusterer
 
+    def checked_steps(self):
+        """Check every parameter, of the segmenter and of its steps; return the steps.
+
+        Returns
+        -------
+        sampler : LuminositySampler
+            An unfitted clone of ``sampler`` (or the default sampler).
+        clusterer : AstroLinkClusterer
+            An unfitted clone of ``clusterer`` (or the image defaults).
+
+        Raises
+        ------
+        ValueError, TypeError
+            If a parameter is invalid, with a message that names it.
+        """
+        sampler, clusterer = self._steps()
+        self._check_params()
+        sampler._validate_params()
+        clusterer._validate_params()
+        return sampler, clusterer
+
     def _check_params(self):
         """Check the parameters of the segmenter itself (not of its steps)."""
         for name in ("isolated_snr", "deblend_dip", "deblend_color_z"):
@@ -436,12 +457,10 @@ class ImageSegmenter(BaseEstimator):
 
         self._check_params()
         sampler, clusterer = self._steps()
-        data, quantum = check_image(image)
+        data, _ = check_image(image)
         mask = check_mask(mask, data.shape[:2])
         report("sampling", f"image of shape {data.shape}")
-        sampler.fit(data)
-        maps = sampler._analyse(data, quantum, mask)
-        points = sampler._draw(maps, data, quantum)
+        maps, points = sampler.sample(data, mask)
         if points.shape[0] == 0:  # the sampler has warned that nothing is above threshold
             label_image = np.zeros(data.shape[:2], dtype=np.int32)
             return Segmentation(label_image, points, sampler, clusterer, maps)

@@ -14,7 +14,8 @@ from numbers import Integral
 
 import numpy as np
 
-from ._validation import _format_bytes, check_memory
+from ._catalog import MEASURED_COLUMNS
+from ._validation import check_memory, format_bytes
 
 __all__ = ["TiledSegmentation"]
 
@@ -120,36 +121,11 @@ class TiledSegmentation:
         -------
         catalog : SourceCatalog
         """
-        from ._catalog import SourceCatalog, _check_wcs, _sky_degrees
+        from ._catalog import SourceCatalog
 
-        catalog = SourceCatalog.__new__(SourceCatalog)
-        catalog._label_image = self.label_image
-        catalog._wcs = _check_wcs(wcs)
         c = self._columns
-        for name in _CATALOG_COLUMNS:
-            setattr(catalog, name, c[name].copy())
-        catalog.flux = c["flux"].reshape(-1, self.n_bands).copy()
-        catalog.n_bands = self.n_bands
-        catalog.columns = (
-            ["label", "cluster_id", "parent_id", "significance", "n_samples", "area"]
-            + ["x_centroid", "y_centroid"]
-            + (["ra", "dec"] if catalog._wcs is not None else [])
-            + ["bbox_xmin", "bbox_xmax", "bbox_ymin", "bbox_ymax"]
-            + ["semimajor_axis", "semiminor_axis", "orientation", "eccentricity"]
-            + [f"flux_{b}" for b in range(self.n_bands)]
-        )
-        if catalog._wcs is not None:
-            catalog.ra, catalog.dec = _sky_degrees(
-                catalog._wcs, catalog.x_centroid, catalog.y_centroid
-            )
-        return catalog
-
-
-_CATALOG_COLUMNS = (
-    "label", "cluster_id", "parent_id", "significance", "n_samples", "area",
-    "x_centroid", "y_centroid", "bbox_xmin", "bbox_xmax", "bbox_ymin", "bbox_ymax",
-    "semimajor_axis", "semiminor_axis", "orientation", "eccentricity",
-)  # fmt: skip
+        flux = c["flux"].reshape(-1, self.n_bands)
+        return SourceCatalog.from_columns(self.label_image, c, flux, wcs=wcs)
 
 
 # -- input -------------------------------------------------------------------
@@ -364,7 +340,7 @@ def _run_tile(segmenter, image, mask, *, index, window, core, shape, seed):
     cat = SourceCatalog(seg)
     kept = cat.label  # local values of the kept sources, increasing
     prefix = f"r{index[0]}c{index[1]}:"
-    columns = {name: np.asarray(getattr(cat, name)) for name in _CATALOG_COLUMNS}
+    columns = {name: np.asarray(getattr(cat, name)) for name in MEASURED_COLUMNS}
     columns["x_centroid"] = columns["x_centroid"] + c0
     columns["y_centroid"] = columns["y_centroid"] + r0
     for name, offset in (("bbox_xmin", c0), ("bbox_xmax", c0), ("bbox_ymin", r0),
@@ -400,7 +376,7 @@ def _run_tile(segmenter, image, mask, *, index, window, core, shape, seed):
 
 
 def _empty_columns(n_bands):
-    columns = {name: np.empty(0) for name in _CATALOG_COLUMNS}
+    columns = {name: np.empty(0) for name in MEASURED_COLUMNS}
     for name in ("label", "n_samples", "area", "bbox_xmin", "bbox_xmax", "bbox_ymin",
                  "bbox_ymax"):  # fmt: skip
         columns[name] = np.empty(0, dtype=np.int64)
@@ -646,20 +622,17 @@ def segment_tiled(segmenter, image, *, mask=None, tile_size, halo=None, callback
         from ._validation import check_mask
 
         mask = check_mask(mask, (h, w))
-    sampler = segmenter._steps()[0]
+    sampler = segmenter.checked_steps()[0]
     box = int(sampler.background_box_size)
     min_halo = _MIN_HALO_BOXES * box
     halo = max(min_halo, tile_size // 8) if halo is None else max(int(halo), min_halo)
     max_halo = _max_halo(tile_size, halo)
-    segmenter._check_params()
-    sampler._validate_params()
-    segmenter._steps()[1]._validate_params()
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be a callable or None; got {type(callback).__name__}.")
     # The stitched label image is the one allocation of the image's size here.
     check_memory(
         4.0 * h * w,
-        what=f"the label image of shape {(h, w)} ({_format_bytes(4.0 * h * w)})",
+        what=f"the label image of shape {(h, w)} ({format_bytes(4.0 * h * w)})",
         advice="Segment the image in parts, or on a machine with more memory.",
     )
     entropy = _base_entropy(sampler.random_state)

@@ -59,7 +59,7 @@ def check_image(image, *, name="image"):
 # stay well inside float32's range: differences of two of them must not
 # overflow. float64 images whose largest value is below float32's smallest
 # normal number would lose their precision (or vanish) in float32.
-_MAX_ABS_VALUE = float(np.finfo(np.float32).max) / 4
+MAX_ABS_VALUE = float(np.finfo(np.float32).max) / 4
 _MIN_MAX_ABS_VALUE = float(np.finfo(np.float32).tiny)
 
 
@@ -77,9 +77,9 @@ def _check_float_range(data, name):
     if np.isnan(hi):
         return  # all NaN: nothing to sample, the sampler says so
     top = max(abs(hi), abs(lo))
-    if float(top) > _MAX_ABS_VALUE:  # float(): no cast of the bound to float16
+    if float(top) > MAX_ABS_VALUE:  # float(): no cast of the bound to float16
         raise ValueError(
-            f"{name} values must satisfy |value| <= {_MAX_ABS_VALUE:.4g} (a quarter of the "
+            f"{name} values must satisfy |value| <= {MAX_ABS_VALUE:.4g} (a quarter of the "
             f"float32 range the sampler computes in); got |value| up to "
             f"{np.format_float_scientific(top, precision=4)}. Rescale the image."
         )
@@ -137,7 +137,7 @@ def _address_space_left(psutil):
         return None
 
 
-def _format_bytes(n):
+def format_bytes(n):
     for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if abs(n) < 1024 or unit == "PiB":
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
@@ -167,6 +167,6 @@ def check_memory(n_bytes, *, what, advice):
     if available is None or n_bytes <= available:
         return
     raise InsufficientMemoryError(
-        f"{what} needs about {_format_bytes(n_bytes)} of memory, but only "
-        f"{_format_bytes(available)} is available. {advice}"
+        f"{what} needs about {format_bytes(n_bytes)} of memory, but only "
+        f"{format_bytes(available)} is available. {advice}"
     )

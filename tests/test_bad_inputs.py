@@ -38,7 +38,7 @@ from skimgcluster import (
     labels_to_image,
     segment,
 )
-from skimgcluster._astrolink import _CachedAstroLink
+from skimgcluster._astrolink import CachedAstroLink
 from skimgcluster._cli import main
 from skimgcluster._io import read_image
 
@@ -833,7 +833,7 @@ def test_overflowing_distances_never_reach_the_kernels(algorithm):
     """A point at 1e300 made pykdtree report a neighbour past the end of the
     data, on which AstroLink's aggregation crashed the interpreter."""
     X = with_value(cloud(), 1e300)
-    model = _CachedAstroLink(X, k_den=5, adaptive=0, algorithm=algorithm)
+    model = CachedAstroLink(X, k_den=5, adaptive=0, algorithm=algorithm)
     with pytest.raises(ValueError, match="squared distances between the points overflow"):
         model.run()
 
@@ -846,7 +846,7 @@ def test_duplicated_points_are_first_in_their_own_neighbour_rows(algorithm):
     from the aggregation, now and then, or a silently wrong graph)."""
     rng = np.random.default_rng(1)
     X = np.repeat(rng.normal(0, 1, (30, 2)), 4, axis=0)  # every point four times
-    model = _CachedAstroLink(X, k_den=3, adaptive=0, algorithm=algorithm)
+    model = CachedAstroLink(X, k_den=3, adaptive=0, algorithm=algorithm)
     model.transform_data()
     model.estimate_density_and_kNN()
     knn = np.asarray(model.kNN).astype(np.intp)

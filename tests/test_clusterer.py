@@ -11,7 +11,7 @@ from conftest import nested_points
 from sklearn.exceptions import NotFittedError
 
 from skimgcluster import AstroLinkClusterer, DegenerateDataWarning, _clusterer
-from skimgcluster._astrolink import _CachedAstroLink, _check_prominence_fit
+from skimgcluster._astrolink import CachedAstroLink, _check_prominence_fit
 
 
 @pytest.fixture(scope="module")
@@ -458,7 +458,7 @@ def test_numba_thread_count_is_restored_after_an_error(two_blobs, monkeypatch):
         assert numba.get_num_threads() == _clusterer._n_threads(2)
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(_clusterer._CachedAstroLink, "run", boom)
+    monkeypatch.setattr(_clusterer.CachedAstroLink, "run", boom)
     numba.set_num_threads(1)
     try:
         with pytest.raises(RuntimeError, match="boom"):
@@ -578,9 +578,8 @@ def test_grid_search_gives_raw_astrolinks_result(seed):
 
 
 def test_grid_knn_matches_a_kd_tree():
+    from helpers import grid_knn
     from pykdtree.kdtree import KDTree
-
-    from skimgcluster._neighbors import grid_knn
 
     X = _image_like_points(3, 3000)
     X[:, 1] *= 0.2  # anisotropic spread, sparse and dense cells
@@ -666,7 +665,7 @@ def test_runaway_prominence_fit_is_refitted():
 
 def test_runaway_fit_gives_few_significant_groups():
     prom = np.load(os.path.join(DATA, "runaway_prominences.npy"))
-    model = _CachedAstroLink(np.zeros((4, 2)), k_den=2, S=2.5)
+    model = CachedAstroLink(np.zeros((4, 2)), k_den=2, S=2.5)
     model.prominences = np.column_stack([prom, prom])
     model.verbose = 0
     model.compute_significances()
@@ -711,9 +710,10 @@ def _knn_by_distance_then_index(X, k):
 
 @pytest.mark.parametrize("k", [1, 5, 20])
 def test_both_neighbour_searches_break_ties_by_index(k):
+    from helpers import grid_knn
     from pykdtree.kdtree import KDTree
 
-    from skimgcluster._neighbors import grid_knn, kd_tree_knn
+    from skimgcluster._neighbors import kd_tree_knn
 
     X = _tied_points(0, 600)
     ref_sqr, ref_idx = _knn_by_distance_then_index(X, k)
@@ -817,6 +817,6 @@ def test_log_density_kernel_is_astrolinks_to_the_bit(d_intrinsic):
     for k_den, scale in [(15, 1.0), (5, 1e-6), (20, 1e6), (2, 3.0)]:
         sqr = np.sort(rng.random((500, k_den)) * scale, axis=1)
         sqr[:, 0] = 0.0  # the point itself
-        want = _CachedAstroLink._compute_logRho_njit(sqr, k_den, d_intrinsic)
+        want = CachedAstroLink._compute_logRho_njit(sqr, k_den, d_intrinsic)
         got = _log_density(sqr, k_den, d_intrinsic)
         np.testing.assert_array_equal(got.view(np.int64), want.view(np.int64))

@@ -129,9 +129,10 @@ def test_no_compiling_process_when_cached_busy_or_opted_out(monkeypatch):
 
 
 def test_compiling_process_compiles_what_a_segmentation_loads():
-    # The kernels _compile_kernels fits with are those of the sampler's points:
+    # The kernels compile_kernels fits with are those of the sampler's points:
     # float64 densities and uint32 neighbours for AstroLink's aggregation.
-    from skimgcluster._astrolink import _cache_is_cold, _CachedAstroLink, _compile_kernels
+    from skimgcluster._astrolink import CachedAstroLink, _cache_is_cold
+    from skimgcluster._clusterer import compile_kernels
     from skimgcluster._sampler import LuminositySampler
 
     rng = np.random.default_rng(0)
@@ -139,8 +140,8 @@ def test_compiling_process_compiles_what_a_segmentation_loads():
     image[20:30, 20:30] += 50
     points = LuminositySampler(n_samples=2000, random_state=0).fit_transform(image)
     assert points.dtype == np.float64 and points.flags.c_contiguous
-    _compile_kernels()
-    aggregate = _CachedAstroLink._aggregate_njit_float64_uint32
+    compile_kernels()
+    aggregate = CachedAstroLink._aggregate_njit_float64_uint32
     from numba import float64, uint32
 
     assert aggregate.signatures == [(float64[::1], uint32[:, ::1])]

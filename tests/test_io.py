@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 import tifffile
+from helpers import write_text
 from PIL import Image
 
-from skimgcluster._io import read_image, write_label_image, write_text
+from skimgcluster._io import read_image, write_label_image
 
 
 def test_png_rgb_round_trip(tmp_path):

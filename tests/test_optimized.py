@@ -24,7 +24,7 @@ import numpy as np
 from skimgcluster import (
     AstroLinkClusterer, LuminositySampler, labels_to_image, segment, _validation,
 )
-from skimgcluster._astrolink import _CachedAstroLink
+from skimgcluster._astrolink import CachedAstroLink
 from skimgcluster._cli import main
 
 warnings.simplefilter("error")
@@ -82,7 +82,7 @@ cases = {
     "clusterer-n_jobs-zero": lambda: AstroLinkClusterer(n_jobs=0).fit(points),
     "clusterer-k_link": lambda: AstroLinkClusterer(k_den=5, k_link=9).fit(points),
     "clusterer-low-memory": low_memory(lambda: AstroLinkClusterer().fit(points)),
-    "astrolink-overflow": lambda: _CachedAstroLink(huge, k_den=5, adaptive=0).run(),
+    "astrolink-overflow": lambda: CachedAstroLink(huge, k_den=5, adaptive=0).run(),
     "labels-length": lambda: labels_to_image(np.zeros(3, int), points, (8, 8)),
     "labels-shape": lambda: labels_to_image(np.zeros(300, int), points, (0, 8)),
     "labels-fill": lambda: labels_to_image(np.zeros(300, int), points, (8, 8), fill_distance=-1),
