@@ -157,7 +157,7 @@ def run_stages(size, n_samples):
     import numba
 
     from skimgcluster import AstroLinkClusterer, LuminositySampler, labels_to_image
-    from skimgcluster._astrolink import _CachedAstroLink
+    from skimgcluster._astrolink import CachedAstroLink
 
     image = np.load(field_paths(size)[0])
     small = np.ascontiguousarray(image[:256, :256])
@@ -172,7 +172,7 @@ def run_stages(size, n_samples):
     previous = numba.get_num_threads()
     numba.set_num_threads(1)  # as AstroLinkClusterer(n_jobs=None)
     try:
-        model = _CachedAstroLink(points, k_den=15, adaptive=0, S=2.5)
+        model = CachedAstroLink(points, k_den=15, adaptive=0, S=2.5)
         for stage in (
             "transform_data",
             "estimate_density_and_kNN",

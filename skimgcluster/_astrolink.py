@@ -30,13 +30,13 @@ import warnings
 
 import numpy as np
 from astrolink import AstroLink
-from numba import njit
 from pykdtree.kdtree import KDTree
 from scipy.optimize import minimize
 from scipy.special import betainc
 from scipy.stats import beta, norm
 from sklearn.exceptions import ConvergenceWarning
 
+from ._kernels.astrolink import cached, copy_neighbours, log_density
 from ._neighbors import GridIndex, kd_tree_knn
 
 __all__ = []
@@ -151,11 +151,6 @@ def _check_prominence_fit(prominences, p_fit):
     return np.maximum(best, 1.0), True
 
 
-def _cached(dispatcher):
-    options = {k: v for k, v in dispatcher.targetoptions.items() if k != "nopython"}
-    return staticmethod(njit(cache=True, **options)(dispatcher.py_func))
-
-
 def _self_first(knn, start):
     """Neighbour rows with each point itself first, as AstroLink's graph needs.
 
@@ -188,58 +183,6 @@ def _self_first(knn, start):
     return knn
 
 
-# NumPy's error model: a zero core ** power gives inf, as AstroLink's array
-# expressions do, where numba's Python model would raise ZeroDivisionError.
-@njit(cache=True, error_model="numpy")
-def _log_density(sqr_distances, k_den, d_intrinsic):  # pragma: no cover - compiled
-    """AstroLink's ``_compute_logRho_njit``, the same arithmetic as plain loops.
-
-    ``log((k_den - sum(sqr) / core) / core ** (d_intrinsic / 2))`` for every
-    row, ``core`` its last entry, the sum taken left to right from 0 as
-    numba's ``sum(axis=1)`` does: the same values to the bit (tested), and a
-    kernel that compiles in a fraction of the time of AstroLink's array
-    expressions.
-    """
-    n, k = sqr_distances.shape
-    power = d_intrinsic / 2
-    out = np.empty(n)
-    for i in range(n):
-        core = sqr_distances[i, k - 1]
-        total = 0.0
-        for j in range(k):
-            total += sqr_distances[i, j]
-        out[i] = np.log((k_den - total / core) / core**power)
-    return out
-
-
-@njit(cache=True)
-def _copy_neighbours(sqr, idx, n, start, knn):  # pragma: no cover - compiled
-    """Copy the first ``knn.shape[1]`` columns of ``idx`` into ``knn``, checking.
-
-    Returns ``(overflow, self_first)``: ``overflow`` if an index is ``n`` or
-    more or a row's last squared distance is not finite (pykdtree's marks of
-    neighbours at an infinite distance); ``self_first`` if every row starts
-    with its own point ``start + row`` (else :func:`_self_first` must fix
-    the rows).
-    """
-    rows, k = idx.shape
-    k_link = knn.shape[1]
-    overflow = False
-    self_first = True
-    for i in range(rows):
-        last = sqr[i, k - 1]
-        if not last < np.inf:
-            overflow = True
-        for j in range(k):
-            if idx[i, j] >= n:
-                overflow = True
-        for j in range(k_link):
-            knn[i, j] = idx[i, j]
-        if idx[i, 0] != start + i:
-            self_first = False
-    return overflow, self_first
-
-
 class CachedAstroLink(AstroLink):
     """AstroLink with cached kernels, no global side effects and no asserts.
 
@@ -248,7 +191,7 @@ class CachedAstroLink(AstroLink):
     """
 
     for _name in _KERNELS:
-        locals()[_name] = _cached(getattr(AstroLink, _name))
+        locals()[_name] = staticmethod(cached(getattr(AstroLink, _name)))
     del _name
 
     def __init__(
@@ -377,7 +320,7 @@ class CachedAstroLink(AstroLink):
             sqr = np.asarray(sqr, dtype=np.float64).reshape(stop - start, self.k_den)
             idx = np.asarray(idx).reshape(stop - start, self.k_den)
             # One pass: the checks below, and the k_link nearest into kNN.
-            overflow, self_first = _copy_neighbours(sqr, idx, n, start, self.kNN[start:stop])
+            overflow, self_first = copy_neighbours(sqr, idx, n, start, self.kNN[start:stop])
             if overflow:
                 # An index past the end is pykdtree's mark of a neighbour at
                 # an infinite distance, on which the aggregation kernel would
@@ -420,7 +363,7 @@ class CachedAstroLink(AstroLink):
             sqr = sqr.copy()
             np.maximum(sqr[:, -1], tiny, out=sqr[:, -1])
         if self.weights is None:
-            out = _log_density(sqr, self.k_den, self.d_intrinsic)
+            out = log_density(sqr, self.k_den, self.d_intrinsic)
         else:
             w = self.weights[np.asarray(indices).reshape(-1, self.k_den)]
             out = self._compute_weighted_logRho_njit(sqr, w, self.d_intrinsic)

@@ -18,10 +18,24 @@ from numbers import Integral, Real
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 from scipy import ndimage
 from scipy.special import erf
 
+from ._kernels.background import (
+    clip_rows_part,
+    grid_band_mean_part,
+    grid_band_sky_part,
+    kept_median_part,
+    local_means_part,
+    luminosity_part,
+)
+from ._kernels.smoothing import (
+    SMOOTH_BLOCK,
+    footprint_part,
+    footprint_pixels,
+    grid_smooth_part,
+    smooth_part,
+)
 from ._threads import threaded
 
 __all__ = ["estimate_background"]
@@ -100,110 +114,6 @@ def _clipped_stats_reference(values, n_sigma, max_iters):
     return med, std, ~np.isnan(values)
 
 
-# Start of counters passed to the helpers below: a literal 0 would make numba
-# compile every helper twice, once for the constant and once for int64.
-_ZERO = np.int64(0)
-
-
-@njit(cache=True)
-def _median_sorted(s, a, b):  # pragma: no cover - compiled
-    """Median of the sorted ``s[a:b]`` as ``_nanmedian_rows`` computes it."""
-    n = b - a
-    return 0.5 * (np.float64(s[a + (n - 1) // 2]) + np.float64(s[a + n // 2]))
-
-
-@njit(cache=True)
-def _mad_sorted(s, a, b, md):  # pragma: no cover - compiled
-    """Median of ``abs(s[t] - md)`` over ``t`` in ``[a, b)`` for a sorted ``s``.
-
-    The deviations below and above ``md`` are two sorted sequences; walking
-    them as a merge finds the two middle values without sorting (the values
-    are those ``_nanmedian_rows`` of the deviations gives).
-    """
-    n = b - a
-    k1 = (n - 1) // 2
-    k2 = n // 2
-    split = a
-    while split < b and np.float64(s[split]) < md:
-        split += 1
-    i = split - 1
-    j = split
-    lo = 0.0
-    value = 0.0
-    for k in range(k2 + 1):
-        if i < a:
-            value = abs(np.float64(s[j]) - md)
-            j += 1
-        elif j >= b:
-            value = abs(np.float64(s[i]) - md)
-            i -= 1
-        else:
-            left = abs(np.float64(s[i]) - md)
-            right = abs(np.float64(s[j]) - md)
-            if left <= right:
-                value = left
-                i -= 1
-            else:
-                value = right
-                j += 1
-        if k == k1:
-            lo = value
-    return 0.5 * (lo + value)
-
-
-@njit(cache=True)
-def _select(x, n, k):  # pragma: no cover - compiled
-    """k-th smallest of ``x[:n]`` (no NaN), partially reordering ``x``."""
-    left = 0
-    right = n - 1
-    while right > left:
-        # Median of three as pivot, then Hoare partition.
-        mid = (left + right) // 2
-        p0, p1, p2 = x[left], x[mid], x[right]
-        if p0 > p1:
-            p0, p1 = p1, p0
-        if p1 > p2:
-            p1, p2 = p2, p1
-            if p0 > p1:
-                p0, p1 = p1, p0
-        pivot = p1
-        i = left
-        j = right
-        while i <= j:
-            while x[i] < pivot:
-                i += 1
-            while x[j] > pivot:
-                j -= 1
-            if i <= j:
-                x[i], x[j] = x[j], x[i]
-                i += 1
-                j -= 1
-        if k <= j:
-            right = j
-        elif k >= i:
-            left = i
-        else:
-            return x[k]
-    return x[k]
-
-
-@njit(cache=True)
-def _median_select(x, n):  # pragma: no cover - compiled
-    """``_nanmedian_rows`` of ``x[:n]`` (no NaN, n > 0), reordering ``x``."""
-    k1 = (n - 1) // 2
-    k2 = n // 2
-    lo = _select(x, n, k1)
-    if k2 == k1:
-        return 0.5 * (np.float64(lo) + np.float64(lo))
-    # After the selection every value from k1 on is >= x[k1]: the next order
-    # statistic is the smallest of them.
-    hi = x[k1 + 1]
-    for t in range(k1 + 2, n):
-        if x[t] < hi:
-            hi = x[t]
-    return 0.5 * (np.float64(lo) + np.float64(hi))
-
-
 def _clip_rows(values, n_sigma, max_iters):
     """Sigma clipping of every row of ``values`` by sorting it once.
 
@@ -219,53 +129,8 @@ def _clip_rows(values, n_sigma, max_iters):
     lo = np.empty(n_rows, values.dtype)
     hi = np.empty(n_rows, values.dtype)
     flag = np.zeros(n_rows, np.bool_)
-    threaded(_clip_rows_part, n_rows, values, n_sigma, max_iters, med, std, lo, hi, flag)
+    threaded(clip_rows_part, n_rows, values, n_sigma, max_iters, med, std, lo, hi, flag)
     return med, std, lo, hi, flag
-
-
-@njit(cache=True, nogil=True)
-def _clip_rows_part(r0, r1, values, n_sigma, max_iters, med, std, lo, hi, flag):  # pragma: no cover
-    """Rows ``r0`` to ``r1`` of :func:`_clip_rows`, into its outputs."""
-    m = values.shape[1]
-    for r in range(r0, r1):
-        buf = np.empty(m, values.dtype)
-        k = _ZERO  # not the literal 0: see _ZERO
-        for j in range(m):
-            v = values[r, j]
-            if v == v:
-                buf[k] = v
-                k += 1
-        if k == 0:
-            med[r] = np.nan
-            std[r] = np.nan
-            lo[r] = np.inf
-            hi[r] = -np.inf
-            continue
-        s = np.sort(buf[:k])
-        a, b = _ZERO, k
-        for _ in range(max_iters):
-            md = _median_sorted(s, a, b)
-            sd = 1.4826 * _mad_sorted(s, a, b, md)
-            if not sd > 0:
-                flag[r] = True
-                break
-            limit = n_sigma * sd
-            na, nb = a, b
-            while na < nb and abs(np.float64(s[na]) - md) > limit:
-                na += 1
-            while nb > na and abs(np.float64(s[nb - 1]) - md) > limit:
-                nb -= 1
-            if na == a and nb == b:
-                break
-            a, b = na, nb
-        md = _median_sorted(s, a, b)
-        sd = 1.4826 * _mad_sorted(s, a, b, md)
-        if not sd > 0:
-            flag[r] = True
-        med[r] = md
-        std[r] = sd
-        lo[r] = s[a]
-        hi[r] = s[b - 1]
 
 
 def _kept_median(values, ref, lo, hi, with_mad):
@@ -279,35 +144,8 @@ def _kept_median(values, ref, lo, hi, with_mad):
     n_rows = values.shape[0]
     med = np.empty(n_rows)
     std = np.empty(n_rows)
-    threaded(_kept_median_part, n_rows, values, ref, lo, hi, bool(with_mad), med, std)
+    threaded(kept_median_part, n_rows, values, ref, lo, hi, bool(with_mad), med, std)
     return med, std
-
-
-@njit(cache=True, nogil=True)
-def _kept_median_part(r0, r1, values, ref, lo, hi, with_mad, med, std):  # pragma: no cover
-    """Rows ``r0`` to ``r1`` of :func:`_kept_median`, into its outputs."""
-    m = values.shape[1]
-    for r in range(r0, r1):
-        buf = np.empty(m, values.dtype)
-        k = _ZERO  # not the literal 0: see _ZERO
-        for j in range(m):
-            v = values[r, j]
-            if ref[r, j] >= lo[r] and ref[r, j] <= hi[r] and v == v:
-                buf[k] = v
-                k += 1
-        if k == 0:
-            med[r] = np.nan
-            std[r] = np.nan
-            continue
-        md = _median_select(buf, k)
-        med[r] = md
-        if with_mad:
-            dev = np.empty(k)
-            for t in range(k):
-                dev[t] = abs(np.float64(buf[t]) - md)
-            std[r] = 1.4826 * _median_select(dev, k)
-        else:
-            std[r] = np.nan
 
 
 def grid_band_sky(data, ref, lo, hi, ny, nx, box_y, box_x, start, step):
@@ -321,34 +159,8 @@ def grid_band_sky(data, ref, lo, hi, ny, nx, box_y, box_x, start, step):
     """
     out = np.empty((data.shape[2], ny * nx))
     geometry = (ny, nx, box_y, box_x, start, step)
-    threaded(_grid_band_sky_part, ny * nx, data, ref, lo, hi, *geometry, out)
+    threaded(grid_band_sky_part, ny * nx, data, ref, lo, hi, *geometry, out)
     return out
-
-
-@njit(cache=True, nogil=True)
-def _grid_band_sky_part(
-    b0, b1, data, ref, lo, hi, ny, nx, box_y, box_x, start, step, out
-):  # pragma: no cover
-    """Boxes ``b0`` to ``b1`` of :func:`grid_band_sky`, into ``out``."""
-    n_bands = data.shape[2]
-    sy = (box_y - start + step - 1) // step
-    sx = (box_x - start + step - 1) // step
-    for b in range(b0, b1):
-        by = b // nx
-        bx = b - by * nx
-        buf = np.empty(sy * sx, np.float32)
-        for q in range(n_bands):
-            k = _ZERO  # not the literal 0: see _ZERO
-            for a in range(sy):
-                i = by * box_y + start + a * step
-                for c in range(sx):
-                    e = ref[b, a * sx + c]
-                    if e >= lo[b] and e <= hi[b]:
-                        v = np.float32(data[i, bx * box_x + start + c * step, q])
-                        if v == v:
-                            buf[k] = v
-                            k += 1
-            out[q, b] = _median_select(buf, k) if k else np.nan
 
 
 def _std_where_zero(std, values):
@@ -670,20 +482,6 @@ def gaussian_kernel(sigma, max_radius=None):
     return k / k.sum()
 
 
-@njit(cache=True)
-def _mesh_coordinate(p, n, box):  # pragma: no cover - compiled
-    """Lower mesh index and fraction at pixel ``p`` (as ``Mesh._index``)."""
-    if n == 1:
-        return 0, 0.0
-    t = (p + 0.5) / box - 0.5
-    if t <= 0.0:
-        return 0, 0.0
-    if t >= n - 1:
-        return n - 2, 1.0
-    i0 = int(np.floor(t))
-    return i0, t - i0
-
-
 def local_means(data, rows, cols, kernel, sky, box_y, box_x):
     """Kernel-weighted mean of every band around given pixels, minus the sky.
 
@@ -695,35 +493,8 @@ def local_means(data, rows, cols, kernel, sky, box_y, box_x):
     """
     out = np.zeros((rows.size, data.shape[2]))
     args = (data, rows, cols, kernel, sky, box_y, box_x, out)
-    threaded(_local_means_part, rows.size, *args, min_per_thread=4096)
+    threaded(local_means_part, rows.size, *args, min_per_thread=4096)
     return out
-
-
-@njit(cache=True, nogil=True)
-def _local_means_part(p0, p1, data, rows, cols, kernel, sky, box_y, box_x, out):  # pragma: no cover
-    """Pixels ``p0`` to ``p1`` of :func:`local_means`, into ``out``."""
-    h, w, c = data.shape
-    ny, nx = sky.shape[1], sky.shape[2]
-    r = (kernel.size - 1) // 2
-    for p in range(p0, p1):
-        for a in range(-r, r + 1):
-            ii = min(max(rows[p] + a, 0), h - 1)
-            ka = kernel[a + r]
-            for b in range(-r, r + 1):
-                jj = min(max(cols[p] + b, 0), w - 1)
-                kab = ka * kernel[b + r]
-                for q in range(c):
-                    v = float(data[ii, jj, q])
-                    if v == v:
-                        out[p, q] += kab * v
-        i0, fy = _mesh_coordinate(rows[p], ny, box_y)
-        j0, fx = _mesh_coordinate(cols[p], nx, box_x)
-        i1 = min(i0 + 1, ny - 1)
-        j1 = min(j0 + 1, nx - 1)
-        for q in range(c):
-            top = sky[q, i0, j0] * (1 - fx) + sky[q, i0, j1] * fx
-            bottom = sky[q, i1, j0] * (1 - fx) + sky[q, i1, j1] * fx
-            out[p, q] -= top * (1 - fy) + bottom * fy
 
 
 def grid_band_mean(data, mask, ny, nx, box_y, box_x, start, step):
@@ -736,71 +507,8 @@ def grid_band_mean(data, mask, ny, nx, box_y, box_x, start, step):
     sy = (box_y - start + step - 1) // step
     sx = (box_x - start + step - 1) // step
     out = np.empty((ny * nx, sy * sx), np.float32)
-    threaded(_grid_band_mean_part, ny, data, mask, ny, nx, box_y, box_x, start, step, out)
+    threaded(grid_band_mean_part, ny, data, mask, ny, nx, box_y, box_x, start, step, out)
     return out
-
-
-@njit(cache=True, nogil=True)
-def _grid_band_mean_part(
-    r0, r1, data, mask, ny, nx, box_y, box_x, start, step, out
-):  # pragma: no cover
-    """Rows of boxes ``r0`` to ``r1`` of :func:`grid_band_mean`, into ``out``."""
-    n_bands = data.shape[2]
-    has_mask = mask.size > 0
-    sy = (box_y - start + step - 1) // step
-    sx = (box_x - start + step - 1) // step
-    for by in range(r0, r1):
-        for bx in range(nx):
-            b = by * nx + bx
-            for a in range(sy):
-                i = by * box_y + start + a * step
-                for c in range(sx):
-                    j = bx * box_x + start + c * step
-                    s = 0.0
-                    for q in range(n_bands):
-                        s += data[i, j, q]
-                    v = np.float32(s / n_bands)
-                    if has_mask and mask[i, j]:
-                        v = np.float32(np.nan)
-                    out[b, a * sx + c] = v
-
-
-@njit(cache=True)
-def _interpolate_row(rows, i, segments, j0, j1, w0, w1, out):  # pragma: no cover
-    """Row ``i`` of the interpolated mesh into ``out``, float32, as a BLAS product.
-
-    ``rows[i, j0] * w0 + rows[i, j1] * w1`` with the second term added to
-    the rounded first one before a single rounding, as a fused multiply-add
-    does: this reproduces the values of :meth:`Mesh.expand` (a float32
-    matrix product) to the bit on the machines we measured, instead of
-    differing by one unit in the last place.
-    """
-    for s in range(segments.size - 1):
-        a = rows[i, j0[segments[s]]]
-        b = np.float64(rows[i, j1[segments[s]]])
-        for j in range(segments[s], segments[s + 1]):
-            out[j] = np.float32(b * w1[j] + np.float64(a * w0[j]))
-
-
-@njit(cache=True)
-def _row_band_mean(src, dst):  # pragma: no cover - compiled
-    """Band mean of one (N, C) image row into ``dst``, as the luminosity's band mean."""
-    w, n_bands = src.shape
-    if n_bands == 3:
-        for j in range(w):
-            s = 0.0 + src[j, 0]
-            s += src[j, 1]
-            s += src[j, 2]
-            dst[j] = s / 3
-    elif n_bands == 1:
-        for j in range(w):
-            dst[j] = 0.0 + src[j, 0]
-    else:
-        for j in range(w):
-            s = 0.0
-            for q in range(n_bands):
-                s += src[j, q]
-            dst[j] = s / n_bands
 
 
 def luminosity(data, mask, rows, segments, j0, j1, w0, w1, out):
@@ -816,87 +524,8 @@ def luminosity(data, mask, rows, segments, j0, j1, w0, w1, out):
     first time).
     """
     args = (data, mask, rows, segments, j0, j1, w0, w1, out)
-    best = threaded(_luminosity_part, data.shape[0], *args, min_per_thread=16)
+    best = threaded(luminosity_part, data.shape[0], *args, min_per_thread=16)
     return out, max(best)
-
-
-@njit(cache=True, nogil=True)
-def _luminosity_part(i0, i1, data, mask, rows, segments, j0, j1, w0, w1, out):  # pragma: no cover
-    """Rows ``i0`` to ``i1`` of :func:`luminosity`; returns their largest finite |value|."""
-    w = data.shape[1]
-    has_mask = mask.size > 0
-    best = 0.0
-    for i in range(i0, i1):
-        row = out[i]
-        sky = np.empty(w, np.float32)
-        _interpolate_row(rows, i, segments, j0, j1, w0, w1, sky)
-        _row_band_mean(data[i], row)
-        if has_mask:
-            for j in range(w):
-                if mask[i, j]:
-                    row[j] = np.nan
-        for j in range(w):
-            row[j] = row[j] - sky[j]
-        # The largest finite |value|: on the bits of float32 with the sign
-        # cleared, finite values are those below the exponent of inf and
-        # their order is the integers' (a loop the compiler vectorises).
-        bits = row.view(np.int32)
-        m = np.int32(0)
-        for j in range(w):
-            a = bits[j] & np.int32(0x7FFFFFFF)
-            m = max(m, a if a < np.int32(0x7F800000) else np.int32(0))
-        best = max(best, _bits_to_float(m))
-    return best
-
-
-@njit(cache=True)
-def _bits_to_float(bits):  # pragma: no cover - compiled
-    """The float32 whose bits are the non-negative int32 ``bits``, as float64."""
-    a = np.empty(1, np.int32)
-    a[0] = bits
-    return np.float64(a.view(np.float32)[0])
-
-
-# Rows of the image per block of the fused smoothing: each block smooths its
-# rows along x (plus the kernel's halo) into a buffer of its own, then along y.
-_SMOOTH_BLOCK = 64
-
-
-@njit(cache=True)
-def _smooth_x(image, ii, kernel, pad, s, out):  # pragma: no cover - compiled
-    """Row ``ii`` of ``image`` smoothed along x into ``out`` (float32).
-
-    NaN counts as 0 (adding 0 * k leaves the never negative-zero sums of
-    float64 unchanged, so the sums are those of skipping NaN) and edges are
-    replicated; ``pad`` (N + 2r) and ``s`` (N) are float64 scratch rows.
-    """
-    w = out.size
-    r = (kernel.size - 1) // 2
-    for j in range(w + 2 * r):
-        v = np.float64(image[ii, min(max(j - r, 0), w - 1)])
-        pad[j] = v if v == v else 0.0
-    if r == 4:  # sigma = 1, the default: the same sums, held in registers
-        k0, k1, k2, k3, k4 = kernel[0], kernel[1], kernel[2], kernel[3], kernel[4]
-        k5, k6, k7, k8 = kernel[5], kernel[6], kernel[7], kernel[8]
-        for j in range(w):
-            v = 0.0 + k0 * pad[j]
-            v += k1 * pad[j + 1]
-            v += k2 * pad[j + 2]
-            v += k3 * pad[j + 3]
-            v += k4 * pad[j + 4]
-            v += k5 * pad[j + 5]
-            v += k6 * pad[j + 6]
-            v += k7 * pad[j + 7]
-            v += k8 * pad[j + 8]
-            out[j] = v
-        return
-    s[:] = 0.0
-    for t in range(2 * r + 1):
-        kt = kernel[t]
-        for j in range(w):
-            s[j] += kt * pad[j + t]
-    for j in range(w):
-        out[j] = s[j]
 
 
 def smooth_nan_as_zero(image, kernel):
@@ -911,70 +540,9 @@ def smooth_nan_as_zero(image, kernel):
     """
     h, w = image.shape
     out = np.empty((h, w), np.float32)
-    n_blocks = (h + _SMOOTH_BLOCK - 1) // _SMOOTH_BLOCK
-    threaded(_smooth_part, n_blocks, image, kernel, out)
+    n_blocks = (h + SMOOTH_BLOCK - 1) // SMOOTH_BLOCK
+    threaded(smooth_part, n_blocks, image, kernel, out)
     return out
-
-
-@njit(cache=True, nogil=True)
-def _smooth_part(b0, b1, image, kernel, out):  # pragma: no cover - compiled
-    """Blocks of rows ``b0`` to ``b1`` of :func:`smooth_nan_as_zero`, into ``out``."""
-    h, w = image.shape
-    r = (kernel.size - 1) // 2
-    block = _SMOOTH_BLOCK
-    for b in range(b0, b1):
-        i0 = b * block
-        i1 = min(i0 + block, h)
-        lo = max(i0 - r, 0)
-        hi = min(i1 + r, h)
-        tmp = np.empty((hi - lo, w), np.float32)
-        pad = np.empty(w + 2 * r)
-        s = np.empty(w)
-        for ii in range(lo, hi):
-            _smooth_x(image, ii, kernel, pad, s, tmp[ii - lo])
-        for i in range(i0, i1):
-            _smooth_y(tmp, i, lo, h, kernel, out[i])
-
-
-@njit(cache=True)
-def _smooth_y(tmp, i, lo, h, kernel, acc):  # pragma: no cover - compiled
-    """Row ``i`` smoothed along y from x-smoothed rows ``tmp`` (row ``lo`` first).
-
-    Every term is added in float64 and rounded to float32, as a float32
-    array accumulates.
-    """
-    r = (kernel.size - 1) // 2
-    if r == 4:  # sigma = 1, the default: the same sums, held in registers
-        s0 = tmp[min(max(i - 4, 0), h - 1) - lo]
-        s1 = tmp[min(max(i - 3, 0), h - 1) - lo]
-        s2 = tmp[min(max(i - 2, 0), h - 1) - lo]
-        s3 = tmp[min(max(i - 1, 0), h - 1) - lo]
-        s4 = tmp[min(max(i, 0), h - 1) - lo]
-        s5 = tmp[min(max(i + 1, 0), h - 1) - lo]
-        s6 = tmp[min(max(i + 2, 0), h - 1) - lo]
-        s7 = tmp[min(max(i + 3, 0), h - 1) - lo]
-        s8 = tmp[min(max(i + 4, 0), h - 1) - lo]
-        k0, k1, k2, k3, k4 = kernel[0], kernel[1], kernel[2], kernel[3], kernel[4]
-        k5, k6, k7, k8 = kernel[5], kernel[6], kernel[7], kernel[8]
-        # In two loops of few arrays each, which the compiler vectorises.
-        for j in range(acc.size):
-            a = np.float32(0.0 + k0 * s0[j])
-            a = np.float32(a + k1 * s1[j])
-            a = np.float32(a + k2 * s2[j])
-            a = np.float32(a + k3 * s3[j])
-            acc[j] = np.float32(a + k4 * s4[j])
-        for j in range(acc.size):
-            a = np.float32(acc[j] + k5 * s5[j])
-            a = np.float32(a + k6 * s6[j])
-            a = np.float32(a + k7 * s7[j])
-            acc[j] = np.float32(a + k8 * s8[j])
-        return
-    acc[:] = 0.0
-    for t in range(-r, r + 1):
-        src = tmp[min(max(i + t, 0), h - 1) - lo]
-        kt = kernel[t + r]
-        for j in range(acc.size):
-            acc[j] = acc[j] + kt * src[j]
 
 
 def grid_smooth(image, kernel, ny, nx, box_y, box_x, start, step):
@@ -987,53 +555,8 @@ def grid_smooth(image, kernel, ny, nx, box_y, box_x, start, step):
     sy = (box_y - start + step - 1) // step
     sx = (box_x - start + step - 1) // step
     out = np.empty((ny * nx, sy * sx), np.float32)
-    threaded(_grid_smooth_part, ny, image, kernel, ny, nx, box_y, box_x, start, step, out)
+    threaded(grid_smooth_part, ny, image, kernel, ny, nx, box_y, box_x, start, step, out)
     return out
-
-
-@njit(cache=True, nogil=True)
-def _grid_smooth_part(
-    r0, r1, image, kernel, ny, nx, box_y, box_x, start, step, out
-):  # pragma: no cover
-    """Rows of boxes ``r0`` to ``r1`` of :func:`grid_smooth`, into ``out``."""
-    h, w = image.shape
-    r = (kernel.size - 1) // 2
-    sy = (box_y - start + step - 1) // step
-    sx = (box_x - start + step - 1) // step
-    n_cols = nx * sx
-    cols = np.empty(n_cols, np.intp)
-    for bx in range(nx):
-        for c in range(sx):
-            cols[bx * sx + c] = bx * box_x + start + c * step
-    for by in range(r0, r1):
-        first = by * box_y + start
-        last = first + (sy - 1) * step
-        lo = max(first - r, 0)
-        hi = min(last + r + 1, h)
-        tmp = np.empty((hi - lo, n_cols), np.float32)
-        for ii in range(lo, hi):
-            src = image[ii]
-            row = tmp[ii - lo]
-            for c in range(n_cols):
-                j = cols[c] - r
-                s = 0.0
-                if j >= 0 and j + 2 * r < w:
-                    for t in range(2 * r + 1):
-                        v = np.float64(src[j + t])
-                        s += kernel[t] * (v if v == v else 0.0)
-                else:
-                    for t in range(2 * r + 1):
-                        v = np.float64(src[min(max(j + t, 0), w - 1)])
-                        s += kernel[t] * (v if v == v else 0.0)
-                row[c] = s
-        for a in range(sy):
-            i = first + a * step
-            for c in range(n_cols):
-                acc = np.float32(0.0)
-                for t in range(-r, r + 1):
-                    acc = np.float32(acc + kernel[t + r] * tmp[min(max(i + t, 0), h - 1) - lo, c])
-                bx = c // sx
-                out[by * nx + bx, a * sx + c - bx * sx] = acc
 
 
 def smooth_footprint(
@@ -1053,65 +576,11 @@ def smooth_footprint(
     """
     h = lum.shape[0]
     counts = np.zeros(h + 1, np.int64)
-    n_blocks = (h + _SMOOTH_BLOCK - 1) // _SMOOTH_BLOCK
+    n_blocks = (h + SMOOTH_BLOCK - 1) // SMOOTH_BLOCK
     args = (lum, kernel, rows, segments, j0, j1, w0, w1, footprint, analysis_rows, analysis, counts)
-    threaded(_footprint_part, n_blocks, *args)
+    threaded(footprint_part, n_blocks, *args)
     offsets = np.cumsum(counts)
     flat = np.empty(offsets[h], np.int64)
     signal = np.empty(offsets[h])
-    threaded(_footprint_pixels, h, lum, footprint, counts, offsets, flat, signal, min_per_thread=16)
+    threaded(footprint_pixels, h, lum, footprint, counts, offsets, flat, signal, min_per_thread=16)
     return flat, signal
-
-
-@njit(cache=True, nogil=True)
-def _footprint_part(
-    b0, b1, lum, kernel, rows, segments, j0, j1, w0, w1, footprint, analysis_rows, analysis, counts
-):  # pragma: no cover
-    """Blocks of rows ``b0`` to ``b1`` of :func:`smooth_footprint`: the two maps and row counts."""
-    h, w = lum.shape
-    r = (kernel.size - 1) // 2
-    block = _SMOOTH_BLOCK
-    for b in range(b0, b1):
-        i0 = b * block
-        i1 = min(i0 + block, h)
-        lo = max(i0 - r, 0)
-        hi = min(i1 + r, h)
-        tmp = np.empty((hi - lo, w), np.float32)
-        pad = np.empty(w + 2 * r)
-        s = np.empty(w)
-        acc = np.empty(w, np.float32)
-        threshold = np.empty(w, np.float32)
-        second = np.empty(w, np.float32)
-        for ii in range(lo, hi):
-            _smooth_x(lum, ii, kernel, pad, s, tmp[ii - lo])
-        for i in range(i0, i1):
-            _smooth_y(tmp, i, lo, h, kernel, acc)
-            _interpolate_row(rows, i, segments, j0, j1, w0, w1, threshold)
-            _interpolate_row(analysis_rows, i, segments, j0, j1, w0, w1, second)
-            row = footprint[i]
-            row_a = analysis[i]
-            values = lum[i]
-            c = 0
-            for j in range(w):
-                f = (acc[j] > threshold[j]) & (values[j] == values[j])
-                row[j] = f
-                row_a[j] = f & (acc[j] >= second[j])
-                c += f
-            counts[i + 1] = c
-
-
-@njit(cache=True, nogil=True)
-def _footprint_pixels(i0, i1, lum, footprint, counts, offsets, flat, signal):  # pragma: no cover
-    """Rows ``i0`` to ``i1`` of :func:`smooth_footprint`'s flat indices and signal."""
-    w = lum.shape[1]
-    for i in range(i0, i1):
-        if counts[i + 1] == 0:
-            continue
-        k = offsets[i]
-        row = footprint[i]
-        values = lum[i]
-        for j in range(w):
-            if row[j]:
-                flat[k] = i * w + j
-                signal[k] = max(np.float64(values[j]), 0.0)
-                k += 1

@@ -14,6 +14,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from ._astrolink import CachedAstroLink, knn_chunk
 from ._hierarchy import cluster_depths
+from ._kernels.clusterer import hierarchy, number_used
 from ._neighbors import kd_tree_knn
 from ._validation import check_memory
 from .exceptions import DegenerateDataWarning
@@ -448,7 +449,7 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
         # log-density among each cluster's members (its density region), in
         # one compiled pass over the hierarchy: clusters are nested ranges of
         # ordering_, listed parents first, as AstroLink's ids say.
-        self.parents_, self._deepest, self._cluster_floor = _hierarchy(
+        self.parents_, self._deepest, self._cluster_floor = hierarchy(
             full, keep, self.ordering_, raw
         )
         self._depth = cluster_depths(self.cluster_ids_)
@@ -524,7 +525,7 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
         chosen = np.ascontiguousarray(self._choose(cluster_of_point, Xt), dtype=np.intp)
         # Clusters that label a point are numbered in order: the labels of
         # the clusters in np.unique(chosen), computed without sorting.
-        return _number_used(chosen, self.n_clusters_)
+        return number_used(chosen, self.n_clusters_)
 
     def fit_predict(self, X, y=None, sample_weight=None):
         """Fit to ``X`` and return ``labels_``.
@@ -638,81 +639,6 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
         state = dict(super().__getstate__())  # a copy: do not drop our own tree
         state["_tree"] = None
         return state
-
-
-@numba.njit(cache=True)
-def _hierarchy(clusters, keep, ordering, raw):  # pragma: no cover - compiled
-    """Parents, deepest cluster of every point and density floors.
-
-    ``clusters`` is AstroLink's (m + 1, 2) array of ranges of ``ordering``
-    (the root first, then parents before their children), ``keep`` the (m,)
-    clusters kept. A cluster's parent is the nearest earlier cluster whose
-    range contains its start, as in AstroLink's ids (``'1-2-1'`` is a child
-    of ``'1-2'``). Returns, over the kept clusters (numbered in order): the
-    index of each one's parent (``-1`` for a child of the root or of a
-    dropped cluster), the deepest kept cluster of every point (``-1`` for
-    none) and the lowest ``raw`` value among each one's members.
-    """
-    m = clusters.shape[0] - 1
-    n = ordering.size
-    new_index = np.full(m + 1, -1, np.intp)
-    k = 0
-    for i in range(1, m + 1):
-        if keep[i - 1]:
-            new_index[i] = k
-            k += 1
-    parents = np.full(k, -1, np.intp)
-    stack = np.empty(m + 1, np.intp)
-    stack[0] = 0
-    top = 0
-    for i in range(1, m + 1):
-        while top > 0 and clusters[i, 0] >= clusters[stack[top], 1]:
-            top -= 1
-        parent = stack[top]
-        top += 1
-        stack[top] = i
-        j = new_index[i]
-        if j >= 0:
-            parents[j] = new_index[parent]
-    # Deepest cluster by position in ordering (children overwrite parents),
-    # then by point.
-    position = np.full(n, -1, np.intp)
-    floor = np.empty(k)
-    for i in range(1, m + 1):
-        j = new_index[i]
-        if j < 0:
-            continue
-        lo = np.inf
-        for p in range(clusters[i, 0], clusters[i, 1]):
-            position[p] = j
-            v = raw[ordering[p]]
-            if lo == lo and not v >= lo:  # a smaller value or NaN (which stays)
-                lo = v
-        floor[j] = lo
-    deepest = np.empty(n, np.intp)
-    for p in range(n):
-        deepest[ordering[p]] = position[p]
-    return parents, deepest, floor
-
-
-@numba.njit(cache=True)
-def _number_used(chosen, n_clusters):  # pragma: no cover - compiled
-    """Labels of points and clusters: the clusters that label a point, in order."""
-    used = np.zeros(n_clusters, np.bool_)
-    for c in chosen:
-        if c >= 0:
-            used[c] = True
-    cluster_labels = np.full(n_clusters, -1, np.intp)
-    k = 0
-    for j in range(n_clusters):
-        if used[j]:
-            cluster_labels[j] = k
-            k += 1
-    labels = np.empty(chosen.size, np.intp)
-    for p in range(chosen.size):
-        c = chosen[p]
-        labels[p] = cluster_labels[c] if c >= 0 else -1
-    return labels, cluster_labels
 
 
 def compile_kernels():

@@ -19,6 +19,7 @@ from ._files import (
 
 __all__ = ["FitsImage", "read_fits", "write_label_fits"]
 
+
 class FitsImage(NamedTuple):
     """An image read from FITS by :func:`read_fits`.
 

@@ -3,10 +3,10 @@
 from numbers import Integral, Real
 
 import numpy as np
-from numba import njit
 from skimage.segmentation import expand_labels
 
 from ._hierarchy import cluster_depths
+from ._kernels.labels import flood
 from ._validation import check_memory
 
 __all__ = ["labels_to_image", "cluster_masks"]
@@ -194,7 +194,7 @@ def labels_to_image(labels, points, shape, *, footprint=None, fill_distance=1.0)
             raise ValueError(f"footprint must have the image shape {shape}; got {footprint.shape}.")
         # In place: seeds outside the footprint are cleared, then flooded.
         queue = np.empty(shape[0] * shape[1], dtype=np.int32 if seeds.size < 2**31 else np.int64)
-        _flood(seeds, footprint, queue)
+        flood(seeds, footprint, queue)
     elif fill_distance > 0:
         seeds = expand_labels(seeds, distance=fill_distance)
     return seeds.astype(np.int32, copy=False)
@@ -297,50 +297,3 @@ def _is_ancestor(parents, a, b):
             return True
         b = parents[b]
     return False
-
-
-@njit(cache=True)
-def _flood(out, mask, queue):  # pragma: no cover - compiled
-    """Grow labelled seed pixels through ``mask`` in breadth-first order, in place.
-
-    Seeds outside ``mask`` are cleared first. Then every pixel of ``mask``
-    connected (4-connectivity) to a seed takes the label of the seed nearest
-    along paths inside the mask, ties going to the seed reached first in
-    raster order: the result of a watershed on a flat surface
-    (``skimage.segmentation.watershed(0, seeds, mask=mask)``), in time
-    proportional to the number of seed and mask pixels. ``queue`` is scratch
-    space of at least ``out.size`` integers able to hold ``out.size - 1``.
-    """
-    h, w = out.shape
-    head = 0
-    tail = 0
-    for i in range(h):
-        for j in range(w):
-            if out[i, j] != 0:
-                if mask[i, j]:
-                    queue[tail] = i * w + j
-                    tail += 1
-                else:
-                    out[i, j] = 0
-    while head < tail:
-        p = np.int64(queue[head])
-        head += 1
-        i = p // w
-        j = p - i * w
-        lab = out[i, j]
-        if i > 0 and out[i - 1, j] == 0 and mask[i - 1, j]:
-            out[i - 1, j] = lab
-            queue[tail] = p - w
-            tail += 1
-        if i < h - 1 and out[i + 1, j] == 0 and mask[i + 1, j]:
-            out[i + 1, j] = lab
-            queue[tail] = p + w
-            tail += 1
-        if j > 0 and out[i, j - 1] == 0 and mask[i, j - 1]:
-            out[i, j - 1] = lab
-            queue[tail] = p - 1
-            tail += 1
-        if j < w - 1 and out[i, j + 1] == 0 and mask[i, j + 1]:
-            out[i, j + 1] = lab
-            queue[tail] = p + 1
-            tail += 1

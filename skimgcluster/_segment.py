@@ -529,9 +529,7 @@ class ImageSegmenter(BaseEstimator):
             held = np.bincount(value[moved] - first_new, minlength=parents.size) > 0
             if not held.all():
                 back = np.arange(first_new + parents.size)
-                back[first_new:] = np.where(
-                    held, first_new + np.cumsum(held) - 1, parents
-                )
+                back[first_new:] = np.where(held, first_new + np.cumsum(held) - 1, parents)
                 label_image = back[label_image].astype(np.int32)
                 value = back[value]
             labels = labels.copy()

@@ -6,6 +6,7 @@ from conftest import gaussian_image
 from helpers import band_mean, clipped_stats, grid_samples
 
 from skimgcluster import _background, estimate_background
+from skimgcluster._kernels.background import median_select
 
 
 @pytest.mark.parametrize(
@@ -244,7 +245,7 @@ def test_median_by_selection():
     for n in range(1, 40):
         x = rng.integers(0, 5, n).astype(np.float64) if n % 2 else rng.normal(size=n)
         s = np.sort(x)
-        assert _background._median_select(x.copy(), n) == 0.5 * (s[(n - 1) // 2] + s[n // 2])
+        assert median_select(x.copy(), n) == 0.5 * (s[(n - 1) // 2] + s[n // 2])
 
 
 def test_luminosity_kernel_is_band_mean_minus_sky():

@@ -809,14 +809,14 @@ def test_degenerate_k_den_warns_before_the_memory_guard(monkeypatch):
 
 @pytest.mark.parametrize("d_intrinsic", [1, 2, 5])
 def test_log_density_kernel_is_astrolinks_to_the_bit(d_intrinsic):
-    # _log_density replaces AstroLink's _compute_logRho_njit (slow to compile):
+    # log_density replaces AstroLink's _compute_logRho_njit (slow to compile):
     # the same values to the bit, on spreads of scale from tiny to huge.
-    from skimgcluster._astrolink import _log_density
+    from skimgcluster._kernels.astrolink import log_density
 
     rng = np.random.default_rng(d_intrinsic)
     for k_den, scale in [(15, 1.0), (5, 1e-6), (20, 1e6), (2, 3.0)]:
         sqr = np.sort(rng.random((500, k_den)) * scale, axis=1)
         sqr[:, 0] = 0.0  # the point itself
         want = CachedAstroLink._compute_logRho_njit(sqr, k_den, d_intrinsic)
-        got = _log_density(sqr, k_den, d_intrinsic)
+        got = log_density(sqr, k_den, d_intrinsic)
         np.testing.assert_array_equal(got.view(np.int64), want.view(np.int64))

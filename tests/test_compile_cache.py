@@ -21,12 +21,11 @@ import skimgcluster
 # kernel's cache hits and misses in this process.
 SCRIPT = """
 import numpy as np
-import numpy as np
 
 import skimgcluster
-from skimgcluster import _background
-_background.band_mean(np.zeros((2, 2, 3), np.float32))
-stats = _background.band_mean.stats
+from skimgcluster._kernels import sampler
+sampler.runs(np.zeros(3, np.int64))
+stats = sampler.runs.stats
 print(skimgcluster.__file__)
 print(sum(stats.cache_hits.values()), sum(stats.cache_misses.values()))
 """
@@ -76,7 +75,7 @@ def test_read_only_install_caches_in_the_user_folder(tmp_path):
         assert (hits, misses) == (0, 1)  # compiled
         # Nothing was written next to the sources; the cache is in the user's folder.
         assert (package / "__pycache__").is_file()
-        index = list((cache_home / "numba").glob("skimgcluster_*/_background.band_mean-*.nbi"))
+        index = list((cache_home / "numba").glob("_kernels_*/sampler.runs-*.nbi"))
         assert len(index) == 1
         # A new process loads the machine code instead of compiling again.
         _, hits, misses = _run(package.parent, cache_home, tmp_path)
