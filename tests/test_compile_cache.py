@@ -36,10 +36,11 @@ def _read_only_copy(root):
     source = Path(skimgcluster.__file__).parent
     package = root / "site" / "skimgcluster"
     shutil.copytree(source, package, ignore=shutil.ignore_patterns("__pycache__"))
-    # A file where numba would create its __pycache__ folder: writing next to
-    # the sources then fails for every user, root included (root ignores the
-    # permissions removed below).
-    (package / "__pycache__").write_text("")
+    # A file where numba would create each __pycache__ folder (the package's and
+    # the kernels'): writing next to the sources then fails for every user, root
+    # included (root ignores the permissions removed below).
+    for folder in [package, *(p for p in package.rglob("*") if p.is_dir())]:
+        (folder / "__pycache__").write_text("")
     for path in [*package.rglob("*"), package]:
         path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
     return package
@@ -75,6 +76,7 @@ def test_read_only_install_caches_in_the_user_folder(tmp_path):
         assert (hits, misses) == (0, 1)  # compiled
         # Nothing was written next to the sources; the cache is in the user's folder.
         assert (package / "__pycache__").is_file()
+        assert (package / "_kernels" / "__pycache__").is_file()
         index = list((cache_home / "numba").glob("_kernels_*/sampler.runs-*.nbi"))
         assert len(index) == 1
         # A new process loads the machine code instead of compiling again.
