@@ -350,3 +350,43 @@ def test_cluster_masks_checks_level(fitted_on_nested, level, error, match):
     c, X = fitted_on_nested
     with pytest.raises(error, match=match):
         cluster_masks(c, X, (100, 100), level=level)
+
+
+def _flooded(seeds, mask):
+    from skimgcluster._kernels.labels import flood
+
+    out = np.array(seeds, dtype=np.int32)
+    flood(out, np.asarray(mask, dtype=bool), np.empty(out.size, np.int64))
+    return out
+
+
+def test_flood_breaks_ties_by_the_first_neighbour_dequeued():
+    # The last pixel is one step from label 3 (above) and from label 1 (left).
+    # Seeds are dequeued in raster order, so 3 (at (0, 1)) reaches it before
+    # 1 (at (1, 0)); scikit-image's flat watershed gives it 1.
+    from skimage.segmentation import watershed
+
+    seeds = np.array([[2, 3], [1, 0]])
+    mask = np.ones((2, 2), dtype=bool)
+    np.testing.assert_array_equal(_flooded(seeds, mask), [[2, 3], [1, 3]])
+    np.testing.assert_array_equal(watershed(np.zeros((2, 2)), seeds, mask=mask), [[2, 3], [1, 1]])
+
+
+def test_flood_is_the_flat_watershed_without_ties():
+    # Away from ties the flood is scikit-image's watershed on a flat surface:
+    # every pixel takes its nearest seed along 4-connected paths in the mask.
+    from skimage.segmentation import watershed
+
+    mask = np.ones((5, 9), dtype=bool)
+    mask[1:4, 4] = False  # a wall with gaps at the top and bottom rows
+    seeds = np.zeros((5, 9), dtype=np.int32)
+    seeds[2, 0], seeds[2, 8] = 1, 2
+    seeds[0, 0] = 5  # a seed outside the mask is cleared
+    mask[0, 0] = False
+    got = _flooded(seeds, mask)
+    assert got[0, 0] == 0
+    # Seeds and wall are symmetric about column 4: its pixels are the only ties.
+    untied = mask.copy()
+    untied[:, 4] = False
+    want = watershed(np.zeros(mask.shape), np.where(mask, seeds, 0), mask=mask)
+    np.testing.assert_array_equal(got[untied], want[untied])

@@ -12,12 +12,19 @@ def flood(out, mask, queue):
     """Grow labelled seed pixels through ``mask`` in breadth-first order, in place.
 
     Seeds outside ``mask`` are cleared first. Then every pixel of ``mask``
-    connected (4-connectivity) to a seed takes the label of the seed nearest
-    along paths inside the mask, ties going to the seed reached first in
-    raster order: the result of a watershed on a flat surface
-    (``skimage.segmentation.watershed(0, seeds, mask=mask)``), in time
-    proportional to the number of seed and mask pixels. ``queue`` is scratch
-    space of at least ``out.size`` integers able to hold ``out.size - 1``.
+    connected (4-connectivity) to a seed takes the label of a seed nearest
+    to it along paths inside the mask (in steps between 4-neighbours), in
+    time proportional to the number of seed and mask pixels. A breadth-first
+    search from all seeds at once: seeds are dequeued in raster order, every
+    pixel reaches its free neighbours above, below, left and right in that
+    order, and a pixel equally near several seeds takes the label of the
+    neighbour that was dequeued first. That is
+    ``skimage.segmentation.watershed(0, seeds, mask=mask)`` but for ties,
+    which the watershed breaks otherwise: with a 2 x 2 mask and seeds
+    ``[[2, 3], [1, 0]]`` the last pixel takes 3 here (its upper neighbour,
+    dequeued before its left one) and 1 in the watershed. ``queue`` is
+    scratch space of at least ``out.size`` integers able to hold
+    ``out.size - 1``.
     """
     h, w = out.shape
     head = 0
