@@ -147,3 +147,32 @@ def test_compiling_process_compiles_what_a_segmentation_loads():
 
     assert aggregate.signatures == [(float64[::1], uint32[:, ::1])]
     assert not _cache_is_cold()
+
+
+def test_kernels_run_as_python_with_the_jit_disabled(tmp_path):
+    # Kernel coverage is measured with NUMBA_DISABLE_JIT=1 (docs/architecture.md):
+    # a segmentation must then run with every kernel as plain Python.
+    script = (
+        "import numpy as np, skimgcluster\n"
+        "rng = np.random.default_rng(0)\n"
+        "image = rng.normal(0, 1, (48, 48))\n"
+        "image[20:26, 20:26] += 30\n"
+        "print(skimgcluster.segment(image, random_state=0).n_sources)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+    source = Path(skimgcluster.__file__).parents[1]
+    env.update(
+        NUMBA_DISABLE_JIT="1",
+        SKIMGCLUSTER_BACKGROUND_COMPILE="0",
+        PYTHONPATH=os.pathsep.join(p for p in (str(source), env.get("PYTHONPATH")) if p),
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    assert result.stdout.split() == ["1"]

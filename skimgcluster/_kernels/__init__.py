@@ -10,7 +10,9 @@ documentation of what users call; a kernel's docstring says which of those
 ordinary functions it serves.
 
 Their coverage is measured with the JIT turned off, so that the loops run
-as plain Python (see docs/architecture.md)::
+as plain Python and count like any other line (the configuration is
+``[tool.coverage.run]`` of pyproject.toml; see docs/architecture.md)::
 
-    NUMBA_DISABLE_JIT=1 python -m pytest --cov=skimgcluster --cov-config=.coveragerc-kernels
+    NUMBA_DISABLE_JIT=1 python -m coverage run -m pytest
+    python -m coverage report
 """

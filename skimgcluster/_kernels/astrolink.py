@@ -11,8 +11,12 @@ def cached(dispatcher):
     """One of AstroLink's numba kernels, compiled again with a disk cache.
 
     The same Python function and options (AstroLink's own dispatchers have
-    no ``cache=True``, so every new process would compile them again).
+    no ``cache=True``, so every new process would compile them again). With
+    the JIT disabled (``NUMBA_DISABLE_JIT=1``, to measure coverage) numba's
+    decorators return plain functions, which are returned as they are.
     """
+    if not hasattr(dispatcher, "py_func"):  # NUMBA_DISABLE_JIT=1: a plain function
+        return dispatcher
     options = {k: v for k, v in dispatcher.targetoptions.items() if k != "nopython"}
     return njit(cache=True, **options)(dispatcher.py_func)
 
