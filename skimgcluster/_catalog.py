@@ -164,11 +164,10 @@ class SourceCatalog:
     --------
     >>> import numpy as np
     >>> from skimgcluster import segment
-    >>> rng = np.random.default_rng(0)
-    >>> image = rng.normal(0, 1, (96, 96))
     >>> yy, xx = np.mgrid[:96, :96]
-    >>> for y0, x0 in [(25, 25), (70, 60)]:
-    ...     image += 40 * np.exp(-((yy - y0) ** 2 + (xx - x0) ** 2) / 18)
+    >>> sources = [(25, 25), (70, 60)]
+    >>> image = sum(40 * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / 18) for y, x in sources)
+    >>> image = image + np.random.default_rng(0).normal(0, 1, (96, 96))
     >>> catalog = segment(image, random_state=0).catalog()
     >>> len(catalog), catalog.n_bands
     (2, 1)

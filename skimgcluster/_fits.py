@@ -514,9 +514,11 @@ def write_label_fits(path, label_image, *, header=None, overwrite=False):
     >>> import numpy as np
     >>> from astropy.io import fits
     >>> from skimgcluster import write_label_fits
+    >>> labels = np.array([[0, 1], [2, 2]])
     >>> path = getfixture("tmp_path") / "labels.fits"
-    >>> write_label_fits(path, np.array([[0, 1], [2, 2]]))
-    >>> fits.getheader(path)["BITPIX"], fits.getdata(path).tolist()
+    >>> write_label_fits(path, labels)
+    >>> header, data = fits.getheader(path), fits.getdata(path)
+    >>> header["BITPIX"], data.tolist()
     (32, [[0, 1], [2, 2]])
     """
     fits, wcs_module = import_astropy("write_label_fits")

@@ -451,9 +451,9 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : (M, N[, C]) array-like
-            The image.
+            The image: one band or several, of any real dtype.
         mask : (M, N) ndarray of bool, default=None
-            Pixels to exclude (True).
+            Pixels that get no points (True), besides NaN pixels.
 
         Returns
         -------

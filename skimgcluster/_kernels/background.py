@@ -114,18 +114,28 @@ def median_select(x, n):
     return 0.5 * (np.float64(lo) + np.float64(hi))
 
 
+@njit(cache=True)
+def gather_kept(values, r, ref, lo, hi, buf):
+    """The values of row ``r`` not NaN whose ``ref`` lies in ``[lo, hi]``, into ``buf``.
+
+    Returns their number; ``buf`` holds them first, in their order.
+    """
+    k = _ZERO  # not the literal 0: see _ZERO
+    for j in range(values.shape[1]):
+        v = values[r, j]
+        if ref[r, j] >= lo and ref[r, j] <= hi and v == v:
+            buf[k] = v
+            k += 1
+    return k
+
+
 @njit(cache=True, nogil=True)
 def clip_rows_part(r0, r1, values, n_sigma, max_iters, med, std, lo, hi, flag):
     """Rows ``r0`` to ``r1`` of :func:`_clip_rows`, into its outputs."""
     m = values.shape[1]
     for r in range(r0, r1):
         buf = np.empty(m, values.dtype)
-        k = _ZERO  # not the literal 0: see _ZERO
-        for j in range(m):
-            v = values[r, j]
-            if v == v:
-                buf[k] = v
-                k += 1
+        k = gather_kept(values, r, values, -np.inf, np.inf, buf)  # the values not NaN
         if k == 0:
             med[r] = np.nan
             std[r] = np.nan
@@ -165,12 +175,7 @@ def kept_median_part(r0, r1, values, ref, lo, hi, with_mad, med, std):
     m = values.shape[1]
     for r in range(r0, r1):
         buf = np.empty(m, values.dtype)
-        k = _ZERO  # not the literal 0: see _ZERO
-        for j in range(m):
-            v = values[r, j]
-            if ref[r, j] >= lo[r] and ref[r, j] <= hi[r] and v == v:
-                buf[k] = v
-                k += 1
+        k = gather_kept(values, r, ref, lo[r], hi[r], buf)
         if k == 0:
             med[r] = np.nan
             std[r] = np.nan

@@ -56,21 +56,34 @@ def smooth_x(image, ii, kernel, pad, s, out):
 @njit(cache=True, nogil=True)
 def smooth_part(b0, b1, image, kernel, out):
     """Blocks of rows ``b0`` to ``b1`` of :func:`smooth_nan_as_zero`, into ``out``."""
-    h, w = image.shape
-    r = (kernel.size - 1) // 2
-    block = SMOOTH_BLOCK
+    h = image.shape[0]
     for b in range(b0, b1):
-        i0 = b * block
-        i1 = min(i0 + block, h)
-        lo = max(i0 - r, 0)
-        hi = min(i1 + r, h)
-        tmp = np.empty((hi - lo, w), np.float32)
-        pad = np.empty(w + 2 * r)
-        s = np.empty(w)
-        for ii in range(lo, hi):
-            smooth_x(image, ii, kernel, pad, s, tmp[ii - lo])
+        i0, i1, lo, tmp = block_along_x(image, b, kernel)
         for i in range(i0, i1):
             smooth_y(tmp, i, lo, h, kernel, out[i])
+
+
+@njit(cache=True)
+def block_along_x(image, b, kernel):
+    """Block ``b`` of rows of ``image`` and its halo, smoothed along x.
+
+    Returns the block's rows ``i0`` to ``i1``, the first row ``lo`` of its
+    halo, and the rows ``lo`` to ``i1 + r`` (clipped to the image) smoothed
+    along x (float32), which the smoothing along y of rows ``i0`` to ``i1``
+    reads.
+    """
+    h, w = image.shape
+    r = (kernel.size - 1) // 2
+    i0 = b * SMOOTH_BLOCK
+    i1 = min(i0 + SMOOTH_BLOCK, h)
+    lo = max(i0 - r, 0)
+    hi = min(i1 + r, h)
+    tmp = np.empty((hi - lo, w), np.float32)
+    pad = np.empty(w + 2 * r)
+    s = np.empty(w)
+    for ii in range(lo, hi):
+        smooth_x(image, ii, kernel, pad, s, tmp[ii - lo])
+    return i0, i1, lo, tmp
 
 
 @njit(cache=True)
@@ -163,21 +176,11 @@ def footprint_part(
 ):
     """Blocks of rows ``b0`` to ``b1`` of :func:`smooth_footprint`: the two maps and row counts."""
     h, w = lum.shape
-    r = (kernel.size - 1) // 2
-    block = SMOOTH_BLOCK
     for b in range(b0, b1):
-        i0 = b * block
-        i1 = min(i0 + block, h)
-        lo = max(i0 - r, 0)
-        hi = min(i1 + r, h)
-        tmp = np.empty((hi - lo, w), np.float32)
-        pad = np.empty(w + 2 * r)
-        s = np.empty(w)
+        i0, i1, lo, tmp = block_along_x(lum, b, kernel)
         acc = np.empty(w, np.float32)
         threshold = np.empty(w, np.float32)
         second = np.empty(w, np.float32)
-        for ii in range(lo, hi):
-            smooth_x(lum, ii, kernel, pad, s, tmp[ii - lo])
         for i in range(i0, i1):
             smooth_y(tmp, i, lo, h, kernel, acc)
             interpolate_row(rows, i, segments, j0, j1, w0, w1, threshold)
