@@ -460,13 +460,13 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         maps : SampledImage
             The maps the points were drawn from.
         points : ndarray of shape (n_samples, 2 + n_colour_features)
-            ``x`` (column), ``y`` (row) and the scaled colour fractions.
+            The points of :meth:`transform`.
 
         Raises
         ------
         InsufficientMemoryError
-            If the maps of the image and the points would need more memory
-            than is available (checked before they are computed).
+            If the maps and the points would not fit in the memory available
+            (checked before either is computed).
         """
         data, quantum = check_image(X)
         mask = check_mask(mask, data.shape[:2])

@@ -10,6 +10,7 @@ sources to keep, and how to put them together.
 
 import uuid
 import warnings
+from dataclasses import dataclass
 from numbers import Integral
 
 import numpy as np
@@ -135,6 +136,7 @@ def _is_dask_array(image):
     return type(image).__module__.startswith("dask.") and hasattr(image, "dask")
 
 
+@dataclass(frozen=True)
 class _MappedWindow:
     """A window of an array mapped from a file, opened where it is read.
 
@@ -142,13 +144,12 @@ class _MappedWindow:
     reads the image: the worker maps the file and reads its window only.
     """
 
-    def __init__(self, filename, byte_offset, shape, dtype, strides, window):
-        self.filename = filename
-        self.byte_offset = byte_offset
-        self.shape = shape
-        self.dtype = dtype
-        self.strides = strides
-        self.window = window
+    filename: str
+    byte_offset: int
+    shape: tuple
+    dtype: object
+    strides: tuple
+    window: tuple
 
     def load(self):
         raw = np.memmap(self.filename, dtype=np.uint8, mode="r")
