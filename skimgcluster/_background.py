@@ -69,7 +69,7 @@ def clipped_rows(values, n_sigma, max_iters):
     valid value, where ``lo > hi``). Rows are clipped in parallel by a numba
     kernel (:func:`_clip_rows`) that sorts each row once; the rare rows where
     the MAD is 0 go through :func:`_clipped_stats_reference`, which falls
-    back on the standard deviation as before.
+    back on the standard deviation (a MAD of 0 would clip nothing).
     """
     values = np.asarray(values)
     if values.dtype not in (np.float32, np.float64):

@@ -1403,12 +1403,12 @@ def test_sampler_refuses_an_image_too_large_for_memory(memory):
 def test_sampler_refuses_n_samples_before_the_maps(memory, monkeypatch):
     """A fixed n_samples is refused before any map is computed."""
     memory(50 * 2**20)
-    from skimgcluster import _sampler
+    from skimgcluster import _background
 
     def fail(*args):
         raise AssertionError("the maps were computed")
 
-    monkeypatch.setattr(_sampler, "_band_mean", fail)
+    monkeypatch.setattr(_background, "grid_band_mean", fail)
     with pytest.raises(
         InsufficientMemoryError, match=r"n_samples=10000000 needs about 9\d\d\.\d MiB"
     ):

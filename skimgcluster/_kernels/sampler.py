@@ -30,7 +30,7 @@ def place(q0, q1, pick, w, h, u, start, n_draws, stage, top_x, top_y, points):
     these points. With ``n_draws`` 0 the points go on pixel centres; with 2
     (uniform jitter) stage 0 gives x and stage 1 y; with 4 (triangular),
     stages 0 and 2 store the first offset of x and y, stages 1 and 3 add
-    the second and reflect at the image's edge (see :func:`_reflect`):
+    the second and reflect at the image's edge (see :func:`reflect_one`):
     ``x = col + ((u0 - 0.5) + (u1 - 0.5))`` in that order.
     """
     for q in range(q0, q1):
@@ -59,7 +59,11 @@ def place(q0, q1, pick, w, h, u, start, n_draws, stage, top_x, top_y, points):
 
 @njit(cache=True)
 def reflect_one(v, hi, top):
-    """:func:`_reflect` of one coordinate; ``top`` is ``nextafter(hi, -0.5)``."""
+    """A coordinate that left ``[-0.5, hi)`` reflected back inside at the edge it crossed.
+
+    ``top`` is ``nextafter(hi, -0.5)``: an axis one pixel wide can still be
+    outside after one reflection, so the result is clipped to ``[-0.5, top]``.
+    """
     lo = -0.5
     if v < lo:
         v = 2 * lo - v
