@@ -295,6 +295,15 @@ def estimate_background(image, *, box_size=64, filter_size=3, n_sigma=3.0, max_i
     values is median-filtered over ``filter_size`` boxes and interpolated
     bilinearly back to the image, as SExtractor and photutils do.
 
+    It is the estimate :class:`~skimgcluster.LuminositySampler` makes with
+    ``background='auto'`` (with the defaults and ``box_size`` as its
+    ``background_box_size``, its ``maps.background`` and ``maps.noise`` are
+    these maps in float32). Pixel values are taken in float32. Integer
+    images are dithered within their step before the statistics (from a
+    fixed random stream, so the result is reproducible), because a median or
+    MAD of values on a grid of integers is off by up to a step; the dither's
+    variance is taken out of the noise.
+
     Parameters
     ----------
     image : (M, N) ndarray
