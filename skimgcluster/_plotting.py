@@ -738,10 +738,8 @@ def plot_hierarchy(
 
     Raises
     ------
-    sklearn.exceptions.NotFittedError
-        If ``clusterer_or_result`` is an unfitted clusterer.
-    TypeError
-        If it is neither a clusterer nor a Segmentation.
+    sklearn.exceptions.NotFittedError, TypeError
+        As :func:`plot_ordered_density`.
 
     Notes
     -----
@@ -755,10 +753,9 @@ def plot_hierarchy(
     Examples
     --------
     >>> import numpy as np
-    >>> from skimgcluster import AstroLinkClusterer
-    >>> from skimgcluster import plot_hierarchy
-    >>> rng = np.random.default_rng(0)
-    >>> X = np.concatenate([rng.normal(0, 1, (300, 2)), rng.normal(8, 1, (300, 2))])
+    >>> from skimgcluster import AstroLinkClusterer, plot_hierarchy
+    >>> X = np.random.default_rng(0).normal(0, 1, (600, 2))
+    >>> X[300:] += 8  # two clusters
     >>> clusterer = AstroLinkClusterer(min_significance=2).fit(X)
     >>> fig = plot_hierarchy(clusterer)
     >>> fig.axes[1].get_ylabel()  # the colourbar

@@ -89,12 +89,10 @@ def detection_scores(found, truth, *, iou_threshold=0.5):
 
     Parameters
     ----------
-    found : (M, N) ndarray of int
-        Label image to evaluate, 0 = background.
-    truth : (M, N) ndarray of int
-        True label image, 0 = background.
+    found, truth : (M, N) ndarray of int
+        The label image to evaluate and the true one, 0 = background.
     iou_threshold : float, default=0.5
-        Smallest IoU of a match, in [0.5, 1].
+        Smallest IoU of a match, in [0.5, 1] (see :func:`match_segments`).
 
     Returns
     -------
@@ -205,10 +203,8 @@ def pairs_separated(found, truth, pair, true_labels, *, iou_threshold=0.5):
 
     Parameters
     ----------
-    found : (M, N) ndarray of int
-        Label image to evaluate, 0 = background.
-    truth : (M, N) ndarray of int
-        True label image, 0 = background.
+    found, truth : (M, N) ndarray of int
+        The label image to evaluate and the true one, 0 = background.
     pair : ndarray of shape (n_sources,)
         Pair index of every true source, ``-1`` for a source in no pair (the
         ``pair`` column of :mod:`skimgcluster.datasets`' source tables).
