@@ -12,6 +12,8 @@ import time
 import warnings
 from pathlib import Path
 
+from .exceptions import CommandError as _CommandError
+
 __all__ = ["main", "run"]
 
 DESCRIPTION = """\
@@ -81,10 +83,6 @@ LABEL_FORMATS = {"png": ".png", "tif": ".tif", "fits": ".fits", "npy": ".npy", "
 # Rows and columns of the chunks in which a tiled FITS or Zarr image is read.
 _READ_CHUNK = 512
 CATALOG_FORMATS = {"csv": ".csv", "ecsv": ".ecsv", "fits": ".fits"}
-
-
-class _CommandError(Exception):
-    """An error to report as one line, with exit status 1."""
 
 
 def _plot_list(text):

@@ -7,6 +7,7 @@ warning class. They are also importable from the top-level package (as
 """
 
 __all__ = [
+    "CommandError",
     "DegenerateDataWarning",
     "ImageLayoutError",
     "InsufficientMemoryError",
@@ -44,4 +45,12 @@ class NoSkyCoordinatesError(AttributeError):
     """Error for ``ra``, ``dec`` or ``sky_centroid`` of a catalog built without a WCS.
 
     An :class:`AttributeError`, so ``hasattr(catalog, "ra")`` is False then.
+    """
+
+
+class CommandError(Exception):
+    """Error of the ``skimgcluster`` command that it reports as one line, with exit status 1.
+
+    For a wrong use of the command (an argument that does not fit the
+    images, an output in the way), where a traceback would say nothing more.
     """

@@ -8,7 +8,8 @@ Three rules of docs/architecture.md:
   ``from .x import _y`` nor ``x._y`` on an imported module, nor ``obj._attr``
   where ``_attr`` is a private attribute that only other modules' classes
   define (a method, or an attribute set on ``self``);
-* every numba-compiled function lives under ``skimgcluster/_kernels/``.
+* every numba-compiled function lives under ``skimgcluster/_kernels/``;
+* every exception and warning class is defined in ``exceptions.py``.
 
 Each checker runs on small planted sources too, so a checker that can no
 longer fail is caught.
@@ -179,6 +180,23 @@ def kernels_outside(sources, folder="_kernels"):
     return found
 
 
+def _is_exception_base(base):
+    name = base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", "")
+    return name.endswith(("Error", "Warning", "Exception")) or name in {"BaseException"}
+
+
+def exceptions_outside(sources, home="exceptions"):
+    """``(module, class)`` of every exception or warning class not defined in ``home``."""
+    found = []
+    for name, text in sources.items():
+        if name == home:
+            continue
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ClassDef) and any(map(_is_exception_base, node.bases)):
+                found.append((name, node.name))
+    return found
+
+
 # -- the package -----------------------------------------------------------------
 
 
@@ -195,6 +213,22 @@ def test_every_compiled_kernel_lives_under_kernels():
     sources = read_package()
     assert any(name.startswith("_kernels.") for name in sources)
     assert kernels_outside(sources) == []
+
+
+def test_every_exception_class_lives_in_exceptions():
+    assert exceptions_outside(read_package()) == []
+
+
+def test_exceptions_are_importable_where_they_were():
+    import skimgcluster
+    from skimgcluster import _sampler, _validation, exceptions
+
+    assert skimgcluster.DegenerateDataWarning is exceptions.DegenerateDataWarning
+    assert skimgcluster.SparseSamplingWarning is _sampler.SparseSamplingWarning
+    assert skimgcluster.InsufficientMemoryError is _validation.InsufficientMemoryError
+    assert set(exceptions.__all__) >= {
+        "DegenerateDataWarning", "InsufficientMemoryError", "SparseSamplingWarning"
+    }  # fmt: skip
 
 
 # -- the checkers, on planted violations -------------------------------------------
@@ -257,3 +291,11 @@ def test_kernel_checker_finds_a_planted_kernel():
         ),
     }
     assert kernels_outside(sources) == [("_sampler", "hidden")]
+
+
+def test_exception_checker_finds_a_planted_class():
+    sources = {
+        "exceptions": "class FineWarning(UserWarning):\n    pass\n",
+        "_io": "class _LayoutError(ValueError):\n    pass\nclass Reader:\n    pass\n",
+    }
+    assert exceptions_outside(sources) == [("_io", "_LayoutError")]
