@@ -8,7 +8,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
 from ._clusterer import AstroLinkClusterer
-from ._deblend import merge_segments, split_segments
+from ._deblend import colour_split_segments, merge_segments, split_segments
 from ._labels import labels_to_image
 from ._sampler import LuminositySampler
 from ._validation import check_image, check_mask
@@ -144,6 +144,7 @@ def _split_params(params):
 # Image defaults of the clusterer, chosen on synthetic fields with known truth
 # (see benchmarks/README.md); AstroLinkClusterer's own defaults are AstroLink's.
 DEFAULT_CLUSTERER = {"k_den": 15, "min_significance": 2.25, "label_level": "leaf"}
+DEFAULT_COLOR_SPLIT = 4.0
 
 
 def segment(
@@ -154,6 +155,7 @@ def segment(
     isolated_snr=5.0,
     deblend_dip=2.0,
     deblend_color_z=3.0,
+    deblend_color_split=DEFAULT_COLOR_SPLIT,
     min_area=7,
     callback=None,
     tile_size="auto",
@@ -188,6 +190,10 @@ def segment(
     deblend_color_z : float or None, default=3.0
         Colour difference, in standard errors, that keeps touching segments
         apart without a dip (see :class:`ImageSegmenter`).
+    deblend_color_split : float or None, default=DEFAULT_COLOR_SPLIT
+        Significance, in noise deviations, at which a segment whose light is
+        two objects of different colours is cut along the colour boundary
+        (see :class:`ImageSegmenter`); ``None`` never cuts by colour.
     min_area : int, default=7
         Fewest pixels above the analysis threshold that make a source (see
         :class:`ImageSegmenter`).
@@ -250,6 +256,7 @@ def segment(
         isolated_snr=isolated_snr,
         deblend_dip=deblend_dip,
         deblend_color_z=deblend_color_z,
+        deblend_color_split=deblend_color_split,
         min_area=min_area,
         tile_size=tile_size,
         halo=halo,
@@ -389,6 +396,22 @@ class ImageSegmenter(BaseEstimator):
         differ by at least this many standard errors in some band stay
         apart even without a dip: two blended objects of different colours.
         ``None`` ignores colour when merging.
+    deblend_color_split : float or None, default=DEFAULT_COLOR_SPLIT
+        A segment of a multi-band image whose light is two objects of
+        different colours on one peak is cut along the colour boundary,
+        when ``deblend_dip`` is not ``None``. In the segment the smoothed
+        bands are written per pixel as the sum of two spectra (the two ends
+        of the colour scatter of its bright pixels) with fluxes fitted by
+        least squares; it is cut when each of the two fluxes is at least this
+        many noise deviations (propagated from each band's noise, measured
+        on the sky) higher at its own peak than at the other's. Each part
+        is the region about its peak where its own spectrum dominates, and
+        the remaining pixels go to the part they are reached from first,
+        flooding down the smoothed luminosity. A colour gradient centred on
+        one object (a red bulge in a blue disk) peaks in one place and is
+        not cut; the parts then face the ``deblend_color_z`` test like any
+        two touching segments. ``None`` never cuts by colour; single-band
+        images are never cut.
     min_area : int, default=7
         A source has at least this many pixels above the analysis threshold
         (SEP's ``minarea``, photutils' ``n_pixels``): smaller segments are
@@ -434,6 +457,7 @@ class ImageSegmenter(BaseEstimator):
         isolated_snr=5.0,
         deblend_dip=2.0,
         deblend_color_z=3.0,
+        deblend_color_split=DEFAULT_COLOR_SPLIT,
         min_area=7,
         tile_size="auto",
         halo=None,
@@ -443,6 +467,7 @@ class ImageSegmenter(BaseEstimator):
         self.isolated_snr = isolated_snr
         self.deblend_dip = deblend_dip
         self.deblend_color_z = deblend_color_z
+        self.deblend_color_split = deblend_color_split
         self.min_area = min_area
         self.tile_size = tile_size
         self.halo = halo
@@ -466,7 +491,7 @@ class ImageSegmenter(BaseEstimator):
 
     def _check_params(self):
         """Check the parameters of the segmenter itself (not of its steps)."""
-        for name in ("isolated_snr", "deblend_dip", "deblend_color_z"):
+        for name in ("isolated_snr", "deblend_dip", "deblend_color_z", "deblend_color_split"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, Real) or isinstance(value, bool)
                                       or not np.isfinite(value)):  # fmt: skip
@@ -607,6 +632,20 @@ class ImageSegmenter(BaseEstimator):
             label_image, smoothed, smooth_noise, dip=self.deblend_dip, min_area=self.min_area,
             first=first_new,
         )  # fmt: skip
+        if self.deblend_color_split is not None:
+            before = label_image
+            label_image, colour_parents = colour_split_segments(
+                label_image, maps, z=self.deblend_color_split, min_area=self.min_area,
+                first=first_new + parents.size,
+            )  # fmt: skip
+            parents = np.concatenate([parents, colour_parents])
+            # Points in pixels given to a touching segment take its label.
+            pixel = _pixel_of(points, label_image.shape)
+            value = label_image.ravel()[pixel]
+            given = (value != before.ravel()[pixel]) & (value > 0) & (value < first_new) & (labels >= 0)
+            if given.any():
+                labels = labels.copy()
+                labels[given] = value[given] - 1
         if parents.size:
             # The points of a part split off take its label; a part that holds
             # no point goes back to its segment, so every value of the label
@@ -616,9 +655,11 @@ class ImageSegmenter(BaseEstimator):
             held = np.bincount(value[moved] - first_new, minlength=parents.size) > 0
             if not held.all():
                 back = np.arange(first_new + parents.size)
-                back[first_new:] = np.where(
-                    held, first_new + np.cumsum(held) - 1, parents
-                )
+                renumbered = first_new + np.cumsum(held) - 1
+                # A part cut from a part goes back to where its parent went;
+                # parents come before their parts.
+                for j, parent in enumerate(parents):
+                    back[first_new + j] = renumbered[j] if held[j] else back[parent]
                 label_image = back[label_image].astype(np.int32)
                 value = back[value]
             labels = labels.copy()
