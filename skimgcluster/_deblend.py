@@ -374,7 +374,10 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0):
         t = dev @ axis
         # The two ends of the colour scatter (by weight, so bright pixels,
         # whose colours are sure, count most).
-        lo, hi = _weighted_quantile(t, w, _END_QUANTILE), _weighted_quantile(t, w, 1 - _END_QUANTILE)
+        lo, hi = (
+            _weighted_quantile(t, w, _END_QUANTILE),
+            _weighted_quantile(t, w, 1 - _END_QUANTILE),
+        )
         ends = []
         for side in (t <= lo, t >= hi):
             s = np.average(frac[side], axis=0, weights=w[side])

@@ -600,6 +600,10 @@ class ImageSegmenter(BaseEstimator):
                 min_area=self.min_area, first=n_clustered + extra_snr.size,
             )  # fmt: skip
             isolated = (isolated[0], np.append(extra_snr, isolated[1]))
+            if self.deblend_dip is not None and self.deblend_color_split is not None:
+                label_image, isolated = self._colour_split_isolated(
+                    label_image, isolated, points, maps, first=n_clustered + extra_snr.size
+                )
         elif extra_snr.size:
             isolated = (labels, extra_snr)
         # Segments end at the analysis isophote. The flood runs through the
@@ -616,6 +620,43 @@ class ImageSegmenter(BaseEstimator):
         return Segmentation(
             label_image, points, sampler, clusterer, maps, isolated=isolated, merged=merged
         )
+
+    def _colour_split_isolated(self, label_image, isolated, points, maps, *, first):
+        """The colour split of ``_deblend`` on the isolated sources.
+
+        An isolated source is a footprint region without a cluster: two
+        objects of different colours alone in their region (no dip between
+        them) would otherwise stay one. ``isolated`` is ``(labels, snr)``,
+        ``snr`` holding the signal-to-noise ratio of every label from
+        ``n_clustered`` on; the isolated sources are the labels from
+        ``first`` on. Parts that hold no point stay with their source.
+        """
+        labels, snr = isolated
+        lowest = first + 1  # the first isolated source's value in the label image
+        if int(label_image.max()) < lowest:
+            return label_image, isolated
+        own = np.where(label_image >= lowest, label_image, 0)
+        next_value = int(label_image.max()) + 1
+        cut, parents = colour_split_segments(
+            own, maps, z=self.deblend_color_split, min_area=self.min_area, first=next_value
+        )
+        if parents.size == 0:
+            return label_image, isolated
+        pixel = _pixel_of(points, label_image.shape)
+        value = cut.ravel()[pixel]
+        held = np.bincount(value[value >= next_value] - next_value, minlength=parents.size) > 0
+        back = np.arange(next_value + parents.size)
+        back[next_value:] = np.where(held, next_value + np.cumsum(held) - 1, parents)
+        cut = back[cut]
+        label_image = np.where(cut != own, cut, label_image).astype(np.int32)
+        value = back[value]
+        labels = labels.copy()
+        moved = (value >= next_value) & (labels >= 0)
+        labels[moved] = value[moved] - 1
+        n_clustered = next_value - 1 - snr.size
+        n_values = int(label_image.max()) + 1
+        snr = _snr(label_image.ravel(), n_values, maps)[0][n_clustered + 1 :]
+        return label_image, (labels, snr)
 
     def _deblend(self, label_image, labels, cluster_labels, points, maps, smoothing):
         """Segments split at significant peaks and merged where nothing separates them.
@@ -642,7 +683,8 @@ class ImageSegmenter(BaseEstimator):
             # Points in pixels given to a touching segment take its label.
             pixel = _pixel_of(points, label_image.shape)
             value = label_image.ravel()[pixel]
-            given = (value != before.ravel()[pixel]) & (value > 0) & (value < first_new) & (labels >= 0)
+            given = value != before.ravel()[pixel]
+            given &= (value > 0) & (value < first_new) & (labels >= 0)
             if given.any():
                 labels = labels.copy()
                 labels[given] = value[given] - 1

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 from conftest import gaussian_image
-
 from scipy import ndimage
 
 from skimgcluster import ImageSegmenter, LuminositySampler, segment
@@ -232,3 +231,19 @@ def test_deblend_color_split_none_turns_the_step_off(two_source_image):
     assert ImageSegmenter().get_params()["deblend_color_split"] == 4.0
     # Grey sources have nothing to cut by colour: the same result either way.
     np.testing.assert_array_equal(off.label_image, on.label_image)
+
+
+def test_segment_cuts_an_isolated_pair_by_colour():
+    # A red and a blue source 4 px apart, alone in the image: AstroLink finds
+    # no cluster, the region becomes one isolated source, and colour cuts it.
+    image = _colour_image([(32, 30, 90.0, 3.0, RED), (32, 34, 90.0, 3.0, BLUE)], 0, (64, 64))
+    whole = segment(image, random_state=0, deblend_color_split=None)
+    cut = segment(image, random_state=0)
+    assert whole.n_sources == 1
+    assert cut.n_sources == 2
+    assert cut.label_image[32, 28] != cut.label_image[32, 36]
+    assert cut.label_image[32, 28] > 0 and cut.label_image[32, 36] > 0
+    # Labels of points, pixels and significances stay consistent.
+    assert cut.labels.max() + 1 == cut.source_significance.size
+    assert cut.isolated.all()
+    assert np.all(cut.source_significance > 0)
