@@ -9,7 +9,9 @@ apart when each rises far enough above the lowest level that joins them.
 :func:`split_segments` cuts a segment at such peaks, and
 :func:`merge_segments` merges touching segments that no such dip separates,
 unless their colours differ significantly, which is what the colour
-features of the points are for.
+features of the points are for. Two objects of different colours on one
+peak have no dip between them: :func:`colour_split_segments` cuts a
+segment whose light is two spectra that each peak in their own place.
 """
 
 import numpy as np
