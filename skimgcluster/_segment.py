@@ -144,7 +144,6 @@ def _split_params(params):
 # Image defaults of the clusterer, chosen on synthetic fields with known truth
 # (see benchmarks/README.md); AstroLinkClusterer's own defaults are AstroLink's.
 DEFAULT_CLUSTERER = {"k_den": 15, "min_significance": 2.25, "label_level": "leaf"}
-DEFAULT_COLOR_SPLIT = 4.0
 
 
 def segment(
@@ -155,7 +154,7 @@ def segment(
     isolated_snr=5.0,
     deblend_dip=2.0,
     deblend_color_z=3.0,
-    deblend_color_split=DEFAULT_COLOR_SPLIT,
+    deblend_color_split=4.0,
     min_area=7,
     callback=None,
     tile_size="auto",
@@ -190,7 +189,7 @@ def segment(
     deblend_color_z : float or None, default=3.0
         Colour difference, in standard errors, that keeps touching segments
         apart without a dip (see :class:`ImageSegmenter`).
-    deblend_color_split : float or None, default=DEFAULT_COLOR_SPLIT
+    deblend_color_split : float or None, default=4.0
         Significance, in noise deviations, at which a segment whose light is
         two objects of different colours is cut along the colour boundary
         (see :class:`ImageSegmenter`); ``None`` never cuts by colour.
@@ -396,7 +395,7 @@ class ImageSegmenter(BaseEstimator):
         differ by at least this many standard errors in some band stay
         apart even without a dip: two blended objects of different colours.
         ``None`` ignores colour when merging.
-    deblend_color_split : float or None, default=DEFAULT_COLOR_SPLIT
+    deblend_color_split : float or None, default=4.0
         A segment of a multi-band image whose light is two objects of
         different colours on one peak is cut along the colour boundary,
         when ``deblend_dip`` is not ``None``. In the segment the smoothed
@@ -457,7 +456,7 @@ class ImageSegmenter(BaseEstimator):
         isolated_snr=5.0,
         deblend_dip=2.0,
         deblend_color_z=3.0,
-        deblend_color_split=DEFAULT_COLOR_SPLIT,
+        deblend_color_split=4.0,
         min_area=7,
         tile_size="auto",
         halo=None,
