@@ -8,7 +8,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
 from ._clusterer import AstroLinkClusterer
-from ._deblend import merge_segments, split_segments
+from ._deblend import colour_split_segments, merge_segments, split_segments
 from ._labels import labels_to_image
 from ._sampler import LuminositySampler
 from ._segmentation import Segmentation
@@ -48,6 +48,7 @@ def segment(
     isolated_snr=5.0,
     deblend_dip=2.0,
     deblend_color_z=3.0,
+    deblend_color_split=4.0,
     min_area=7,
     callback=None,
     tile_size="auto",
@@ -82,6 +83,10 @@ def segment(
     deblend_color_z : float or None, default=3.0
         Colour difference, in standard errors, that keeps touching segments
         apart without a dip (see :class:`ImageSegmenter`).
+    deblend_color_split : float or None, default=4.0
+        Significance, in noise deviations, at which a segment whose light is
+        two objects of different colours is cut along the colour boundary
+        (see :class:`ImageSegmenter`); ``None`` never cuts by colour.
     min_area : int, default=7
         Fewest pixels above the analysis threshold that make a source (see
         :class:`ImageSegmenter`).
@@ -144,6 +149,7 @@ def segment(
         isolated_snr=isolated_snr,
         deblend_dip=deblend_dip,
         deblend_color_z=deblend_color_z,
+        deblend_color_split=deblend_color_split,
         min_area=min_area,
         tile_size=tile_size,
         halo=halo,
@@ -283,6 +289,22 @@ class ImageSegmenter(BaseEstimator):
         differ by at least this many standard errors in some band stay
         apart even without a dip: two blended objects of different colours.
         ``None`` ignores colour when merging.
+    deblend_color_split : float or None, default=4.0
+        A segment of a multi-band image whose light is two objects of
+        different colours on one peak is cut along the colour boundary,
+        when ``deblend_dip`` is not ``None``. In the segment the smoothed
+        bands are written per pixel as the sum of two spectra (the two ends
+        of the colour scatter of its bright pixels) with fluxes fitted by
+        least squares; it is cut when each of the two fluxes is at least this
+        many noise deviations (propagated from each band's noise, measured
+        on the sky) higher at its own peak than at the other's. Each part
+        is the region about its peak where its own spectrum dominates, and
+        the remaining pixels go to the part they are reached from first,
+        flooding down the smoothed luminosity. A colour gradient centred on
+        one object (a red bulge in a blue disk) peaks in one place and is
+        not cut; the parts then face the ``deblend_color_z`` test like any
+        two touching segments. ``None`` never cuts by colour; single-band
+        images are never cut.
     min_area : int, default=7
         A source has at least this many pixels above the analysis threshold
         (SEP's ``minarea``, photutils' ``n_pixels``): smaller segments are
@@ -328,6 +350,7 @@ class ImageSegmenter(BaseEstimator):
         isolated_snr=5.0,
         deblend_dip=2.0,
         deblend_color_z=3.0,
+        deblend_color_split=4.0,
         min_area=7,
         tile_size="auto",
         halo=None,
@@ -337,6 +360,7 @@ class ImageSegmenter(BaseEstimator):
         self.isolated_snr = isolated_snr
         self.deblend_dip = deblend_dip
         self.deblend_color_z = deblend_color_z
+        self.deblend_color_split = deblend_color_split
         self.min_area = min_area
         self.tile_size = tile_size
         self.halo = halo
@@ -381,7 +405,7 @@ class ImageSegmenter(BaseEstimator):
 
     def _check_params(self):
         """Check the parameters of the segmenter itself (not of its steps)."""
-        for name in ("isolated_snr", "deblend_dip", "deblend_color_z"):
+        for name in ("isolated_snr", "deblend_dip", "deblend_color_z", "deblend_color_split"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, Real) or isinstance(value, bool)
                                       or not np.isfinite(value)):  # fmt: skip
@@ -488,6 +512,10 @@ class ImageSegmenter(BaseEstimator):
                 min_area=self.min_area, first=n_clustered + extra_snr.size,
             )  # fmt: skip
             isolated = (isolated[0], np.append(extra_snr, isolated[1]))
+            if self.deblend_dip is not None and self.deblend_color_split is not None:
+                label_image, isolated = self._colour_split_isolated(
+                    label_image, isolated, points, maps, first=n_clustered + extra_snr.size
+                )
         elif extra_snr.size:
             isolated = (labels, extra_snr)
         # Segments end at the analysis isophote. The flood runs through the
@@ -505,6 +533,43 @@ class ImageSegmenter(BaseEstimator):
             label_image, points, sampler, clusterer, maps, isolated=isolated, merged=merged
         )
 
+    def _colour_split_isolated(self, label_image, isolated, points, maps, *, first):
+        """The colour split of ``_deblend`` on the isolated sources.
+
+        An isolated source is a footprint region without a cluster: two
+        objects of different colours alone in their region (no dip between
+        them) would otherwise stay one. ``isolated`` is ``(labels, snr)``,
+        ``snr`` holding the signal-to-noise ratio of every label from
+        ``n_clustered`` on; the isolated sources are the labels from
+        ``first`` on. Parts that hold no point stay with their source.
+        """
+        labels, snr = isolated
+        lowest = first + 1  # the first isolated source's value in the label image
+        if int(label_image.max()) < lowest:
+            return label_image, isolated
+        own = np.where(label_image >= lowest, label_image, 0)
+        next_value = int(label_image.max()) + 1
+        cut, parents = colour_split_segments(
+            own, maps, z=self.deblend_color_split, min_area=self.min_area, first=next_value
+        )
+        if parents.size == 0:
+            return label_image, isolated
+        pixel = _pixel_of(points, label_image.shape)
+        value = cut.ravel()[pixel]
+        held = np.bincount(value[value >= next_value] - next_value, minlength=parents.size) > 0
+        back = np.arange(next_value + parents.size)
+        back[next_value:] = np.where(held, next_value + np.cumsum(held) - 1, parents)
+        cut = back[cut]
+        label_image = np.where(cut != own, cut, label_image).astype(np.int32)
+        value = back[value]
+        labels = labels.copy()
+        moved = (value >= next_value) & (labels >= 0)
+        labels[moved] = value[moved] - 1
+        n_clustered = next_value - 1 - snr.size
+        n_values = int(label_image.max()) + 1
+        snr = _snr(label_image.ravel(), n_values, maps)[0][n_clustered + 1 :]
+        return label_image, (labels, snr)
+
     def _deblend(self, label_image, labels, cluster_labels, points, maps, smoothing):
         """Segments split at significant peaks and merged where nothing separates them.
 
@@ -520,6 +585,21 @@ class ImageSegmenter(BaseEstimator):
             label_image, smoothed, smooth_noise, dip=self.deblend_dip, min_area=self.min_area,
             first=first_new,
         )  # fmt: skip
+        if self.deblend_color_split is not None:
+            before = label_image
+            label_image, colour_parents = colour_split_segments(
+                label_image, maps, z=self.deblend_color_split, min_area=self.min_area,
+                first=first_new + parents.size,
+            )  # fmt: skip
+            parents = np.concatenate([parents, colour_parents])
+            # Points in pixels given to a touching segment take its label.
+            pixel = _pixel_of(points, label_image.shape)
+            value = label_image.ravel()[pixel]
+            given = value != before.ravel()[pixel]
+            given &= (value > 0) & (value < first_new) & (labels >= 0)
+            if given.any():
+                labels = labels.copy()
+                labels[given] = value[given] - 1
         if parents.size:
             # The points of a part split off take its label; a part that holds
             # no point goes back to its segment, so every value of the label
@@ -529,7 +609,11 @@ class ImageSegmenter(BaseEstimator):
             held = np.bincount(value[moved] - first_new, minlength=parents.size) > 0
             if not held.all():
                 back = np.arange(first_new + parents.size)
-                back[first_new:] = np.where(held, first_new + np.cumsum(held) - 1, parents)
+                renumbered = first_new + np.cumsum(held) - 1
+                # A part cut from a part goes back to where its parent went;
+                # parents come before their parts.
+                for j, parent in enumerate(parents):
+                    back[first_new + j] = renumbered[j] if held[j] else back[parent]
                 label_image = back[label_image].astype(np.int32)
                 value = back[value]
             labels = labels.copy()

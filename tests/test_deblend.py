@@ -1,11 +1,13 @@
-"""Merging of touching segments: merge_segments and segment's deblend_dip."""
+"""Deblending: merge_segments, split_segments, colour_split_segments, segment's deblend_*."""
 
 import numpy as np
 import pytest
 from conftest import gaussian_image
+from scipy import ndimage
 
-from skimgcluster import ImageSegmenter, segment
-from skimgcluster._deblend import merge_segments, split_segments
+from skimgcluster import ImageSegmenter, LuminositySampler, segment
+from skimgcluster._deblend import colour_split_segments, merge_segments, split_segments
+from skimgcluster._validation import check_image
 
 
 def _blobs(shape, sources):
@@ -111,7 +113,7 @@ def test_segment_keeps_two_peaks_apart():
     assert segment(image, random_state=0).n_sources == 2
 
 
-@pytest.mark.parametrize("name", ["deblend_dip", "deblend_color_z"])
+@pytest.mark.parametrize("name", ["deblend_dip", "deblend_color_z", "deblend_color_split"])
 @pytest.mark.parametrize(("value", "error"), [("3", TypeError), (np.nan, ValueError)])
 def test_deblend_parameters_are_checked(two_source_image, name, value, error):
     with pytest.raises(error, match=name):
@@ -157,3 +159,91 @@ def test_segment_labels_every_segment_through_its_points():
         assert values.max(initial=0) <= result.labels.max() + 1
         assert result.source_significance.size >= values.max(initial=0)
         assert np.isin(values - 1, result.labels).all()
+
+
+RED, BLUE = (0.1, 0.3, 0.6), (0.6, 0.3, 0.1)
+
+
+def _colour_image(components, seed, shape=(48, 64)):
+    """Three bands of round Gaussians ``(row, col, amplitude, sigma, sed)`` on unit noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    image = rng.normal(0.0, 1.0, (*shape, 3))
+    for row, col, amp, sigma, sed in components:
+        profile = amp * np.exp(-((yy - row) ** 2 + (xx - col) ** 2) / (2 * sigma**2))
+        image += profile[:, :, None] * np.asarray(sed)
+    return image
+
+
+def _colour_split(image, z=4.0):
+    """colour_split_segments on the footprint's connected regions, as segments."""
+    sampler = LuminositySampler(analysis_threshold=1.5).fit(image)
+    data, quantum = check_image(image)
+    maps = sampler._analyse(data, quantum, None)
+    label_image, _ = ndimage.label(maps.analysis_footprint)
+    return label_image, colour_split_segments(label_image, maps, z=z, min_area=7)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_red_and_a_blue_source_on_one_peak_are_split_by_colour(seed):
+    # Equal brightness, 5 px apart with sigma 3: the band sum has one peak, so
+    # no dip separates them; their colours do.
+    image = _colour_image([(24, 29.5, 60.0, 3.0, RED), (24, 34.5, 60.0, 3.0, BLUE)], seed)
+    luminosity = image.mean(axis=2)
+    assert np.argmax(luminosity[24, 26:39]) in range(4, 9)  # one peak between them
+    label_image, (out, parents) = _colour_split(image)
+    assert int(label_image.max()) == 1
+    np.testing.assert_array_equal(parents, [1])
+    # Each part is one source: the cut follows the colour boundary (col 32).
+    left, right = out[20:29, 24:31], out[20:29, 35:41]
+    for part in (left, right):
+        values, counts = np.unique(part[part > 0], return_counts=True)
+        assert counts.max() >= 0.9 * counts.sum()
+    assert np.unique(left[left > 0]).size == 1
+    assert set(np.unique(out[out > 0])) == {1, 2}
+    assert np.bincount(left[left > 0]).argmax() != np.bincount(right[right > 0]).argmax()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_one_source_with_a_colour_gradient_is_not_split(seed):
+    # A red core in a blue disk, centred on each other; and one colour throughout.
+    gradient = _colour_image([(24, 32, 50.0, 2.0, RED), (24, 32, 30.0, 5.0, BLUE)], seed)
+    label_image, (out, parents) = _colour_split(gradient)
+    assert parents.size == 0
+    np.testing.assert_array_equal(out, label_image)
+    single = _colour_image([(24, 32, 60.0, 4.0, RED)], seed)
+    label_image, (out, parents) = _colour_split(single)
+    assert parents.size == 0
+
+
+def test_colour_split_leaves_single_band_images_alone():
+    rng = np.random.default_rng(0)
+    image = _colour_image([(24, 29.5, 60.0, 3.0, RED), (24, 34.5, 60.0, 3.0, BLUE)], 0)
+    grey = image.sum(axis=2) + rng.normal(0.0, 0.1, image.shape[:2])
+    label_image, (out, parents) = _colour_split(grey)
+    assert parents.size == 0
+
+
+def test_deblend_color_split_none_turns_the_step_off(two_source_image):
+    image = np.stack([two_source_image, 0.5 * two_source_image, 0.2 * two_source_image], axis=2)
+    off = segment(image, random_state=0, deblend_color_split=None)
+    on = segment(image, random_state=0)
+    assert ImageSegmenter().get_params()["deblend_color_split"] == 4.0
+    # Grey sources have nothing to cut by colour: the same result either way.
+    np.testing.assert_array_equal(off.label_image, on.label_image)
+
+
+def test_segment_cuts_an_isolated_pair_by_colour():
+    # A red and a blue source 4 px apart, alone in the image: AstroLink finds
+    # no cluster, the region becomes one isolated source, and colour cuts it.
+    image = _colour_image([(32, 30, 90.0, 3.0, RED), (32, 34, 90.0, 3.0, BLUE)], 0, (64, 64))
+    whole = segment(image, random_state=0, deblend_color_split=None)
+    cut = segment(image, random_state=0)
+    assert whole.n_sources == 1
+    assert cut.n_sources == 2
+    assert cut.label_image[32, 28] != cut.label_image[32, 36]
+    assert cut.label_image[32, 28] > 0 and cut.label_image[32, 36] > 0
+    # Labels of points, pixels and significances stay consistent.
+    assert cut.labels.max() + 1 == cut.source_significance.size
+    assert cut.isolated.all()
+    assert np.all(cut.source_significance > 0)
