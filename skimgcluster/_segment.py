@@ -4,14 +4,15 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy import ndimage
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.utils.validation import check_is_fitted
 
 from ._clusterer import AstroLinkClusterer
 from ._deblend import merge_segments, split_segments
 from ._labels import labels_to_image
 from ._sampler import LuminositySampler
-from ._validation import check_image, check_mask
+from ._tiling import TILE_SIZE_CONSTRAINTS
+from ._validation import Interval, check_image, check_mask, check_params
 
 __all__ = ["segment", "Segmentation", "ImageSegmenter"]
 
@@ -426,6 +427,17 @@ class ImageSegmenter(BaseEstimator):
     (64, 64)
     """
 
+    _parameter_constraints: dict = {
+        "sampler": [LuminositySampler, None],
+        "clusterer": [AstroLinkClusterer, None],
+        "isolated_snr": [Interval(Real, None, None, closed="neither"), None],
+        "deblend_dip": [Interval(Real, None, None, closed="neither"), None],
+        "deblend_color_z": [Interval(Real, None, None, closed="neither"), None],
+        "min_area": [Interval(Integral, 1, None, closed="left")],
+        **TILE_SIZE_CONSTRAINTS,
+        "halo": [Interval(Integral, 0, None, closed="left"), None],
+    }
+
     def __init__(
         self,
         sampler=None,
@@ -448,14 +460,8 @@ class ImageSegmenter(BaseEstimator):
         self.halo = halo
 
     def _steps(self):
+        # Instances of these two classes only (see _parameter_constraints):
         # segment_image uses the sampler's maps and the clusterer's hierarchy.
-        for name, kind in (("sampler", LuminositySampler), ("clusterer", AstroLinkClusterer)):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, kind):
-                raise TypeError(
-                    f"{name} must be an instance of {kind.__name__} or None; "
-                    f"got {type(value).__name__}."
-                )
         sampler = LuminositySampler() if self.sampler is None else clone(self.sampler)
         clusterer = (
             AstroLinkClusterer(**DEFAULT_CLUSTERER)
@@ -464,22 +470,12 @@ class ImageSegmenter(BaseEstimator):
         )
         return sampler, clusterer
 
-    def _check_params(self):
-        """Check the parameters of the segmenter itself (not of its steps)."""
-        for name in ("isolated_snr", "deblend_dip", "deblend_color_z"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, Real) or isinstance(value, bool)
-                                      or not np.isfinite(value)):  # fmt: skip
-                raise (TypeError if not isinstance(value, Real) else ValueError)(
-                    f"{name} must be a finite number or None; got {name}={value!r}."
-                )
-        area = self.min_area
-        if not isinstance(area, Integral) or isinstance(area, bool) or area < 1:
-            wrong_type = not isinstance(area, Integral) or isinstance(area, bool)
-            raise (TypeError if wrong_type else ValueError)(
-                f"min_area must be an integer >= 1; got min_area={area!r}."
-            )
+    def _validate_params(self):
+        # The package's own check (it refuses bool as a number, which
+        # scikit-learn's accepts) over the same declared constraints.
+        check_params(self._parameter_constraints, self.get_params(deep=False), "ImageSegmenter")
 
+    @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
         """Check the images; nothing is learnt (see Notes).
 
@@ -497,9 +493,9 @@ class ImageSegmenter(BaseEstimator):
         images = _check_images(X)
         for image in images:
             check_image(image, name="each image of X")
-        self._steps()[0]._validate_params()
-        self._steps()[1]._validate_params()
-        self._check_params()
+        sampler, clusterer = self._steps()
+        sampler._validate_params()
+        clusterer._validate_params()
         self.n_images_ = len(images)
         return self
 
@@ -523,24 +519,23 @@ class ImageSegmenter(BaseEstimator):
         result : Segmentation or TiledSegmentation
             A :class:`TiledSegmentation` when ``tile_size`` tiles the image.
         """
-        from ._tiling import check_halo, check_tiled_image, resolve_tile_size, segment_tiled
+        from ._tiling import check_tiled_image, resolve_tile_size, segment_tiled
 
+        self._validate_params()
         shape = check_tiled_image(image)
         if shape is not None:
             tile_size = resolve_tile_size(self.tile_size, shape)
-            halo = check_halo(self.halo)
+            halo = self.halo
             if tile_size is not None and max(shape[0], shape[1]) > tile_size:
                 return segment_tiled(
                     self, image, mask=mask, tile_size=tile_size, halo=halo, callback=callback
                 )
-        if callback is not None and not callable(callback):
-            raise TypeError(f"callback must be a callable or None; got {type(callback).__name__}.")
+        check_params({"callback": ["callable", None]}, {"callback": callback}, "segment_image")
 
         def report(stage, detail=""):
             if callback is not None:
                 callback(stage, detail)
 
-        self._check_params()
         sampler, clusterer = self._steps()
         data, quantum = check_image(image)
         mask = check_mask(mask, data.shape[:2])
