@@ -1,6 +1,6 @@
 """Figures of a segmentation, as matplotlib Figures (no pyplot state)."""
 
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -10,6 +10,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.patheffects import withStroke
 from sklearn.utils.validation import check_is_fitted
+
+from ._validation import Interval, check_params
 
 __all__ = [
     "plot_overview",
@@ -194,10 +196,9 @@ def _say_empty(ax, message):
     ax.set_yticks([])
 
 
-def _check_positive_int(value, name, *, minimum=1):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {name}={value!r}.")
-    return int(value)
+def _at_least(minimum):
+    """The constraint of an integer parameter of at least ``minimum``."""
+    return [Interval(Integral, minimum, None, closed="left")]
 
 
 def _label_colours(n_labels, seed):
@@ -406,10 +407,16 @@ def plot_segmentation(
     if image.ndim not in (2, 3):
         raise ValueError(f"image must have shape (M, N) or (M, N, C); got shape {image.shape}.")
     label_image = _check_label_image(label_image, image.shape[:2])
-    if not 0.0 <= float(alpha) <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1]; got alpha={alpha!r}.")
-    n_annotated = _check_positive_int(n_annotated, "n_annotated", minimum=0)
-    max_display_size = _check_positive_int(max_display_size, "max_display_size")
+    check_params(
+        {
+            "alpha": [Interval(Real, 0, 1, closed="both")],
+            "n_annotated": _at_least(0),
+            "max_display_size": _at_least(1),
+        },
+        {"alpha": alpha, "n_annotated": n_annotated, "max_display_size": max_display_size},
+        "plot_segmentation",
+    )
+    n_annotated, max_display_size = int(n_annotated), int(max_display_size)
     n_labels = int(label_image.max()) if label_image.size else 0
     if significance is not None:
         significance = np.asarray(significance, dtype=np.float64).ravel()
@@ -610,8 +617,12 @@ def plot_ordered_density(
     "Position in AstroLink's ordering"
     """
     clusterer = _fitted_clusterer(clusterer_or_result)
-    max_points = _check_positive_int(max_points, "max_points", minimum=4)
-    n_legend = _check_positive_int(n_legend, "n_legend", minimum=0)
+    check_params(
+        {"max_points": _at_least(4), "n_legend": _at_least(0)},
+        {"max_points": max_points, "n_legend": n_legend},
+        "plot_ordered_density",
+    )
+    max_points, n_legend = int(max_points), int(n_legend)
     fig, ax = _figure_and_axes(ax, figsize)
     if clusterer is None:
         _say_empty(
@@ -768,7 +779,10 @@ def plot_hierarchy(
     'Significance (sigma)'
     """
     clusterer = _fitted_clusterer(clusterer_or_result)
-    max_annotated = _check_positive_int(max_annotated, "max_annotated", minimum=0)
+    check_params(
+        {"max_annotated": _at_least(0)}, {"max_annotated": max_annotated}, "plot_hierarchy"
+    )
+    max_annotated = int(max_annotated)
     fig, ax = _figure_and_axes(ax, figsize)
     if clusterer is None or clusterer.n_clusters_ == 0:
         why = (

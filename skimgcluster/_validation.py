@@ -81,7 +81,7 @@ def check_params(constraints, params, caller):
         if len(described) > 1:
             described = [", ".join(described[:-1]) + " or " + described[-1]]
         raise InvalidParameterError(
-            f"The {name!r} parameter of {caller} must be {described[0]}. Got {value!r} instead."
+            f"The {name!r} parameter of {caller} must be {described[0]}; got {name}={value!r}."
         )
 
 

@@ -13,6 +13,8 @@ from scipy import ndimage
 from scipy.special import gammaincinv
 from sklearn.utils import check_random_state
 
+from ._validation import Interval, check_params
+
 __all__ = ["make_field", "make_blended_pairs", "SOURCE_COLUMNS"]
 
 #: Columns of the source table returned by the generators.
@@ -237,10 +239,14 @@ def make_field(
     """
     shape = _check_shape(shape)
     rng = check_random_state(random_state)
-    if not isinstance(n_sources, Integral) or n_sources < 0:
-        raise ValueError(f"n_sources must be a non-negative integer; got {n_sources!r}.")
-    if not isinstance(n_bands, Integral) or n_bands < 1:
-        raise ValueError(f"n_bands must be a positive integer; got {n_bands!r}.")
+    check_params(
+        {
+            "n_sources": [Interval(Integral, 0, None, closed="left")],
+            "n_bands": [Interval(Integral, 1, None, closed="left")],
+        },
+        {"n_sources": n_sources, "n_bands": n_bands},
+        "make_field",
+    )
     sky = np.broadcast_to(np.asarray(sky, dtype=float), (n_bands,))
     psf_sigma = psf_fwhm / (2 * np.sqrt(2 * np.log(2)))
     h, w = shape
@@ -310,6 +316,15 @@ def make_blended_pairs(
     sources : dict of ndarray
         Source table; ``pair`` says which pair a source belongs to.
     """
+    check_params(
+        {
+            "n_pairs": [Interval(Integral, 1, None, closed="left")],
+            "stamp_size": [Interval(Integral, 16, None, closed="left")],
+            "n_bands": [Interval(Integral, 1, None, closed="left")],
+        },
+        {"n_pairs": n_pairs, "stamp_size": stamp_size, "n_bands": n_bands},
+        "make_blended_pairs",
+    )
     rng = check_random_state(random_state)
     shape = _check_shape((stamp_size, stamp_size * n_pairs))
     sky = np.broadcast_to(np.asarray(sky, dtype=float), (n_bands,))

@@ -10,6 +10,8 @@ from numbers import Real
 
 import numpy as np
 
+from ._validation import Interval, StrOptions, check_params
+
 __all__ = [
     "match_segments",
     "detection_scores",
@@ -17,6 +19,9 @@ __all__ = [
     "make_detection_scorer",
     "pairs_separated",
 ]
+
+# Above 0.5 IoU a segment matches at most one true source (module docstring).
+_IOU_THRESHOLD = {"iou_threshold": [Interval(Real, 0.5, 1, closed="both")]}
 
 
 def _check_label_images(found, truth):
@@ -53,8 +58,7 @@ def match_segments(found, truth, *, iou_threshold=0.5):
     iou : ndarray of shape (n_matches,)
         The matched pairs and their IoU.
     """
-    if not isinstance(iou_threshold, Real) or not 0.5 <= iou_threshold <= 1:
-        raise ValueError(f"iou_threshold must be in [0.5, 1]; got {iou_threshold!r}.")
+    check_params(_IOU_THRESHOLD, {"iou_threshold": iou_threshold}, "match_segments")
     f, t = _check_label_images(found, truth)
     f_ids, f_area = np.unique(f[f > 0], return_counts=True)
     t_ids, t_area = np.unique(t[t > 0], return_counts=True)
@@ -184,9 +188,11 @@ def make_detection_scorer(metric="f1", *, iou_threshold=0.5):
     -------
     scorer : callable
     """
-    allowed = ("f1", "completeness", "purity", "mean_iou")
-    if metric not in allowed:
-        raise ValueError(f"metric must be one of {allowed}; got {metric!r}.")
+    check_params(
+        {"metric": [StrOptions({"f1", "completeness", "purity", "mean_iou"})], **_IOU_THRESHOLD},
+        {"metric": metric, "iou_threshold": iou_threshold},
+        "make_detection_scorer",
+    )
 
     def scorer(estimator, X, y):
         found = estimator.predict(X)

@@ -1132,7 +1132,8 @@ LABELS_ROWS = [
         PTS,
         (16, 16),
         {"fill_distance": -1},
-        Raises(ValueError, r"^fill_distance must be a number >= 0; got fill_distance=-1"),
+        Raises(ValueError, r"^The 'fill_distance' parameter of labels_to_image must be a float in "
+            r"the range \[0.0, inf\); got fill_distance=-1"),
     ),
     (
         "fill_distance-nan",
@@ -1140,7 +1141,8 @@ LABELS_ROWS = [
         PTS,
         (16, 16),
         {"fill_distance": np.nan},
-        Raises(ValueError, r"^fill_distance must be a number >= 0; got fill_distance=nan"),
+        Raises(ValueError, r"^The 'fill_distance' parameter of labels_to_image must be a float in "
+            r"the range \[0.0, inf\); got fill_distance=nan"),
     ),
     (
         "fill_distance-string",
@@ -1148,7 +1150,8 @@ LABELS_ROWS = [
         PTS,
         (16, 16),
         {"fill_distance": "1"},
-        Raises(TypeError, r"^fill_distance must be a number >= 0; got fill_distance='1'"),
+        Raises(TypeError, r"^The 'fill_distance' parameter of labels_to_image must be a float in "
+            r"the range \[0.0, inf\); got fill_distance='1'"),
     ),
     (
         "no-points",

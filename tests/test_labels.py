@@ -337,14 +337,15 @@ def test_cluster_masks_needs_a_fitted_clusterer():
 
     with pytest.raises(NotFittedError):
         cluster_masks(AstroLinkClusterer(), nested_points(), (100, 100))
-    with pytest.raises(TypeError, match="clusterer must be a fitted AstroLinkClusterer"):
+    with pytest.raises(TypeError, match="'clusterer' .* must be an instance of AstroLinkClusterer"):
         cluster_masks("clusterer", nested_points(), (100, 100))
 
 
 @pytest.mark.parametrize(
     ("level", "error", "match"),
-    [("a", TypeError, "level must be an int"), (1.0, TypeError, "level must be an int"),
-     (True, TypeError, "level must be an int"), (0, ValueError, "level must be >= 1")],
+    [("a", TypeError, "'level' .* must be an int in the range \\[1, inf\\) or None; got level='a'"),
+     (1.0, TypeError, "'level' .* must be an int"), (True, TypeError, "'level' .* must be an int"),
+     (0, ValueError, r"'level' .* must be an int in the range \[1, inf\) or None; got level=0")],
 )  # fmt: skip
 def test_cluster_masks_checks_level(fitted_on_nested, level, error, match):
     c, X = fitted_on_nested

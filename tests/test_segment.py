@@ -335,7 +335,7 @@ def test_isolated_snr_is_checked(value, error):
     from conftest import gaussian_image
 
     image = gaussian_image((32, 32), ((16, 16, 50.0, 2.0),))
-    with pytest.raises(error, match=r"'isolated_snr' .* must be a finite number or None. Got"):
+    with pytest.raises(error, match=r"'isolated_snr' .* must be a finite number or None; got"):
         segment(image, random_state=0, isolated_snr=value)
 
 
@@ -357,7 +357,7 @@ def test_segmenter_refuses_steps_of_the_wrong_kind(two_source_image):
 
 def test_callback_must_be_callable(two_source_image):
     # Was: 'int' object is not callable, after the checks of the image.
-    with pytest.raises(TypeError, match="'callback' .* must be a callable or None. Got 5"):
+    with pytest.raises(TypeError, match="'callback' .* must be a callable or None; got callback=5"):
         segment(two_source_image, callback=5)
 
 

@@ -270,12 +270,12 @@ def test_small_images_are_not_tiled_by_default(seam_image):
             {"tile_size": 16},
             ValueError,
             r"'tile_size' .* must be an int in the range \[32, inf\), a str among \{'auto'\} "
-            r"or None. Got 16",
+            r"or None; got tile_size=16",
         ),
-        ({"tile_size": "big"}, ValueError, "'tile_size' parameter .* Got 'big' instead"),
-        ({"tile_size": 64.0}, TypeError, "'tile_size' .* Got 64.0 instead"),
-        ({"tile_size": 64, "halo": -1}, ValueError, "'halo' parameter .* Got -1 instead"),
-        ({"tile_size": 64, "halo": 2.5}, TypeError, "'halo' parameter .* Got 2.5 instead"),
+        ({"tile_size": "big"}, ValueError, "'tile_size' parameter .* got tile_size='big'"),
+        ({"tile_size": 64.0}, TypeError, "'tile_size' .* got tile_size=64.0"),
+        ({"tile_size": 64, "halo": -1}, ValueError, "'halo' parameter .* got halo=-1"),
+        ({"tile_size": 64, "halo": 2.5}, TypeError, "'halo' parameter .* got halo=2.5"),
     ],
 )
 def test_bad_tile_parameters(seam_image, kwargs, error, match):
