@@ -36,7 +36,7 @@ examples:
   skimgcluster segment --output hubble_out
       segment the Hubble Deep Field image shipped with scikit-image
   skimgcluster segment deep_field.tif --output out --seed 1 --n-samples 2000000
-  skimgcluster segment photo.png --output out --colour-scale 0 --overwrite
+  skimgcluster segment photo.png --output out --color-scale 0 --overwrite
   skimgcluster segment image.fits --output out --hdu SCI --catalog-format ecsv
       a FITS image: labels.fits carries the image's WCS, the catalog RA and Dec
   skimgcluster segment f444w.fits f277w.fits f150w.fits --output out
@@ -180,8 +180,10 @@ def _parser():
     params.add_argument("--seed", type=int, default=0, help="random seed of the sampling (0)")
     params.add_argument("--n-samples", type=int, help="number of sampled points (auto)")
     params.add_argument(
-        "--colour-scale", type=float, help="pixels a unit of colour fraction is worth (20)"
+        "--color-scale", type=float, help="pixels a unit of colour fraction is worth (20)"
     )
+    # The former spelling: still accepted, with a FutureWarning from the sampler.
+    params.add_argument("--colour-scale", type=float, help=argparse.SUPPRESS)
     params.add_argument(
         "--min-significance", type=float, help="lowest significance of a source, sigma (2.25)"
     )
@@ -603,6 +605,7 @@ def _segment_command(args, progress):
     out = _check_output(args)
     params = {
         "n_samples": args.n_samples,
+        "color_scale": args.color_scale,
         "colour_scale": args.colour_scale,
         "min_significance": args.min_significance,
         "detection_threshold": args.detection_threshold,

@@ -7,7 +7,7 @@ import numpy as np
 from numba import njit
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._astrolink import DegenerateDataWarning
@@ -181,7 +181,7 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         ``'asinh'`` (``arcsinh(signal / noise)``) compress the dynamic range so
         that faint sources receive enough points to be found next to bright
         ones.
-    colour_scale : float, default=20.0
+    color_scale : float, default=20.0
         Scale of colour space relative to position space: the colour features
         are the fraction of the luminosity in each band multiplied by this
         number, in pixels. 0 gives positions only. Ignored for single-band
@@ -201,6 +201,10 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Seed of the sampling. Pass an int for reproducible points: the same
         int gives the same points at every call of :meth:`transform`.
+    colour_scale : float or 'deprecated', default='deprecated'
+        The former name of ``color_scale`` (scikit-learn and matplotlib spell
+        it ``color``). A float given here is used instead of ``color_scale``,
+        with a :class:`FutureWarning`; the name will be removed.
 
     Attributes
     ----------
@@ -225,7 +229,7 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
     uniform jitter. Points stay inside ``[-0.5, N - 0.5) x [-0.5, M - 0.5)``
     (triangular offsets that would leave the image are reflected at its edge).
     Columns 2 onwards, present for images of more than one band when
-    ``colour_scale > 0``, hold ``colour_scale`` times the fraction of the
+    ``color_scale > 0``, hold ``color_scale`` times the fraction of the
     smoothed background-subtracted luminosity in each band.
 
     Images are ``(M, N)`` or ``(M, N, C)`` arrays of any real dtype; NaN
@@ -261,7 +265,11 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         "analysis_threshold": [Interval(Real, None, None, closed="neither"), None],
         "smoothing": [Interval(Real, 0, None, closed="left")],
         "stretch": [StrOptions({"linear", "sqrt", "asinh"})],
-        "colour_scale": [Interval(Real, 0, None, closed="left")],
+        "color_scale": [Interval(Real, 0, None, closed="left")],
+        "colour_scale": [
+            Interval(Real, 0, None, closed="left"),
+            Hidden(StrOptions({"deprecated"})),
+        ],
         "jitter": [StrOptions({"triangular", "uniform", "none"})],
         "sampling": [StrOptions({"systematic", "random"})],
         "random_state": ["random_state"],
@@ -279,10 +287,11 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         analysis_threshold=1.5,
         smoothing=1.0,
         stretch="linear",
-        colour_scale=20.0,
+        color_scale=20.0,
         jitter="triangular",
         sampling="systematic",
         random_state=None,
+        colour_scale="deprecated",
     ):
         self.n_samples = n_samples
         self.samples_per_pixel = samples_per_pixel
@@ -293,10 +302,27 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         self.analysis_threshold = analysis_threshold
         self.smoothing = smoothing
         self.stretch = stretch
-        self.colour_scale = colour_scale
+        self.color_scale = color_scale
         self.jitter = jitter
         self.sampling = sampling
         self.random_state = random_state
+        self.colour_scale = colour_scale
+
+    def _validate_params(self):
+        super()._validate_params()
+        if not isinstance(self.colour_scale, str):
+            warnings.warn(
+                "The parameter colour_scale of LuminositySampler was renamed color_scale; "
+                f"pass color_scale={self.colour_scale!r} instead. colour_scale will be "
+                "removed in a future release.",
+                FutureWarning,
+                stacklevel=3,
+            )
+
+    @property
+    def _color_scale(self):
+        """``color_scale``, or the deprecated ``colour_scale`` when that is given."""
+        return self.color_scale if isinstance(self.colour_scale, str) else self.colour_scale
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, mask=None):
@@ -326,7 +352,7 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         self.n_features_out_ = 2 + self._n_colour(self.n_bands_in_)
 
     def _n_colour(self, n_bands):
-        return n_bands if (n_bands > 1 and self.colour_scale > 0) else 0
+        return n_bands if (n_bands > 1 and self._color_scale > 0) else 0
 
     def analyse(self, X, mask=None):
         """Background, noise, footprint and sampling weights of an image.
@@ -574,7 +600,7 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
             row, col = np.divmod(pick[starts], w)
             values = maps.band_values(row, col)
             noise = rng.random_sample((n, n_bands)) if quantum else np.empty((0, n_bands))
-            args = (values, run, noise, float(quantum), float(self.colour_scale), points)
+            args = (values, run, noise, float(quantum), float(self._color_scale), points)
             threaded(_colour_fractions, run.size, *args, min_per_thread=4096)
         return points
 

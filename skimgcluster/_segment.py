@@ -124,26 +124,9 @@ class Segmentation:
         return SourceCatalog(self, wcs=wcs)
 
 
-def _split_params(params):
-    sampler_keys = set(LuminositySampler().get_params())
-    clusterer_keys = set(AstroLinkClusterer().get_params())
-    s, c = {}, {}
-    for key, value in params.items():
-        if key in sampler_keys:
-            s[key] = value
-        elif key in clusterer_keys:
-            c[key] = value
-        else:
-            raise TypeError(
-                f"segment() got an unexpected keyword {key!r}; it takes the parameters of "
-                f"LuminositySampler ({', '.join(sorted(sampler_keys))}) and "
-                f"AstroLinkClusterer ({', '.join(sorted(clusterer_keys))})."
-            )
-    return s, c
-
-
 # Image defaults of the clusterer, chosen on synthetic fields with known truth
 # (see benchmarks/README.md); AstroLinkClusterer's own defaults are AstroLink's.
+# segment()'s signature repeats them (tests/test_segment.py checks that it does).
 DEFAULT_CLUSTERER = {"k_den": 15, "min_significance": 2.25, "label_level": "leaf"}
 
 
@@ -152,14 +135,41 @@ def segment(
     *,
     mask=None,
     random_state=None,
+    # LuminositySampler
+    n_samples="auto",
+    samples_per_pixel=4.0,
+    max_samples=5_000_000,
+    background="auto",
+    background_box_size=64,
+    detection_threshold=3.5,
+    analysis_threshold=1.5,
+    smoothing=1.0,
+    stretch="linear",
+    color_scale=20.0,
+    jitter="triangular",
+    sampling="systematic",
+    # AstroLinkClusterer, with the image defaults of DEFAULT_CLUSTERER
+    k_den=15,
+    k_link="auto",
+    min_significance=2.25,
+    adaptive=False,
+    h_style=1,
+    d_intrinsic=None,
+    label_level="leaf",
+    min_cluster_size=1,
+    working_memory=None,
+    algorithm="kd_tree",
+    n_jobs=None,
+    verbose=0,
+    # ImageSegmenter
     isolated_snr=5.0,
     deblend_dip=2.0,
     deblend_color_z=3.0,
     min_area=7,
-    callback=None,
     tile_size="auto",
     halo=None,
-    **params,
+    callback=None,
+    colour_scale="deprecated",
 ):
     """Find the sources of an image: sample, cluster and map back to pixels.
 
@@ -176,6 +186,63 @@ def segment(
         Pixels to exclude (True).
     random_state : int, RandomState instance or None, default=None
         Seed of the sampling; the same int gives the same segmentation.
+    n_samples : int or 'auto', default='auto'
+        Number of points to draw (see :class:`LuminositySampler`, as the
+        sampler's parameters below).
+    samples_per_pixel : float, default=4.0
+        Mean number of points per footprint pixel when ``n_samples='auto'``.
+    max_samples : int, default=5_000_000
+        Upper bound on the number of points when ``n_samples='auto'``.
+    background : 'auto', float or None, default='auto'
+        Sky level to subtract: estimated, a constant, or none.
+    background_box_size : int, default=64
+        Side in pixels of the boxes of the automatic background.
+    detection_threshold : float, default=3.5
+        Noise standard deviations of the smoothed luminosity that a pixel
+        needs to be sampled.
+    analysis_threshold : float or None, default=1.5
+        Pixel-noise standard deviations at which segments end.
+    smoothing : float, default=1.0
+        Standard deviation in pixels of the Gaussian filter.
+    stretch : {'linear', 'sqrt', 'asinh'}, default='linear'
+        How sampling weight follows luminosity.
+    color_scale : float, default=20.0
+        Pixels that a unit of colour fraction is worth; 0 for positions only.
+    jitter : {'triangular', 'uniform', 'none'}, default='triangular'
+        Sub-pixel placement of points.
+    sampling : {'systematic', 'random'}, default='systematic'
+        How pixels are drawn.
+    k_den : int or 'auto', default=15
+        Neighbours of the density estimate (see :class:`AstroLinkClusterer`,
+        as the clusterer's parameters below). The image defaults of
+        ``k_den``, ``min_significance`` and ``label_level`` differ from the
+        clusterer's own, which are AstroLink's: they were chosen on
+        synthetic fields with known truth (see ``benchmarks/README.md``).
+    k_link : int or 'auto', default='auto'
+        Neighbours that link groups.
+    min_significance : float or 'auto', default=2.25
+        Lowest significance of a cluster, in standard deviations.
+    adaptive : bool, default=False
+        Rescale every feature to unit variance before clustering.
+    h_style : {0, 1}, default=1
+        AstroLink's hierarchy style: 0 keeps only groups that are outliers
+        themselves, 1 also adds the significant complementary groups.
+    d_intrinsic : int or None, default=None
+        Intrinsic dimension of the density estimate.
+    label_level : {'deepest', 'leaf', 'top'}, default='leaf'
+        Which clusters of the hierarchy label the points; ``'leaf'`` shares
+        the envelopes of nested structures among the leaf clusters, as a
+        deblender does.
+    min_cluster_size : int, default=1
+        Fewest points of a cluster.
+    working_memory : float or None, default=None
+        Memory, in MiB, that the neighbour query may use at once.
+    algorithm : {'kd_tree', 'grid'}, default='kd_tree'
+        Neighbour search.
+    n_jobs : int or None, default=None
+        Number of threads for AstroLink's parallel kernels; ``-1`` for all.
+    verbose : int, default=0
+        Log AstroLink's progress to the ``skimgcluster`` logger.
     isolated_snr : float or None, default=5.0
         Footprint regions in which AstroLink finds no cluster become sources
         when their signal-to-noise ratio reaches this (see
@@ -207,13 +274,9 @@ def segment(
     halo : int or None, default=None
         Margin in pixels around each tile; ``None`` is the larger of 3
         background boxes and ``tile_size // 8``.
-    **params
-        Parameters of :class:`LuminositySampler` and
-        :class:`AstroLinkClusterer` by name (e.g. ``n_samples=200_000``,
-        ``k_den=30``, ``colour_scale=0``). For images the clusterer defaults
-        to ``k_den=15``, ``min_significance=2.25`` and ``label_level='leaf'``
-        (envelopes of nested structures are shared among the leaf clusters,
-        as a deblender does).
+    colour_scale : float or 'deprecated', default='deprecated'
+        The former name of ``color_scale``; a float given here is used, with
+        a :class:`FutureWarning`.
 
     Returns
     -------
@@ -244,10 +307,39 @@ def segment(
     >>> result.n_sources
     2
     """
-    sampler_params, clusterer_params = _split_params(params)
+    sampler = LuminositySampler(
+        n_samples,
+        samples_per_pixel=samples_per_pixel,
+        max_samples=max_samples,
+        background=background,
+        background_box_size=background_box_size,
+        detection_threshold=detection_threshold,
+        analysis_threshold=analysis_threshold,
+        smoothing=smoothing,
+        stretch=stretch,
+        color_scale=color_scale,
+        jitter=jitter,
+        sampling=sampling,
+        random_state=random_state,
+        colour_scale=colour_scale,
+    )
+    clusterer = AstroLinkClusterer(
+        k_den=k_den,
+        k_link=k_link,
+        min_significance=min_significance,
+        adaptive=adaptive,
+        h_style=h_style,
+        d_intrinsic=d_intrinsic,
+        label_level=label_level,
+        min_cluster_size=min_cluster_size,
+        working_memory=working_memory,
+        algorithm=algorithm,
+        n_jobs=n_jobs,
+        verbose=verbose,
+    )
     segmenter = ImageSegmenter(
-        sampler=LuminositySampler(random_state=random_state, **sampler_params),
-        clusterer=AstroLinkClusterer(**{**DEFAULT_CLUSTERER, **clusterer_params}),
+        sampler=sampler,
+        clusterer=clusterer,
         isolated_snr=isolated_snr,
         deblend_dip=deblend_dip,
         deblend_color_z=deblend_color_z,

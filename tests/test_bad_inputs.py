@@ -445,7 +445,7 @@ SEGMENT_PARAM_ROWS = [
     (
         "unknown-keyword",
         {"bogus": 1},
-        Raises(TypeError, r"segment\(\) got an unexpected keyword 'bogus'"),
+        Raises(TypeError, r"segment\(\) got an unexpected keyword argument 'bogus'"),
     ),
     ("n_samples-zero", {"n_samples": 0}, Valid()),
     (

@@ -215,3 +215,17 @@ def test_fits_hdu_and_errors(tmp_path, capsys, field_png):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("skimgcluster: error:"), err
         assert message in err[0], err[0]
+
+
+def test_color_scale_flag_and_its_former_spelling(field_png, tmp_path, capsys):
+    assert main(["segment", str(field_png), "-o", str(tmp_path / "a"), "--color-scale", "0"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    old = ["segment", str(field_png), "-o", str(tmp_path / "b"), "--colour-scale", "0"]
+    assert main(old) == 0
+    assert "skimgcluster: warning: The parameter colour_scale" in capsys.readouterr().err
+    a, _ = read_image(tmp_path / "a" / "labels.png")
+    b, _ = read_image(tmp_path / "b" / "labels.png")
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(SystemExit):
+        main(["segment", "--help"])
+    assert "--colour-scale" not in capsys.readouterr().out

@@ -100,13 +100,13 @@ def test_points_follow_the_sources(two_source_image):
 
 
 def test_colour_columns(rgb_image):
-    sampler = LuminositySampler(n_samples=1500, colour_scale=20.0, random_state=0)
+    sampler = LuminositySampler(n_samples=1500, color_scale=20.0, random_state=0)
     points = sampler.fit_transform(rgb_image)
     assert points.shape == (1500, 5)
     assert sampler.n_features_out_ == 5
     colours = points[:, 2:]
     assert np.all(colours >= 0) and np.all(colours <= 20.0 + 1e-9)
-    # Fractions of the luminosity: they sum to colour_scale.
+    # Fractions of the luminosity: they sum to color_scale.
     np.testing.assert_allclose(colours.sum(axis=1), 20.0)
     red = _near(points, 24, 12, 4)
     blue = _near(points, 24, 36, 4)
@@ -115,19 +115,19 @@ def test_colour_columns(rgb_image):
     assert np.median(colours[blue, 2]) > 15 and np.median(colours[blue, 0]) < 3
 
 
-def test_colour_scale_multiplies_fractions(rgb_image):
-    p10 = LuminositySampler(n_samples=300, colour_scale=10.0, random_state=0).fit_transform(
+def test_color_scale_multiplies_fractions(rgb_image):
+    p10 = LuminositySampler(n_samples=300, color_scale=10.0, random_state=0).fit_transform(
         rgb_image
     )
-    p20 = LuminositySampler(n_samples=300, colour_scale=20.0, random_state=0).fit_transform(
+    p20 = LuminositySampler(n_samples=300, color_scale=20.0, random_state=0).fit_transform(
         rgb_image
     )
     np.testing.assert_array_equal(p10[:, :2], p20[:, :2])
     np.testing.assert_allclose(2 * p10[:, 2:], p20[:, 2:])
 
 
-def test_colour_scale_zero_gives_positions_only(rgb_image):
-    sampler = LuminositySampler(n_samples=400, colour_scale=0, random_state=0)
+def test_color_scale_zero_gives_positions_only(rgb_image):
+    sampler = LuminositySampler(n_samples=400, color_scale=0, random_state=0)
     points = sampler.fit_transform(rgb_image)
     assert points.shape == (400, 2)
     assert sampler.n_features_out_ == 2
@@ -137,7 +137,7 @@ def test_colour_scale_zero_gives_positions_only(rgb_image):
 
 
 def test_single_band_in_3d_array_gives_positions_only(two_source_image):
-    points = LuminositySampler(n_samples=100, colour_scale=20.0, random_state=0).fit_transform(
+    points = LuminositySampler(n_samples=100, color_scale=20.0, random_state=0).fit_transform(
         two_source_image[:, :, None]
     )
     assert points.shape == (100, 2)
@@ -180,7 +180,7 @@ def test_integer_rgb_colours_are_dequantised(dtype, rgb_image):
     assert points.shape == (500, 5)
     np.testing.assert_allclose(points[:, 2:].sum(axis=1), 20.0)
     # De-quantising jitter of the band values: points on the same pixel get
-    # different colours (apart from fractions clipped at 0 or colour_scale).
+    # different colours (apart from fractions clipped at 0 or color_scale).
     inner = np.all((points[:, 2:] > 0) & (points[:, 2:] < 20), axis=1)
     assert inner.sum() > 100
     assert np.unique(points[inner], axis=0).shape[0] == inner.sum()
@@ -484,7 +484,7 @@ def test_bad_images_raise(image, error, match):
         {"stretch": "log"},
         {"jitter": "gaussian"},
         {"sampling": "stratified"},
-        {"colour_scale": -1.0},
+        {"color_scale": -1.0},
         {"smoothing": -0.5},
         {"background": "median"},
     ],
@@ -540,7 +540,7 @@ def _draw_reference(sampler, image):
     values = np.maximum(values, 0.0)
     total = values.sum(axis=1, keepdims=True)
     frac = np.divide(values, total, out=np.full_like(values, 1 / values.shape[1]), where=total > 0)
-    return np.column_stack([x, y, sampler.colour_scale * frac])
+    return np.column_stack([x, y, sampler.color_scale * frac])
 
 
 @pytest.mark.parametrize("jitter", ["triangular", "uniform", "none"])
@@ -573,3 +573,15 @@ def test_huge_smoothing_is_bounded_by_the_image(smoothing, monkeypatch):
     assert np.isfinite(maps.luminosity).all()
     X = sampler.fit_transform(image)
     assert X.ndim == 2 and X.shape[1] == 2
+
+
+def test_colour_scale_is_the_former_name_of_color_scale():
+    rng = np.random.default_rng(0)
+    image = rng.normal(10, 1, (48, 48, 3))
+    image[10:20, 10:20, 0] += 40
+    new = LuminositySampler(n_samples=300, color_scale=7.0, random_state=0).fit_transform(image)
+    old_sampler = LuminositySampler(n_samples=300, colour_scale=7.0, random_state=0)
+    with pytest.warns(FutureWarning, match="colour_scale .* was renamed color_scale"):
+        old = old_sampler.fit_transform(image)
+    np.testing.assert_array_equal(old, new)
+    assert "colour_scale" not in LuminositySampler.__doc__.split("color_scale : float")[0]
