@@ -5,8 +5,12 @@ The chain is image -> :class:`LuminositySampler` -> :class:`AstroLinkClusterer`
 """
 
 import importlib
+from importlib.metadata import PackageNotFoundError, version
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("skimgcluster")  # pyproject.toml's, the one place it is written
+except PackageNotFoundError:  # pragma: no cover - a source tree that was never installed
+    __version__ = "0+unknown"
 
 # Public names and the private modules that define them. They are imported
 # on first use (PEP 562): numba, scikit-learn and matplotlib take seconds to

@@ -194,10 +194,8 @@ def available_memory():
 
     A function of its own so that tests can replace it.
     """
-    try:
-        import psutil
-    except ImportError:  # pragma: no cover - psutil comes with astrolink
-        return None
+    import psutil  # imported here: ``import skimgcluster`` stays light
+
     try:
         available = int(psutil.virtual_memory().available)
     except Exception:  # pragma: no cover - exotic platforms
