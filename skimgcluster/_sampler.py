@@ -319,6 +319,14 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
                 stacklevel=3,
             )
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # X is one image, (M, N) or (M, N, C), and NaN pixels are masked ones.
+        tags.input_tags.two_d_array = True
+        tags.input_tags.three_d_array = True
+        tags.input_tags.allow_nan = True
+        return tags
+
     @property
     def _color_scale(self):
         """``color_scale``, or the deprecated ``colour_scale`` when that is given."""

@@ -585,3 +585,17 @@ def test_colour_scale_is_the_former_name_of_color_scale():
         old = old_sampler.fit_transform(image)
     np.testing.assert_array_equal(old, new)
     assert "colour_scale" not in LuminositySampler.__doc__.split("color_scale : float")[0]
+
+
+def test_tags_declare_images_of_two_or_three_dimensions_with_nan():
+    from sklearn.utils import get_tags
+
+    tags = get_tags(LuminositySampler()).input_tags
+    assert tags.two_d_array and tags.three_d_array and tags.allow_nan
+    # and they are true: a 3-D image with NaN pixels is sampled.
+    rng = np.random.default_rng(1)
+    image = rng.normal(10, 1, (40, 40, 2))
+    image[5:15, 5:15] += 30
+    image[0, :3] = np.nan
+    points = LuminositySampler(n_samples=200, random_state=0).fit_transform(image)
+    assert points.shape == (200, 4) and np.isfinite(points).all()
