@@ -212,7 +212,9 @@ def cluster_masks(clusterer, points, shape, *, footprint=None, fill_distance=1.0
         The points the clusterer was fitted on.
     shape : tuple of int
         ``(M, N)``.
-    footprint, fill_distance
+    footprint : (M, N) ndarray of bool or None, default=None
+        As in :func:`labels_to_image`, applied to each cluster's members.
+    fill_distance : float, default=1.0
         As in :func:`labels_to_image`, applied to each cluster's members.
     level : int or None, default=None
         Depth in the hierarchy (1 for the top level, children of the root);

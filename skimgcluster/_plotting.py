@@ -72,6 +72,7 @@ def plot_overview(image, result, *, figsize=(10, 9), max_points=50_000, seed=0):
     Returns
     -------
     figure : matplotlib.figure.Figure
+        The figure of the four panels.
 
     Raises
     ------

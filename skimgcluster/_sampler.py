@@ -348,6 +348,7 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         Returns
         -------
         self : LuminositySampler
+            The fitted sampler.
         """
         data, _ = check_image(X)
         check_mask(mask, data.shape[:2])
@@ -515,6 +516,20 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
 
         The same as ``fit(X, mask=mask).transform(X, mask=mask)``, with the
         image checked once.
+
+        Parameters
+        ----------
+        X : (M, N[, C]) array-like
+            The image.
+        y : None
+            Ignored.
+        mask : (M, N) ndarray of bool, default=None
+            Pixels to exclude (True).
+
+        Returns
+        -------
+        points : ndarray of shape (n_samples, 2 + n_colour_features)
+            ``x`` (column), ``y`` (row) and the scaled colour fractions.
         """
         data, quantum = check_image(X)
         mask = check_mask(mask, data.shape[:2])
@@ -545,7 +560,20 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         )
 
     def n_samples_for(self, maps):
-        """Number of points drawn for the maps of :meth:`analyse`."""
+        """Number of points drawn for the maps of :meth:`analyse`.
+
+        Parameters
+        ----------
+        maps : SampledImage
+            The maps of an image, from :meth:`analyse`.
+
+        Returns
+        -------
+        n_samples : int
+            ``n_samples``, or for ``'auto'`` ``samples_per_pixel`` points per
+            footprint pixel, at least 1,000 and at most ``max_samples`` (0
+            for an empty footprint).
+        """
         if self.n_samples != "auto":
             return int(self.n_samples)
         n_fg = int(np.count_nonzero(maps.candidate_weights > 0))

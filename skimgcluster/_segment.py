@@ -259,11 +259,6 @@ def segment(
     min_area : int, default=7
         Fewest pixels above the analysis threshold that make a source (see
         :class:`ImageSegmenter`).
-    callback : callable or None, default=None
-        Called as ``callback(stage, detail)`` as each stage starts
-        (``'sampling'``, ``'clustering'``, ``'labelling'``), e.g. to show
-        progress; a tiled run calls ``callback('tiles', '<done> of <n> tiles')``
-        as tiles finish.
     tile_size : int, 'auto' or None, default='auto'
         Segment the image in tiles of this many pixels a side, with a halo,
         on the active Dask scheduler, and stitch them (see
@@ -274,6 +269,11 @@ def segment(
     halo : int or None, default=None
         Margin in pixels around each tile; ``None`` is the larger of 3
         background boxes and ``tile_size // 8``.
+    callback : callable or None, default=None
+        Called as ``callback(stage, detail)`` as each stage starts
+        (``'sampling'``, ``'clustering'``, ``'labelling'``), e.g. to show
+        progress; a tiled run calls ``callback('tiles', '<done> of <n> tiles')``
+        as tiles finish.
     colour_scale : float or 'deprecated', default='deprecated'
         The former name of ``color_scale``; a float given here is used, with
         a :class:`FutureWarning`.
@@ -581,6 +581,7 @@ class ImageSegmenter(BaseEstimator):
         Returns
         -------
         self : ImageSegmenter
+            The fitted segmenter.
         """
         images = _check_images(X)
         for image in images:
@@ -760,6 +761,8 @@ class ImageSegmenter(BaseEstimator):
         Returns
         -------
         score : float
+            Mean detection F1 over the images (see
+            :func:`skimgcluster.metrics.detection_f1_score`).
         """
         from .metrics import detection_f1_score
 

@@ -122,6 +122,7 @@ class TiledSegmentation:
         Returns
         -------
         catalog : SourceCatalog
+            One row per source of ``label_image``.
         """
         from ._catalog import SourceCatalog, _check_wcs, _sky_degrees
 

@@ -54,9 +54,11 @@ def match_segments(found, truth, *, iou_threshold=0.5):
     Returns
     -------
     found_labels : ndarray of shape (n_matches,)
+        The matched labels of ``found``.
     true_labels : ndarray of shape (n_matches,)
+        The labels of ``truth`` they match, in the same order.
     iou : ndarray of shape (n_matches,)
-        The matched pairs and their IoU.
+        The IoU of each matched pair.
     """
     check_params(_IOU_THRESHOLD, {"iou_threshold": iou_threshold}, "match_segments")
     f, t = _check_label_images(found, truth)
@@ -148,12 +150,16 @@ def detection_f1_score(found, truth, *, iou_threshold=0.5):
     Parameters
     ----------
     found : (M, N) ndarray of int or sequence of them
+        Label image(s) to evaluate, 0 = background.
     truth : (M, N) ndarray of int or sequence of them
+        True label image(s), 0 = background.
     iou_threshold : float, default=0.5
+        Smallest IoU of a match, in [0.5, 1].
 
     Returns
     -------
     f1 : float
+        The F1 score of the detections, or its mean over the images.
     """
     if isinstance(found, np.ndarray) and found.ndim == 2:
         return detection_scores(found, truth, iou_threshold=iou_threshold)["f1"]
@@ -182,11 +188,14 @@ def make_detection_scorer(metric="f1", *, iou_threshold=0.5):
     Parameters
     ----------
     metric : {'f1', 'completeness', 'purity', 'mean_iou'}, default='f1'
+        The score of :func:`detection_scores` to average over the images.
     iou_threshold : float, default=0.5
+        Smallest IoU of a match, in [0.5, 1].
 
     Returns
     -------
     scorer : callable
+        ``scorer(estimator, images, truths)``, the mean of ``metric``.
     """
     check_params(
         {"metric": [StrOptions({"f1", "completeness", "purity", "mean_iou"})], **_IOU_THRESHOLD},

@@ -204,9 +204,7 @@ def check_points(points, image, sampler, caught):
         colours = points[:, 2:]
         assert np.all(colours >= 0)
         # (atol: a subnormal color_scale has no relative precision)
-        np.testing.assert_allclose(
-            colours.sum(axis=1), sampler.color_scale, rtol=1e-9, atol=1e-300
-        )
+        np.testing.assert_allclose(colours.sum(axis=1), sampler.color_scale, rtol=1e-9, atol=1e-300)
 
 
 @fuzz(600)
