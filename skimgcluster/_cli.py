@@ -395,7 +395,7 @@ def _read_lazily(args, paths):
     """A FITS or Zarr image that will be tiled, as a dask array read by sections; else None.
 
     The header (or the Zarr metadata) gives the size, and so whether the image
-    is tiled; an image that is not is read whole, as before.
+    is tiled; an image that is not tiled is read whole.
     """
     from ._fits import read_fits
     from ._io import _read_zarr, is_zarr_path

@@ -403,9 +403,9 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         lum_samples = _band_mean(data, mask8, geometry)
         if quantum:
             # Integer images: the band mean takes values on a grid of
-            # quantum / n_bands, and so do its median and MAD (with noise near
-            # one step the MAD fell a whole step short: the noise came out 25%
-            # low on uint8 fields). The statistics are taken on values
+            # quantum / n_bands, and so would its median and MAD; with noise
+            # of about one step the MAD of values on a grid can be a whole
+            # step short of the noise. So the statistics are taken on values
             # dithered within their step (a fixed stream: the maps do not
             # depend on random_state), and the dither's variance is removed.
             step = quantum / n_bands

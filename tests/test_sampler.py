@@ -560,9 +560,9 @@ def test_drawing_matches_the_numpy_recipe(rgb_image, jitter, sampling, dtype):
 
 @pytest.mark.parametrize("smoothing", [1e5, 1e9, 1e300])
 def test_huge_smoothing_is_bounded_by_the_image(smoothing, monkeypatch):
-    # Issue 13, row 1: smoothing=1e5 took 12 s on a 64 x 64 image, 1e9 tried
-    # to allocate a 60 GiB kernel past the memory guard and 1e300 failed with
-    # "Maximum allowed size exceeded". The kernel is now clipped to the image.
+    # A kernel of 4 standard deviations a side would take seconds (1e5),
+    # tens of GiB past the memory guard (1e9) or more than NumPy can allocate
+    # (1e300); clipped to the image, its cost does not grow with smoothing.
     from skimgcluster import _validation
 
     monkeypatch.setattr(_validation, "available_memory", lambda: 64 * 2**20)

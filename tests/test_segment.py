@@ -345,7 +345,8 @@ def test_isolated_snr_is_checked(value, error):
 def test_segmenter_refuses_steps_of_the_wrong_kind(two_source_image):
     from skimgcluster import ImageSegmenter
 
-    # Was: AttributeError 'LuminositySampler' object has no attribute 'labels_'.
+    # Refused up front: a sampler in the clusterer's place would otherwise fail
+    # deep inside with an AttributeError on 'labels_'.
     segmenter = ImageSegmenter(LuminositySampler(), LuminositySampler())
     with pytest.raises(TypeError, match="'clusterer' .* must be an instance of AstroLinkClusterer"):
         segmenter.fit([two_source_image])
@@ -356,7 +357,7 @@ def test_segmenter_refuses_steps_of_the_wrong_kind(two_source_image):
 
 
 def test_callback_must_be_callable(two_source_image):
-    # Was: 'int' object is not callable, after the checks of the image.
+    # Checked with the parameters, before any work on the image.
     with pytest.raises(TypeError, match="'callback' .* must be a callable or None; got callback=5"):
         segment(two_source_image, callback=5)
 
