@@ -11,8 +11,7 @@ from ._clusterer import AstroLinkClusterer
 from ._deblend import merge_segments, split_segments
 from ._labels import labels_to_image
 from ._sampler import LuminositySampler
-from ._tiling import TILE_SIZE_CONSTRAINTS
-from ._validation import Interval, check_image, check_mask, check_params
+from ._validation import TILE_SIZE_CONSTRAINTS, Interval, check_image, check_mask, check_params
 
 __all__ = ["segment", "Segmentation", "ImageSegmenter"]
 

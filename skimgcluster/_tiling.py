@@ -14,7 +14,7 @@ from numbers import Integral
 
 import numpy as np
 
-from ._validation import Interval, StrOptions, _format_bytes, check_memory, check_params
+from ._validation import TILE_SIZE_CONSTRAINTS, _format_bytes, check_memory, check_params
 
 __all__ = ["TiledSegmentation"]
 
@@ -26,9 +26,6 @@ __all__ = ["TiledSegmentation"]
 # sources are lost, while a tile is always sampled as densely as a small image.
 AUTO_TILE_ABOVE = 2**25
 AUTO_TILE_SIZE = 2048
-TILE_SIZE_CONSTRAINTS = {
-    "tile_size": [Interval(Integral, 32, None, closed="left"), StrOptions({"auto"}), None]
-}
 
 # The halo holds at least this many background boxes: enough for the
 # median filter (3 boxes) and the bilinear interpolation between box centres

@@ -50,6 +50,13 @@ def _describe(constraint):
     return str(constraint)
 
 
+# tile_size of ImageSegmenter and of the tiling it hands images to: here, so
+# that _segment needs no import of _tiling to declare it.
+TILE_SIZE_CONSTRAINTS = {
+    "tile_size": [Interval(Integral, 32, None, closed="left"), StrOptions({"auto"}), None]
+}
+
+
 def check_params(constraints, params, caller):
     """Check parameters against constraints; the one parameter check of the package.
 
