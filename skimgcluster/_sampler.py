@@ -520,16 +520,16 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : (M, N[, C]) array-like
-            The image.
+            The image to fit to and sample.
         y : None
             Ignored.
         mask : (M, N) ndarray of bool, default=None
-            Pixels to exclude (True).
+            Pixels that get no points (True).
 
         Returns
         -------
         points : ndarray of shape (n_samples, 2 + n_colour_features)
-            ``x`` (column), ``y`` (row) and the scaled colour fractions.
+            The points of :meth:`transform`.
         """
         data, quantum = check_image(X)
         mask = check_mask(mask, data.shape[:2])

@@ -306,35 +306,12 @@ def segment(
     >>> result.n_sources
     2
     """
-    sampler = LuminositySampler(
-        n_samples,
-        samples_per_pixel=samples_per_pixel,
-        max_samples=max_samples,
-        background=background,
-        background_box_size=background_box_size,
-        detection_threshold=detection_threshold,
-        analysis_threshold=analysis_threshold,
-        smoothing=smoothing,
-        stretch=stretch,
-        color_scale=color_scale,
-        jitter=jitter,
-        sampling=sampling,
-        random_state=random_state,
-        colour_scale=colour_scale,
-    )
+    # The signature above is the estimators' parameters, spelled out so that
+    # help(segment) shows them (tests/test_segment.py checks they match).
+    chosen = {name: value for name, value in locals().items() if name != "image"}
+    sampler = LuminositySampler(**{name: chosen[name] for name in LuminositySampler().get_params()})
     clusterer = AstroLinkClusterer(
-        k_den=k_den,
-        k_link=k_link,
-        min_significance=min_significance,
-        adaptive=adaptive,
-        h_style=h_style,
-        d_intrinsic=d_intrinsic,
-        label_level=label_level,
-        min_cluster_size=min_cluster_size,
-        working_memory=working_memory,
-        algorithm=algorithm,
-        n_jobs=n_jobs,
-        verbose=verbose,
+        **{name: chosen[name] for name in AstroLinkClusterer().get_params()}
     )
     segmenter = ImageSegmenter(
         sampler=sampler,
