@@ -246,7 +246,7 @@ def check_tiled_image(image, *, name="image"):
 
 def resolve_tile_size(tile_size, shape):
     """The tile size to use for an image of ``shape``, or None for no tiling."""
-    check_params(TILE_SIZE_CONSTRAINTS, {"tile_size": tile_size}, "resolve_tile_size")
+    check_params(TILE_SIZE_CONSTRAINTS, {"tile_size": tile_size}, "segment")
     if tile_size is None:
         return None
     if isinstance(tile_size, str):
