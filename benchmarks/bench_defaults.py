@@ -36,9 +36,9 @@ GRID = [
     {"detection_threshold": 4.0},
     {"samples_per_pixel": 3},
     {"samples_per_pixel": 6},
-    {"colour_scale": 0},
-    {"colour_scale": 10},
-    {"colour_scale": 30},
+    {"color_scale": 0},
+    {"color_scale": 10},
+    {"color_scale": 30},
     {"stretch": "asinh"},
     {"min_cluster_size": 15},
 ]

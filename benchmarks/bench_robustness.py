@@ -161,8 +161,8 @@ SWEEP = [
     {"k_den": 10},
     {"min_significance": 2.0},
     {"min_significance": 2.5},
-    {"colour_scale": 10},
-    {"colour_scale": 10, "min_significance": 2.0},
+    {"color_scale": 10},
+    {"color_scale": 10, "min_significance": 2.0},
     {"background_box_size": 128},
 ]
 

@@ -6,8 +6,6 @@ The chain is image -> :class:`LuminositySampler` -> :class:`AstroLinkClusterer`
 
 import importlib
 
-__version__ = "0.1.0"
-
 # Public names and the private modules that define them. They are imported
 # on first use (PEP 562): numba, scikit-learn and matplotlib take seconds to
 # load, and the command line must answer Ctrl-C (or --help) at once, so
@@ -39,7 +37,21 @@ _MODULES = {
 }
 
 
+def _version():
+    # pyproject.toml's, the one place it is written; read on first use, as the
+    # modules are, because reading the package metadata takes a moment too.
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("skimgcluster")
+    except PackageNotFoundError:  # pragma: no cover - a source tree never installed
+        return "0+unknown"
+
+
 def __getattr__(name):
+    if name == "__version__":
+        globals()[name] = value = _version()
+        return value
     module = _MODULES.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -37,6 +37,7 @@ from ._kernels.smoothing import (
     smooth_part,
 )
 from ._threads import threaded
+from ._validation import Interval, check_params
 
 __all__ = ["estimate_background"]
 
@@ -279,11 +280,6 @@ class Mesh:
         return out
 
 
-def _check_positive_int(name, value):
-    if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
-
-
 def estimate_background(image, *, box_size=64, filter_size=3, n_sigma=3.0, max_iters=5):
     """Estimate the sky level and noise of a single-band image.
 
@@ -332,11 +328,22 @@ def estimate_background(image, *, box_size=64, filter_size=3, n_sigma=3.0, max_i
         raise TypeError(f"image must have a real numeric dtype; got dtype={image.dtype}.")
     if image.size == 0:
         raise ValueError(f"image must not be empty; got shape {image.shape}.")
-    for name, value in (("box_size", box_size), ("filter_size", filter_size)):
-        _check_positive_int(name, value)
-    _check_positive_int("max_iters", max_iters)
-    if not isinstance(n_sigma, Real) or not n_sigma > 0:
-        raise ValueError(f"n_sigma must be a positive number; got {n_sigma!r}.")
+    positive_int = [Interval(Integral, 1, None, closed="left")]
+    check_params(
+        {
+            "box_size": positive_int,
+            "filter_size": positive_int,
+            "n_sigma": [Interval(Real, 0, None, closed="neither")],
+            "max_iters": positive_int,
+        },
+        {
+            "box_size": box_size,
+            "filter_size": filter_size,
+            "n_sigma": n_sigma,
+            "max_iters": max_iters,
+        },
+        "estimate_background",
+    )
     mesh = Mesh(image.shape, box_size)
     quantum = 1.0 if image.dtype.kind in "biu" else 0.0
     data = for_kernels(image[:, :, None])

@@ -38,7 +38,7 @@ examples:
   skimgcluster segment --output hubble_out
       segment the Hubble Deep Field image shipped with scikit-image
   skimgcluster segment deep_field.tif --output out --seed 1 --n-samples 2000000
-  skimgcluster segment photo.png --output out --colour-scale 0 --overwrite
+  skimgcluster segment photo.png --output out --color-scale 0 --overwrite
   skimgcluster segment image.fits --output out --hdu SCI --catalog-format ecsv
       a FITS image: labels.fits carries the image's WCS, the catalog RA and Dec
   skimgcluster segment f444w.fits f277w.fits f150w.fits --output out
@@ -70,7 +70,7 @@ With --separate, an image that fails is reported on stderr by its name, the
 others still finish, and the exit status is 1 if any failed.
 """
 
-# Figures the command line can write: name -> (file name, function name).
+# Figures the command line can write: --plots name -> file name (_figure draws them).
 PLOTS = {
     "overview": "overview.png",
     "segmentation": "segmentation.png",
@@ -178,8 +178,10 @@ def _parser():
     params.add_argument("--seed", type=int, default=0, help="random seed of the sampling (0)")
     params.add_argument("--n-samples", type=int, help="number of sampled points (auto)")
     params.add_argument(
-        "--colour-scale", type=float, help="pixels a unit of colour fraction is worth (20)"
+        "--color-scale", type=float, help="pixels a unit of colour fraction is worth (20)"
     )
+    # The former spelling: still accepted, with a FutureWarning from the sampler.
+    params.add_argument("--colour-scale", type=float, help=argparse.SUPPRESS)
     params.add_argument(
         "--min-significance", type=float, help="lowest significance of a source, sigma (2.25)"
     )
@@ -220,19 +222,22 @@ def _parser():
     )  # fmt: skip
     outputs.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     outputs.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    outputs.add_argument(
+        "--traceback", action="store_true",
+        help="on an error, print the full Python traceback before the one-line message",
+    )  # fmt: skip
     return parser
 
 
 class _Progress:
     """Progress of a command's stages on stderr.
 
-    On a terminal, one line redrawn in place: a bar of the stages done, the
-    current stage and the elapsed time, ticking while a long stage runs.
-    Anywhere else (a file, a pipe, CI's log) one plain line per stage, with
-    the time it started. Nothing at all when ``quiet``.
+    On a terminal, one tqdm bar of the stages done, with the current stage and
+    the elapsed time. Anywhere else (a file, a pipe, CI's log) one plain line
+    per stage, with the time it started. Nothing at all when ``quiet``.
     """
 
-    _WIDTH = 20  # characters of the bar
+    _FORMAT = "[{bar:20}] {n_fmt}/{total_fmt} {desc} ({elapsed_s:.1f} s)"
 
     def __init__(self, n_stages, *, quiet=False, stream=None):
         self.stream = sys.stderr if stream is None else stream
@@ -240,83 +245,61 @@ class _Progress:
         self.quiet = quiet
         self.tty = not quiet and _isatty(self.stream)
         self.start = time.perf_counter()
-        self.done = -1
         self.message = ""
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._ticker = None
-        self._width = 0
+        self._bar = None  # created with the first stage: nothing is drawn before
 
     def elapsed(self):
         return time.perf_counter() - self.start
 
+    def _line(self, message):
+        print(f"[{self.elapsed():6.1f} s] {message}", file=self.stream, flush=True)
+
     def update(self, message):
         """Change the current stage's message (e.g. tiles done) without starting a new one."""
-        if self.quiet:
+        if self.quiet or message == self.message:
             return
-        with self._lock:
-            if self.message == message:
-                return
-            self.message = message
-            if self.tty:
-                self._draw()
-            else:
-                print(f"[{self.elapsed():6.1f} s] {message}", file=self.stream, flush=True)
+        self.message = message
+        if self._bar is not None:
+            self._bar.set_description_str(message)
+        elif not self.tty:
+            self._line(message)
 
     def __call__(self, message):
         """Start the next stage."""
         if self.quiet:
             return
-        with self._lock:
-            self.done = min(self.done + 1, self.n_stages - 1)
-            self.message = message
-            if self.tty:
-                self._draw()
-            else:
-                print(f"[{self.elapsed():6.1f} s] {message}", file=self.stream, flush=True)
-        if self.tty and self._ticker is None:
-            self._ticker = threading.Thread(target=self._tick, daemon=True)
-            self._ticker.start()
+        self.message = message
+        if not self.tty:
+            self._line(message)
+            return
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(
+                total=self.n_stages, file=self.stream, bar_format=self._FORMAT, ascii="-#",
+                mininterval=0, dynamic_ncols=False, desc=message,
+            )  # fmt: skip
+            return
+        self._bar.set_description_str(message, refresh=False)
+        if self._bar.n < self.n_stages - 1:
+            self._bar.update(1)
+        else:
+            self._bar.refresh()
 
     def note(self, message):
         """Print a line of its own (a warning) without breaking the bar."""
-        with self._lock:
-            if self.tty:
-                self.stream.write("\r" + " " * self._width + "\r")
+        if self._bar is None:
             print(message, file=self.stream, flush=True)
-            if self.tty and self.done >= 0:
-                self._draw()
+        else:
+            self._bar.write(message, file=self.stream)
 
     def close(self):
-        """Stop ticking and end the bar's line."""
-        self._stop.set()
-        if self._ticker is not None:
-            self._ticker.join()
-            self._ticker = None
-        if self.tty and self.done >= 0:
-            with self._lock:
-                self.done = self.n_stages
-                self._draw()
-                self.stream.write("\n")
-                self.stream.flush()
-                self.done = -1
-
-    def _tick(self):
-        while not self._stop.wait(0.25):
-            with self._lock:
-                if self.done >= 0:
-                    self._draw()
-
-    def _draw(self):
-        filled = round(self._WIDTH * self.done / self.n_stages)
-        bar = "#" * filled + "-" * (self._WIDTH - filled)
-        step = min(self.done + 1, self.n_stages)
-        text = "done" if self.done >= self.n_stages else self.message
-        line = f"[{bar}] {step}/{self.n_stages} {text} ({self.elapsed():.1f} s)"
-        pad = max(self._width - len(line), 0)
-        self._width = len(line)
-        self.stream.write("\r" + line + " " * pad)
-        self.stream.flush()
+        """Fill the bar, say done and end its line."""
+        if self._bar is not None:
+            self._bar.n = self.n_stages
+            self._bar.set_description_str("done", refresh=False)
+            self._bar.close()
+            self._bar = None
 
 
 def _isatty(stream):
@@ -410,7 +393,7 @@ def _read_lazily(args, paths):
     """A FITS or Zarr image that will be tiled, as a dask array read by sections; else None.
 
     The header (or the Zarr metadata) gives the size, and so whether the image
-    is tiled; an image that is not is read whole, as before.
+    is tiled; an image that is not tiled is read whole.
     """
     from ._fits import read_fits
     from ._io import is_zarr_path, read_zarr
@@ -601,6 +584,7 @@ def _segment_command(args, progress):
     out = _check_output(args)
     params = {
         "n_samples": args.n_samples,
+        "color_scale": args.color_scale,
         "colour_scale": args.colour_scale,
         "min_significance": args.min_significance,
         "detection_threshold": args.detection_threshold,
@@ -828,9 +812,9 @@ def _batch(args, progress):
             n_sources += result
         else:
             failed[name] = error
-            text = str(error).strip()
-            message = text.splitlines()[0] if text else type(error).__name__
-            progress.note(f"skimgcluster: error: {images[name]}: {message}")
+            if args.traceback:
+                progress.note(_traceback(error).rstrip("\n"))
+            progress.note(f"skimgcluster: error: {images[name]}: {_first_line(error)}")
         progress.update(f"{done} of {n} images done")
 
     with _dask_cluster(args, progress) as client:
@@ -881,10 +865,10 @@ def _main(argv):
         return 0
     except (_CommandError, FileNotFoundError, FileExistsError, ImportError, ValueError,
             TypeError, OSError) as exc:  # fmt: skip
-        _error(exc)
+        _error(exc, args)
         return 1
     except MemoryError as exc:  # an allocation the memory guard could not foresee
-        _error(exc, prefix="out of memory: ")
+        _error(exc, args, prefix="out of memory: ")
         return 1
 
 
@@ -896,7 +880,7 @@ def _main_batch(args):
         finally:
             progress.close()
     except (_CommandError, ImportError, ValueError, OSError) as exc:
-        _error(exc)
+        _error(exc, args)
         return 1
     summary = f"segmented {n_ok} of {n} images, {n_sources} sources, in {progress.elapsed():.1f} s"
     if failed:
@@ -905,7 +889,19 @@ def _main_batch(args):
     return 1 if failed else 0
 
 
-def _error(exc, prefix=""):
+def _first_line(exc):
     text = str(exc).strip()
-    message = text.splitlines()[0] if text else type(exc).__name__
-    print(f"skimgcluster: error: {prefix}{message}", file=sys.stderr, flush=True)
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _traceback(exc):
+    import traceback
+
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+def _error(exc, args, prefix=""):
+    """Report an error as one line; with ``--traceback``, the full traceback before it."""
+    if args.traceback:
+        print(_traceback(exc), end="", file=sys.stderr, flush=True)
+    print(f"skimgcluster: error: {prefix}{_first_line(exc)}", file=sys.stderr, flush=True)

@@ -7,7 +7,7 @@ from skimage.segmentation import expand_labels
 
 from ._hierarchy import cluster_depths
 from ._kernels.labels import flood
-from ._validation import check_memory
+from ._validation import Interval, check_memory, check_params
 
 __all__ = ["labels_to_image", "cluster_masks"]
 
@@ -18,6 +18,8 @@ _MAX_LABEL = np.iinfo(np.int32).max - 1
 # place through the footprint with an int32 queue), or expand_labels' int32
 # output and distance transform (float64 distances and two intp index planes).
 _BYTES_PER_PIXEL = 4 + 4 + 8 + 2 * 8
+
+_FILL_DISTANCE = {"fill_distance": [Interval(Real, 0, None, closed="left")]}
 
 
 def _as_array(value, name):
@@ -178,10 +180,7 @@ def labels_to_image(labels, points, shape, *, footprint=None, fill_distance=1.0)
            [0, 0, 0, 0]], dtype=int32)
     """
     labels, points, shape = _check_points(labels, points, shape)
-    if not isinstance(fill_distance, Real) or not fill_distance >= 0:
-        raise (ValueError if isinstance(fill_distance, Real) else TypeError)(
-            f"fill_distance must be a number >= 0; got fill_distance={fill_distance!r}."
-        )
+    check_params(_FILL_DISTANCE, {"fill_distance": fill_distance}, "labels_to_image")
     check_memory(
         _BYTES_PER_PIXEL * shape[0] * shape[1] + 48 * labels.size,
         what=f"labels_to_image with shape={shape} and {labels.size} points",
@@ -214,7 +213,9 @@ def cluster_masks(clusterer, points, shape, *, footprint=None, fill_distance=1.0
         The points the clusterer was fitted on.
     shape : tuple of int
         ``(M, N)``.
-    footprint, fill_distance
+    footprint : (M, N) ndarray of bool or None, default=None
+        As in :func:`labels_to_image`, applied to each cluster's members.
+    fill_distance : float, default=1.0
         As in :func:`labels_to_image`, applied to each cluster's members.
     level : int or None, default=None
         Depth in the hierarchy (1 for the top level, children of the root);
@@ -239,10 +240,15 @@ def cluster_masks(clusterer, points, shape, *, footprint=None, fill_distance=1.0
 
     from ._clusterer import AstroLinkClusterer
 
-    if not isinstance(clusterer, AstroLinkClusterer):
-        raise TypeError(
-            f"clusterer must be a fitted AstroLinkClusterer; got {type(clusterer).__name__}."
-        )
+    check_params(
+        {
+            "clusterer": [AstroLinkClusterer],
+            "level": [Interval(Integral, 1, None, closed="left"), None],
+            **_FILL_DISTANCE,
+        },
+        {"clusterer": clusterer, "level": level, "fill_distance": fill_distance},
+        "cluster_masks",
+    )
     check_is_fitted(clusterer)
     points = _as_array(points, "points")
     n_fit = clusterer.labels_.shape[0]
@@ -250,13 +256,6 @@ def cluster_masks(clusterer, points, shape, *, footprint=None, fill_distance=1.0
         raise ValueError(
             f"points must be the {n_fit} points the clusterer was fitted on, of shape "
             f"({n_fit}, n_features); got shape {points.shape}."
-        )
-    if level is not None and (not isinstance(level, Integral) or isinstance(level, bool)):
-        raise TypeError(f"level must be an int >= 1 or None; got level={level!r}.")
-    if level is not None and level < 1:
-        raise ValueError(
-            f"level must be >= 1 (1 for the top level, the children of the root) or None; "
-            f"got level={level!r}."
         )
     _, points, shape = _check_points(np.zeros(n_fit, dtype=np.intp), points, shape)
     depth = cluster_depths(clusterer.cluster_ids_)

@@ -1,6 +1,6 @@
 """Figures of a segmentation, as matplotlib Figures (no pyplot state)."""
 
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -12,6 +12,7 @@ from matplotlib.patheffects import withStroke
 from sklearn.utils.validation import check_is_fitted
 
 from ._hierarchy import cluster_depths
+from ._validation import Interval, check_params
 
 __all__ = [
     "plot_overview",
@@ -72,6 +73,7 @@ def plot_overview(image, result, *, figsize=(10, 9), max_points=50_000, seed=0):
     Returns
     -------
     figure : matplotlib.figure.Figure
+        The figure of the four panels.
 
     Raises
     ------
@@ -196,10 +198,9 @@ def _say_empty(ax, message):
     ax.set_yticks([])
 
 
-def _check_positive_int(value, name, *, minimum=1):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {name}={value!r}.")
-    return int(value)
+def _at_least(minimum):
+    """The constraint of an integer parameter of at least ``minimum``."""
+    return [Interval(Integral, minimum, None, closed="left")]
 
 
 def _label_colours(n_labels, seed):
@@ -388,9 +389,55 @@ def plot_segmentation(
     >>> fig.axes[0].get_title()
     '2 sources, the 2 brightest numbered'
     """
-    from scipy.ndimage import find_objects
-    from skimage.segmentation import find_boundaries
+    image, label_image, significance, isolated = _segmentation_inputs(
+        image, label_image, significance
+    )
+    check_params(
+        {
+            "alpha": [Interval(Real, 0, 1, closed="both")],
+            "n_annotated": _at_least(0),
+            "max_display_size": _at_least(1),
+        },
+        {"alpha": alpha, "n_annotated": n_annotated, "max_display_size": max_display_size},
+        "plot_segmentation",
+    )
+    n_annotated, max_display_size = int(n_annotated), int(max_display_size)
+    n_labels = int(label_image.max()) if label_image.size else 0
+    if significance is not None:
+        significance = np.asarray(significance, dtype=np.float64).ravel()
+        if significance.size < n_labels:
+            raise ValueError(
+                f"significance must have one value per label (at least {n_labels}, the "
+                f"largest value of label_image); got {significance.size} values."
+            )
 
+    shown, labels_shown, factor = _display_resolution(image, label_image, max_display_size)
+    fig, ax = _figure_and_axes(ax, figsize)
+    colours = _label_colours(n_labels, seed)
+    _draw_segments(ax, shown, labels_shown, factor, colours, fill=fill, alpha=alpha,
+                   boundaries=boundaries, boundary_color=boundary_color)  # fmt: skip
+    present = np.flatnonzero(np.bincount(label_image.ravel(), minlength=n_labels + 1)[1:]) + 1
+    n_numbered = 0
+    if n_annotated and present.size:
+        chosen = _most_notable(image, label_image, present, significance, isolated, n_annotated)
+        _number_sources(ax, label_image, chosen)
+        n_numbered = chosen.size
+    title = f"{present.size:,} source{'s' if present.size != 1 else ''}"
+    if n_numbered:
+        ranked_by = "most significant" if significance is not None else "brightest"
+        title += f", the {n_numbered:,} {ranked_by} numbered"
+    if factor > 1:
+        title += f" (shown at 1/{factor} resolution)"
+    ax.set_title(title)
+    m, n = label_image.shape
+    ax.set_xlim(-0.5, n - 0.5)
+    ax.set_ylim(m - 0.5, -0.5)
+    ax.set_aspect("equal")
+    return fig
+
+
+def _segmentation_inputs(image, label_image, significance):
+    """The image and label image as arrays, and what a Segmentation adds to them."""
     from ._segmentation import Segmentation
 
     isolated = None
@@ -403,19 +450,11 @@ def plot_segmentation(
     if image.ndim not in (2, 3):
         raise ValueError(f"image must have shape (M, N) or (M, N, C); got shape {image.shape}.")
     label_image = _check_label_image(label_image, image.shape[:2])
-    if not 0.0 <= float(alpha) <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1]; got alpha={alpha!r}.")
-    n_annotated = _check_positive_int(n_annotated, "n_annotated", minimum=0)
-    max_display_size = _check_positive_int(max_display_size, "max_display_size")
-    n_labels = int(label_image.max()) if label_image.size else 0
-    if significance is not None:
-        significance = np.asarray(significance, dtype=np.float64).ravel()
-        if significance.size < n_labels:
-            raise ValueError(
-                f"significance must have one value per label (at least {n_labels}, the "
-                f"largest value of label_image); got {significance.size} values."
-            )
+    return image, label_image, significance, isolated
 
+
+def _display_resolution(image, label_image, max_display_size):
+    """Display image and label image, reduced by ``factor`` to at most ``max_display_size``."""
     m, n = label_image.shape
     factor = max(1, -(-max(m, n) // max_display_size))
     if factor > 1:
@@ -426,18 +465,22 @@ def plot_segmentation(
         labels_shown = _block_reduce(label_image, factor, np.max, dtype=label_image.dtype)
     else:
         shown, labels_shown = display_image(image), label_image
-    shown = _rgb_or_gray(shown)
+    return _rgb_or_gray(shown), labels_shown, factor
+
+
+def _draw_segments(ax, shown, labels_shown, factor, colours, *, fill, alpha, boundaries,
+                   boundary_color):  # fmt: skip
+    """The image, with the sources filled and their boundaries drawn over it."""
+    from skimage.segmentation import find_boundaries
+
     extent = (
         -0.5,
         labels_shown.shape[1] * factor - 0.5,
         labels_shown.shape[0] * factor - 0.5,
         -0.5,
     )
-
-    fig, ax = _figure_and_axes(ax, figsize)
     gray = {"cmap": "gray", "vmin": 0.0, "vmax": 1.0} if shown.ndim == 2 else {}
     ax.imshow(shown, extent=extent, interpolation="nearest", **gray)
-    colours = _label_colours(n_labels, seed)
     inside = labels_shown > 0
     if fill:
         layer = np.zeros(labels_shown.shape + (4,), dtype=np.float32)
@@ -454,52 +497,48 @@ def plot_segmentation(
         layer[edge, 3] = 1.0
         ax.imshow(layer, extent=extent, interpolation="nearest", label="boundaries")
 
-    counts = np.bincount(label_image.ravel(), minlength=n_labels + 1)
-    present = np.flatnonzero(counts[1:]) + 1
-    if n_annotated and present.size:
-        if significance is not None:
-            score = np.nan_to_num(significance[present - 1], nan=-np.inf)
-        else:
-            score = _source_flux(image, label_image, n_labels)[present]
-        if isolated is not None:
-            # AstroLink's clusters first: an isolated source's significance
-            # is a signal-to-noise ratio, on another scale than their sigmas.
-            # (isolated has one entry per label, as source_significance.)
-            order = np.lexsort((-score, isolated[present - 1]))
-        else:
-            order = np.argsort(-score, kind="stable")
-        chosen = present[order[:n_annotated]]
-        ranked_by = "most significant" if significance is not None else "brightest"
-        # Each number just above its source (centred on its columns), not over it.
-        boxes = find_objects(label_image, max_label=n_labels)
-        for value in chosen:
-            row_slice, col_slice = boxes[value - 1]
-            above = row_slice.start >= 0.04 * m  # else below, to stay inside the axes
-            ax.annotate(
-                str(value),
-                xy=(
-                    (col_slice.start + col_slice.stop - 1) / 2,
-                    row_slice.start - 0.5 if above else row_slice.stop - 0.5,
-                ),
-                xytext=(0, 1.5 if above else -1.5),
-                textcoords="offset points",
-                color="white",
-                fontsize=9,
-                ha="center",
-                va="bottom" if above else "top",
-                path_effects=[withStroke(linewidth=2.0, foreground="black")],
-                annotation_clip=True,
-            )
-    title = f"{present.size:,} source{'s' if present.size != 1 else ''}"
-    if n_annotated and present.size:
-        title += f", the {chosen.size:,} {ranked_by} numbered"
-    if factor > 1:
-        title += f" (shown at 1/{factor} resolution)"
-    ax.set_title(title)
-    ax.set_xlim(-0.5, n - 0.5)
-    ax.set_ylim(m - 0.5, -0.5)
-    ax.set_aspect("equal")
-    return fig
+
+def _most_notable(image, label_image, present, significance, isolated, n_annotated):
+    """The ``n_annotated`` labels of ``present`` to number: most significant, or brightest."""
+    n_labels = int(label_image.max())
+    if significance is not None:
+        score = np.nan_to_num(significance[present - 1], nan=-np.inf)
+    else:
+        score = _source_flux(image, label_image, n_labels)[present]
+    if isolated is not None:
+        # AstroLink's clusters first: an isolated source's significance
+        # is a signal-to-noise ratio, on another scale than their sigmas.
+        # (isolated has one entry per label, as source_significance.)
+        order = np.lexsort((-score, isolated[present - 1]))
+    else:
+        order = np.argsort(-score, kind="stable")
+    return present[order[:n_annotated]]
+
+
+def _number_sources(ax, label_image, chosen):
+    """Each chosen label's number just above its source (centred on its columns), not over it."""
+    from scipy.ndimage import find_objects
+
+    m = label_image.shape[0]
+    boxes = find_objects(label_image, max_label=int(label_image.max()))
+    for value in chosen:
+        row_slice, col_slice = boxes[value - 1]
+        above = row_slice.start >= 0.04 * m  # else below, to stay inside the axes
+        ax.annotate(
+            str(value),
+            xy=(
+                (col_slice.start + col_slice.stop - 1) / 2,
+                row_slice.start - 0.5 if above else row_slice.stop - 0.5,
+            ),
+            xytext=(0, 1.5 if above else -1.5),
+            textcoords="offset points",
+            color="white",
+            fontsize=9,
+            ha="center",
+            va="bottom" if above else "top",
+            path_effects=[withStroke(linewidth=2.0, foreground="black")],
+            annotation_clip=True,
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -607,8 +646,12 @@ def plot_ordered_density(
     "Position in AstroLink's ordering"
     """
     clusterer = _fitted_clusterer(clusterer_or_result)
-    max_points = _check_positive_int(max_points, "max_points", minimum=4)
-    n_legend = _check_positive_int(n_legend, "n_legend", minimum=0)
+    check_params(
+        {"max_points": _at_least(4), "n_legend": _at_least(0)},
+        {"max_points": max_points, "n_legend": n_legend},
+        "plot_ordered_density",
+    )
+    max_points, n_legend = int(max_points), int(n_legend)
     fig, ax = _figure_and_axes(ax, figsize)
     if clusterer is None:
         _say_empty(
@@ -629,6 +672,29 @@ def plot_ordered_density(
     depth = cluster_depths(clusterer.cluster_ids_)
     order = np.argsort(depth, kind="stable")  # parents first: children drawn on top
     colours = _cluster_colours(clusterer, seed)
+    _fill_clusters(ax, y, keep, bounds, order, colours)
+    max_depth = int(depth.max()) if depth.size else 0
+    step = 0.06  # height of a row of depth bars, in normalised log-density
+    if depth_bars and depth.size:
+        _draw_depth_bars(ax, bounds, depth, order, colours, step)
+    if 0 < depth.size <= n_legend:
+        handles = [Patch(facecolor=colours[j], label=clusterer.cluster_ids_[j]) for j in order]
+        ax.legend(handles=handles, title="cluster", fontsize="small", loc="upper right")
+    ax.set_xlim(0, max(n - 1, 1))
+    bottom = -step * max_depth if depth_bars and max_depth else 0.0
+    ax.set_ylim(bottom, 1.02)
+    ax.set_xlabel("Position in AstroLink's ordering")
+    ax.set_ylabel(r"Normalised $\log\hat\rho$")
+    n_clusters = depth.size
+    ax.set_title(
+        f"Ordered density: {n:,} points, {n_clusters:,} cluster{'s' if n_clusters != 1 else ''}"
+        + (f" (curve drawn through {keep.size:,} points)" if keep.size < n else "")
+    )
+    return fig
+
+
+def _fill_clusters(ax, y, keep, bounds, order, colours):
+    """Each cluster's range of the ordering filled under the curve, in ``order``."""
     polygons = []
     for j in order:
         start, stop = bounds[j]
@@ -648,48 +714,35 @@ def plot_ordered_density(
         label="clusters",
     )
     ax.add_collection(fills)
-    max_depth = int(depth.max()) if depth.size else 0
-    step = 0.06
-    if depth_bars and depth.size:
-        rows = -step * (depth[order] - 0.5)
-        segments = np.stack(
-            [
-                np.column_stack([bounds[order, 0], rows]),
-                np.column_stack([bounds[order, 1] - 1, rows]),
-            ],
-            axis=1,
-        )
-        ax.add_collection(
-            LineCollection(
-                segments,
-                colors=colours[order],
-                linewidths=3.0,
-                capstyle="butt",
-                label="depth bars",
-            )
-        )
-        ax.axhline(0.0, color="0.3", linewidth=0.5)
-        levels = np.arange(1, max_depth + 1)
-        ax.set_yticks(
-            np.concatenate([[0.0, 0.25, 0.5, 0.75, 1.0], -step * (levels - 0.5)]),
-            ["0.00", "0.25", "0.50", "0.75", "1.00"] + [f"depth {d}" for d in levels],
-        )
-        for tick in ax.get_yticklabels()[5:]:
-            tick.set_fontsize("x-small")
-    if 0 < depth.size <= n_legend:
-        handles = [Patch(facecolor=colours[j], label=clusterer.cluster_ids_[j]) for j in order]
-        ax.legend(handles=handles, title="cluster", fontsize="small", loc="upper right")
-    ax.set_xlim(0, max(n - 1, 1))
-    bottom = -step * max_depth if depth_bars and max_depth else 0.0
-    ax.set_ylim(bottom, 1.02)
-    ax.set_xlabel("Position in AstroLink's ordering")
-    ax.set_ylabel(r"Normalised $\log\hat\rho$")
-    n_clusters = depth.size
-    ax.set_title(
-        f"Ordered density: {n:,} points, {n_clusters:,} cluster{'s' if n_clusters != 1 else ''}"
-        + (f" (curve drawn through {keep.size:,} points)" if keep.size < n else "")
+
+
+def _draw_depth_bars(ax, bounds, depth, order, colours, step):
+    """A bar under the curve for every cluster, one row per depth, labelled on the y axis."""
+    rows = -step * (depth[order] - 0.5)
+    segments = np.stack(
+        [
+            np.column_stack([bounds[order, 0], rows]),
+            np.column_stack([bounds[order, 1] - 1, rows]),
+        ],
+        axis=1,
     )
-    return fig
+    ax.add_collection(
+        LineCollection(
+            segments,
+            colors=colours[order],
+            linewidths=3.0,
+            capstyle="butt",
+            label="depth bars",
+        )
+    )
+    ax.axhline(0.0, color="0.3", linewidth=0.5)
+    levels = np.arange(1, int(depth.max()) + 1)
+    ax.set_yticks(
+        np.concatenate([[0.0, 0.25, 0.5, 0.75, 1.0], -step * (levels - 0.5)]),
+        ["0.00", "0.25", "0.50", "0.75", "1.00"] + [f"depth {d}" for d in levels],
+    )
+    for tick in ax.get_yticklabels()[5:]:
+        tick.set_fontsize("x-small")
 
 
 # ---------------------------------------------------------------------------
@@ -762,7 +815,10 @@ def plot_hierarchy(
     'Significance (sigma)'
     """
     clusterer = _fitted_clusterer(clusterer_or_result)
-    max_annotated = _check_positive_int(max_annotated, "max_annotated", minimum=0)
+    check_params(
+        {"max_annotated": _at_least(0)}, {"max_annotated": max_annotated}, "plot_hierarchy"
+    )
+    max_annotated = int(max_annotated)
     fig, ax = _figure_and_axes(ax, figsize)
     if clusterer is None or clusterer.n_clusters_ == 0:
         why = (
@@ -776,6 +832,26 @@ def plot_hierarchy(
     n = clusterer.ordering_.size
     bounds = np.asarray(clusterer.cluster_bounds_, dtype=np.float64).reshape(-1, 2)
     depth = cluster_depths(clusterer.cluster_ids_)
+    collection = _hierarchy_boxes(clusterer, bounds, depth, cmap)
+    ax.add_collection(collection)
+    ax.add_patch(Rectangle((0, -0.45), n, 0.9, facecolor="0.85", edgecolor="0.5", linewidth=0.5))
+    ax.text(n / 2, 0, f"all {n:,} points", ha="center", va="center", fontsize=9)
+    if depth.size <= max_annotated:
+        _name_boxes(ax, clusterer.cluster_ids_, bounds, depth, n)
+    colourbar = fig.colorbar(collection, ax=ax, pad=0.01)
+    colourbar.set_label("Significance (sigma)")
+    max_depth = int(depth.max())
+    ax.set_xlim(0, n)
+    ax.set_ylim(max_depth + 0.5, -0.5)
+    ax.set_yticks(np.arange(max_depth + 1), ["root"] + [str(d) for d in range(1, max_depth + 1)])
+    ax.set_ylabel("Depth")
+    ax.set_xlabel("Position in AstroLink's ordering (box width = number of points)")
+    ax.set_title(f"Hierarchy of {depth.size:,} cluster{'s' if depth.size != 1 else ''}")
+    return fig
+
+
+def _hierarchy_boxes(clusterer, bounds, depth, cmap):
+    """One box per cluster on the row of its depth, coloured by its significance."""
     sig = np.asarray(clusterer.significances_, dtype=np.float64)
     finite = sig[np.isfinite(sig)]
     hi = float(finite.max()) if finite.size else 1.0
@@ -793,7 +869,7 @@ def plot_hierarchy(
         ],
         axis=1,
     )
-    collection = PolyCollection(
+    return PolyCollection(
         boxes,
         array=shown_sig,
         cmap=cmap,
@@ -805,29 +881,19 @@ def plot_hierarchy(
         linewidths=0.5 if depth.size <= 200 else 0.4,
         label="clusters",
     )
-    ax.add_collection(collection)
-    ax.add_patch(Rectangle((0, -0.45), n, 0.9, facecolor="0.85", edgecolor="0.5", linewidth=0.5))
-    ax.text(n / 2, 0, f"all {n:,} points", ha="center", va="center", fontsize=9)
-    if depth.size <= max_annotated:
-        for cid, (start, stop), d in zip(clusterer.cluster_ids_, bounds, depth, strict=True):
-            ax.text(
-                (start + stop) / 2,
-                d,
-                cid,
-                ha="center",
-                va="center",
-                fontsize=8,
-                rotation=90 if stop - start < 0.06 * n else 0,
-                clip_on=True,
-                path_effects=[withStroke(linewidth=2.0, foreground="white")],
-            )
-    colourbar = fig.colorbar(collection, ax=ax, pad=0.01)
-    colourbar.set_label("Significance (sigma)")
-    max_depth = int(depth.max())
-    ax.set_xlim(0, n)
-    ax.set_ylim(max_depth + 0.5, -0.5)
-    ax.set_yticks(np.arange(max_depth + 1), ["root"] + [str(d) for d in range(1, max_depth + 1)])
-    ax.set_ylabel("Depth")
-    ax.set_xlabel("Position in AstroLink's ordering (box width = number of points)")
-    ax.set_title(f"Hierarchy of {depth.size:,} cluster{'s' if depth.size != 1 else ''}")
-    return fig
+
+
+def _name_boxes(ax, cluster_ids, bounds, depth, n):
+    """Each box's cluster id in its middle, turned upright in a narrow box."""
+    for cid, (start, stop), d in zip(cluster_ids, bounds, depth, strict=True):
+        ax.text(
+            (start + stop) / 2,
+            d,
+            cid,
+            ha="center",
+            va="center",
+            fontsize=8,
+            rotation=90 if stop - start < 0.06 * n else 0,
+            clip_on=True,
+            path_effects=[withStroke(linewidth=2.0, foreground="white")],
+        )

@@ -7,7 +7,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._background import (
@@ -108,6 +108,7 @@ class SampledImage:
 
     @property
     def weights(self):
+        """Sampling weight of every pixel, (M, N) float64; 0 outside the footprint."""
         out = np.zeros(self.luminosity.size)
         out[self.candidates] = self.candidate_weights
         return out.reshape(self.luminosity.shape)
@@ -124,13 +125,35 @@ class SampledImage:
         return out
 
     def band_values(self, rows, cols):
-        """Smoothed, background-subtracted band values at given pixels, (n, C)."""
+        """Smoothed, background-subtracted band values at given pixels.
+
+        Parameters
+        ----------
+        rows, cols : ndarray of int of shape (n,)
+            Pixel coordinates.
+
+        Returns
+        -------
+        values : ndarray of float64 of shape (n, C)
+            The value of every band at each pixel, smoothed as the footprint.
+        """
         mesh = self._mesh
         sky = np.stack([np.asarray(m, dtype=np.float64) for m in self._band_sky_meshes])
         return local_means(self.image, rows, cols, self._kernel, sky, mesh.by, mesh.bx)
 
     def band_sky(self, rows, cols):
-        """Sky level of every band at given pixels, (C, n) float64 (not smoothed)."""
+        """Sky level of every band at given pixels.
+
+        Parameters
+        ----------
+        rows, cols : ndarray of int of shape (n,)
+            Pixel coordinates.
+
+        Returns
+        -------
+        sky : ndarray of float64 of shape (C, n)
+            The sky level of every band at each pixel (not smoothed).
+        """
         return self._mesh.at(self._band_sky_meshes, rows, cols)
 
 
@@ -189,7 +212,7 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         ``'asinh'`` (``arcsinh(signal / noise)``) compress the dynamic range so
         that faint sources receive enough points to be found next to bright
         ones.
-    colour_scale : float, default=20.0
+    color_scale : float, default=20.0
         Scale of colour space relative to position space: the colour features
         are the fraction of the luminosity in each band multiplied by this
         number, in pixels. 0 gives positions only. Ignored for single-band
@@ -209,6 +232,10 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Seed of the sampling. Pass an int for reproducible points: the same
         int gives the same points at every call of :meth:`transform`.
+    colour_scale : float or 'deprecated', default='deprecated'
+        The former name of ``color_scale`` (scikit-learn and matplotlib spell
+        it ``color``). A float given here is used instead of ``color_scale``,
+        with a :class:`FutureWarning`; the name will be removed.
 
     Attributes
     ----------
@@ -233,7 +260,7 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
     uniform jitter. Points stay inside ``[-0.5, N - 0.5) x [-0.5, M - 0.5)``
     (triangular offsets that would leave the image are reflected at its edge).
     Columns 2 onwards, present for images of more than one band when
-    ``colour_scale > 0``, hold ``colour_scale`` times the fraction of the
+    ``color_scale > 0``, hold ``color_scale`` times the fraction of the
     smoothed background-subtracted luminosity in each band.
 
     Images are ``(M, N)`` or ``(M, N, C)`` arrays of any real dtype; NaN
@@ -269,7 +296,11 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         "analysis_threshold": [Interval(Real, None, None, closed="neither"), None],
         "smoothing": [Interval(Real, 0, None, closed="left")],
         "stretch": [StrOptions({"linear", "sqrt", "asinh"})],
-        "colour_scale": [Interval(Real, 0, None, closed="left")],
+        "color_scale": [Interval(Real, 0, None, closed="left")],
+        "colour_scale": [
+            Interval(Real, 0, None, closed="left"),
+            Hidden(StrOptions({"deprecated"})),
+        ],
         "jitter": [StrOptions({"triangular", "uniform", "none"})],
         "sampling": [StrOptions({"systematic", "random"})],
         "random_state": ["random_state"],
@@ -287,10 +318,11 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         analysis_threshold=1.5,
         smoothing=1.0,
         stretch="linear",
-        colour_scale=20.0,
+        color_scale=20.0,
         jitter="triangular",
         sampling="systematic",
         random_state=None,
+        colour_scale="deprecated",
     ):
         self.n_samples = n_samples
         self.samples_per_pixel = samples_per_pixel
@@ -301,10 +333,35 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         self.analysis_threshold = analysis_threshold
         self.smoothing = smoothing
         self.stretch = stretch
-        self.colour_scale = colour_scale
+        self.color_scale = color_scale
         self.jitter = jitter
         self.sampling = sampling
         self.random_state = random_state
+        self.colour_scale = colour_scale
+
+    def _validate_params(self):
+        super()._validate_params()
+        if not isinstance(self.colour_scale, str):
+            warnings.warn(
+                "The parameter colour_scale of LuminositySampler was renamed color_scale; "
+                f"pass color_scale={self.colour_scale!r} instead. colour_scale will be "
+                "removed in a future release.",
+                FutureWarning,
+                stacklevel=3,
+            )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # X is one image, (M, N) or (M, N, C), and NaN pixels are masked ones.
+        tags.input_tags.two_d_array = True
+        tags.input_tags.three_d_array = True
+        tags.input_tags.allow_nan = True
+        return tags
+
+    @property
+    def _color_scale(self):
+        """``color_scale``, or the deprecated ``colour_scale`` when that is given."""
+        return self.color_scale if isinstance(self.colour_scale, str) else self.colour_scale
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, mask=None):
@@ -322,6 +379,7 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         Returns
         -------
         self : LuminositySampler
+            The fitted sampler.
         """
         data, _ = check_image(X)
         check_mask(mask, data.shape[:2])
@@ -334,7 +392,7 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         self.n_features_out_ = 2 + self._n_colour(self.n_bands_in_)
 
     def _n_colour(self, n_bands):
-        return n_bands if (n_bands > 1 and self.colour_scale > 0) else 0
+        return n_bands if (n_bands > 1 and self._color_scale > 0) else 0
 
     def analyse(self, X, mask=None):
         """Background, noise, footprint and sampling weights of an image.
@@ -511,6 +569,20 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
 
         The same as ``fit(X, mask=mask).transform(X, mask=mask)``, with the
         image checked once: the points of :meth:`sample`.
+
+        Parameters
+        ----------
+        X : (M, N[, C]) array-like
+            The image to fit to and sample.
+        y : None
+            Ignored.
+        mask : (M, N) ndarray of bool, default=None
+            Pixels that get no points (True).
+
+        Returns
+        -------
+        points : ndarray of shape (n_samples, 2 + n_colour_features)
+            The points of :meth:`transform`.
         """
         return self.sample(X, mask=mask)[1]
 
@@ -553,7 +625,20 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         )
 
     def n_samples_for(self, maps):
-        """Number of points drawn for the maps of :meth:`analyse`."""
+        """Number of points drawn for the maps of :meth:`analyse`.
+
+        Parameters
+        ----------
+        maps : SampledImage
+            The maps of an image, from :meth:`analyse`.
+
+        Returns
+        -------
+        n_samples : int
+            ``n_samples``, or for ``'auto'`` ``samples_per_pixel`` points per
+            footprint pixel, at least 1,000 and at most ``max_samples`` (0
+            for an empty footprint).
+        """
         if self.n_samples != "auto":
             return int(self.n_samples)
         n_fg = int(np.count_nonzero(maps.candidate_weights > 0))
@@ -618,7 +703,7 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
             row, col = np.divmod(pick[starts], w)
             values = maps.band_values(row, col)
             noise = rng.random_sample((n, n_bands)) if quantum else np.empty((0, n_bands))
-            args = (values, run, noise, float(quantum), float(self.colour_scale), points)
+            args = (values, run, noise, float(quantum), float(self._color_scale), points)
             threaded(colour_fractions, run.size, *args, min_per_thread=4096)
         return points
 

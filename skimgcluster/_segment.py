@@ -4,7 +4,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy import ndimage
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.utils.validation import check_is_fitted
 
 from ._clusterer import AstroLinkClusterer
@@ -12,31 +12,16 @@ from ._deblend import colour_split_segments, merge_segments, split_segments
 from ._labels import labels_to_image
 from ._sampler import LuminositySampler
 from ._segmentation import Segmentation
-from ._validation import check_image, check_mask
+from ._validation import TILE_SIZE_CONSTRAINTS, Interval, check_image, check_mask, check_params
 
 __all__ = ["segment", "Segmentation", "ImageSegmenter"]
 
 
-def _split_params(params):
-    sampler_keys = set(LuminositySampler().get_params())
-    clusterer_keys = set(AstroLinkClusterer().get_params())
-    s, c = {}, {}
-    for key, value in params.items():
-        if key in sampler_keys:
-            s[key] = value
-        elif key in clusterer_keys:
-            c[key] = value
-        else:
-            raise TypeError(
-                f"segment() got an unexpected keyword {key!r}; it takes the parameters of "
-                f"LuminositySampler ({', '.join(sorted(sampler_keys))}) and "
-                f"AstroLinkClusterer ({', '.join(sorted(clusterer_keys))})."
-            )
-    return s, c
 
 
 # Image defaults of the clusterer, chosen on synthetic fields with known truth
 # (see benchmarks/README.md); AstroLinkClusterer's own defaults are AstroLink's.
+# segment()'s signature repeats them (tests/test_segment.py checks that it does).
 DEFAULT_CLUSTERER = {"k_den": 15, "min_significance": 2.25, "label_level": "leaf"}
 
 
@@ -45,15 +30,42 @@ def segment(
     *,
     mask=None,
     random_state=None,
+    # LuminositySampler
+    n_samples="auto",
+    samples_per_pixel=4.0,
+    max_samples=5_000_000,
+    background="auto",
+    background_box_size=64,
+    detection_threshold=3.5,
+    analysis_threshold=1.5,
+    smoothing=1.0,
+    stretch="linear",
+    color_scale=20.0,
+    jitter="triangular",
+    sampling="systematic",
+    # AstroLinkClusterer, with the image defaults of DEFAULT_CLUSTERER
+    k_den=15,
+    k_link="auto",
+    min_significance=2.25,
+    adaptive=False,
+    h_style=1,
+    d_intrinsic=None,
+    label_level="leaf",
+    min_cluster_size=1,
+    working_memory=None,
+    algorithm="kd_tree",
+    n_jobs=None,
+    verbose=0,
+    # ImageSegmenter
     isolated_snr=5.0,
     deblend_dip=2.0,
     deblend_color_z=3.0,
     deblend_color_split=4.0,
     min_area=7,
-    callback=None,
     tile_size="auto",
     halo=None,
-    **params,
+    callback=None,
+    colour_scale="deprecated",
 ):
     """Find the sources of an image: sample, cluster and map back to pixels.
 
@@ -70,6 +82,63 @@ def segment(
         Pixels to exclude (True).
     random_state : int, RandomState instance or None, default=None
         Seed of the sampling; the same int gives the same segmentation.
+    n_samples : int or 'auto', default='auto'
+        Number of points to draw (see :class:`LuminositySampler`, as the
+        sampler's parameters below).
+    samples_per_pixel : float, default=4.0
+        Mean number of points per footprint pixel when ``n_samples='auto'``.
+    max_samples : int, default=5_000_000
+        Upper bound on the number of points when ``n_samples='auto'``.
+    background : 'auto', float or None, default='auto'
+        Sky level to subtract: estimated, a constant, or none.
+    background_box_size : int, default=64
+        Side in pixels of the boxes of the automatic background.
+    detection_threshold : float, default=3.5
+        Noise standard deviations of the smoothed luminosity that a pixel
+        needs to be sampled.
+    analysis_threshold : float or None, default=1.5
+        Pixel-noise standard deviations at which segments end.
+    smoothing : float, default=1.0
+        Standard deviation in pixels of the Gaussian filter.
+    stretch : {'linear', 'sqrt', 'asinh'}, default='linear'
+        How sampling weight follows luminosity.
+    color_scale : float, default=20.0
+        Pixels that a unit of colour fraction is worth; 0 for positions only.
+    jitter : {'triangular', 'uniform', 'none'}, default='triangular'
+        Sub-pixel placement of points.
+    sampling : {'systematic', 'random'}, default='systematic'
+        How pixels are drawn.
+    k_den : int or 'auto', default=15
+        Neighbours of the density estimate (see :class:`AstroLinkClusterer`,
+        as the clusterer's parameters below). The image defaults of
+        ``k_den``, ``min_significance`` and ``label_level`` differ from the
+        clusterer's own, which are AstroLink's: they were chosen on
+        synthetic fields with known truth (see ``benchmarks/README.md``).
+    k_link : int or 'auto', default='auto'
+        Neighbours that link groups.
+    min_significance : float or 'auto', default=2.25
+        Lowest significance of a cluster, in standard deviations.
+    adaptive : bool, default=False
+        Rescale every feature to unit variance before clustering.
+    h_style : {0, 1}, default=1
+        AstroLink's hierarchy style: 0 keeps only groups that are outliers
+        themselves, 1 also adds the significant complementary groups.
+    d_intrinsic : int or None, default=None
+        Intrinsic dimension of the density estimate.
+    label_level : {'deepest', 'leaf', 'top'}, default='leaf'
+        Which clusters of the hierarchy label the points; ``'leaf'`` shares
+        the envelopes of nested structures among the leaf clusters, as a
+        deblender does.
+    min_cluster_size : int, default=1
+        Fewest points of a cluster.
+    working_memory : float or None, default=None
+        Memory, in MiB, that the neighbour query may use at once.
+    algorithm : {'kd_tree', 'grid'}, default='kd_tree'
+        Neighbour search.
+    n_jobs : int or None, default=None
+        Number of threads for AstroLink's parallel kernels; ``-1`` for all.
+    verbose : int, default=0
+        Log AstroLink's progress to the ``skimgcluster`` logger.
     isolated_snr : float or None, default=5.0
         Footprint regions in which AstroLink finds no cluster become sources
         when their signal-to-noise ratio reaches this (see
@@ -90,11 +159,6 @@ def segment(
     min_area : int, default=7
         Fewest pixels above the analysis threshold that make a source (see
         :class:`ImageSegmenter`).
-    callback : callable or None, default=None
-        Called as ``callback(stage, detail)`` as each stage starts
-        (``'sampling'``, ``'clustering'``, ``'labelling'``), e.g. to show
-        progress; a tiled run calls ``callback('tiles', '<done> of <n> tiles')``
-        as tiles finish.
     tile_size : int, 'auto' or None, default='auto'
         Segment the image in tiles of this many pixels a side, with a halo,
         on the active Dask scheduler, and stitch them (see
@@ -105,13 +169,14 @@ def segment(
     halo : int or None, default=None
         Margin in pixels around each tile; ``None`` is the larger of 3
         background boxes and ``tile_size // 8``.
-    **params
-        Parameters of :class:`LuminositySampler` and
-        :class:`AstroLinkClusterer` by name (e.g. ``n_samples=200_000``,
-        ``k_den=30``, ``colour_scale=0``). For images the clusterer defaults
-        to ``k_den=15``, ``min_significance=2.25`` and ``label_level='leaf'``
-        (envelopes of nested structures are shared among the leaf clusters,
-        as a deblender does).
+    callback : callable or None, default=None
+        Called as ``callback(stage, detail)`` as each stage starts
+        (``'sampling'``, ``'clustering'``, ``'labelling'``), e.g. to show
+        progress; a tiled run calls ``callback('tiles', '<done> of <n> tiles')``
+        as tiles finish.
+    colour_scale : float or 'deprecated', default='deprecated'
+        The former name of ``color_scale``; a float given here is used, with
+        a :class:`FutureWarning`.
 
     Returns
     -------
@@ -142,10 +207,16 @@ def segment(
     >>> result.n_sources
     2
     """
-    sampler_params, clusterer_params = _split_params(params)
+    # The signature above is the estimators' parameters, spelled out so that
+    # help(segment) shows them (tests/test_segment.py checks they match).
+    chosen = {name: value for name, value in locals().items() if name != "image"}
+    sampler = LuminositySampler(**{name: chosen[name] for name in LuminositySampler().get_params()})
+    clusterer = AstroLinkClusterer(
+        **{name: chosen[name] for name in AstroLinkClusterer().get_params()}
+    )
     segmenter = ImageSegmenter(
-        sampler=LuminositySampler(random_state=random_state, **sampler_params),
-        clusterer=AstroLinkClusterer(**{**DEFAULT_CLUSTERER, **clusterer_params}),
+        sampler=sampler,
+        clusterer=clusterer,
         isolated_snr=isolated_snr,
         deblend_dip=deblend_dip,
         deblend_color_z=deblend_color_z,
@@ -342,6 +413,18 @@ class ImageSegmenter(BaseEstimator):
     (64, 64)
     """
 
+    _parameter_constraints: dict = {
+        "sampler": [LuminositySampler, None],
+        "clusterer": [AstroLinkClusterer, None],
+        "isolated_snr": [Interval(Real, None, None, closed="neither"), None],
+        "deblend_dip": [Interval(Real, None, None, closed="neither"), None],
+        "deblend_color_z": [Interval(Real, None, None, closed="neither"), None],
+        "deblend_color_split": [Interval(Real, None, None, closed="neither"), None],
+        "min_area": [Interval(Integral, 1, None, closed="left")],
+        **TILE_SIZE_CONSTRAINTS,
+        "halo": [Interval(Integral, 0, None, closed="left"), None],
+    }
+
     def __init__(
         self,
         sampler=None,
@@ -366,14 +449,8 @@ class ImageSegmenter(BaseEstimator):
         self.halo = halo
 
     def _steps(self):
+        # Instances of these two classes only (see _parameter_constraints):
         # segment_image uses the sampler's maps and the clusterer's hierarchy.
-        for name, kind in (("sampler", LuminositySampler), ("clusterer", AstroLinkClusterer)):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, kind):
-                raise TypeError(
-                    f"{name} must be an instance of {kind.__name__} or None; "
-                    f"got {type(value).__name__}."
-                )
         sampler = LuminositySampler() if self.sampler is None else clone(self.sampler)
         clusterer = (
             AstroLinkClusterer(**DEFAULT_CLUSTERER)
@@ -398,27 +475,17 @@ class ImageSegmenter(BaseEstimator):
             If a parameter is invalid, with a message that names it.
         """
         sampler, clusterer = self._steps()
-        self._check_params()
+        self._validate_params()
         sampler._validate_params()
         clusterer._validate_params()
         return sampler, clusterer
 
-    def _check_params(self):
-        """Check the parameters of the segmenter itself (not of its steps)."""
-        for name in ("isolated_snr", "deblend_dip", "deblend_color_z", "deblend_color_split"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, Real) or isinstance(value, bool)
-                                      or not np.isfinite(value)):  # fmt: skip
-                raise (TypeError if not isinstance(value, Real) else ValueError)(
-                    f"{name} must be a finite number or None; got {name}={value!r}."
-                )
-        area = self.min_area
-        if not isinstance(area, Integral) or isinstance(area, bool) or area < 1:
-            wrong_type = not isinstance(area, Integral) or isinstance(area, bool)
-            raise (TypeError if wrong_type else ValueError)(
-                f"min_area must be an integer >= 1; got min_area={area!r}."
-            )
+    def _validate_params(self):
+        # The package's own check (it refuses bool as a number, which
+        # scikit-learn's accepts) over the same declared constraints.
+        check_params(self._parameter_constraints, self.get_params(deep=False), "ImageSegmenter")
 
+    @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
         """Check the images; nothing is learnt (see Notes).
 
@@ -432,13 +499,14 @@ class ImageSegmenter(BaseEstimator):
         Returns
         -------
         self : ImageSegmenter
+            The fitted segmenter.
         """
         images = _check_images(X)
         for image in images:
             check_image(image, name="each image of X")
-        self._steps()[0]._validate_params()
-        self._steps()[1]._validate_params()
-        self._check_params()
+        sampler, clusterer = self._steps()
+        sampler._validate_params()
+        clusterer._validate_params()
         self.n_images_ = len(images)
         return self
 
@@ -462,24 +530,23 @@ class ImageSegmenter(BaseEstimator):
         result : Segmentation or TiledSegmentation
             A :class:`TiledSegmentation` when ``tile_size`` tiles the image.
         """
-        from ._tiling import check_halo, check_tiled_image, resolve_tile_size, segment_tiled
+        from ._tiling import check_tiled_image, resolve_tile_size, segment_tiled
 
+        self._validate_params()
         shape = check_tiled_image(image)
         if shape is not None:
             tile_size = resolve_tile_size(self.tile_size, shape)
-            halo = check_halo(self.halo)
+            halo = self.halo
             if tile_size is not None and max(shape[0], shape[1]) > tile_size:
                 return segment_tiled(
                     self, image, mask=mask, tile_size=tile_size, halo=halo, callback=callback
                 )
-        if callback is not None and not callable(callback):
-            raise TypeError(f"callback must be a callable or None; got {type(callback).__name__}.")
+        check_params({"callback": ["callable", None]}, {"callback": callback}, "segment_image")
 
         def report(stage, detail=""):
             if callback is not None:
                 callback(stage, detail)
 
-        self._check_params()
         sampler, clusterer = self._steps()
         data, _ = check_image(image)
         mask = check_mask(mask, data.shape[:2])
@@ -668,6 +735,8 @@ class ImageSegmenter(BaseEstimator):
         Returns
         -------
         score : float
+            Mean detection F1 over the images (see
+            :func:`skimgcluster.metrics.detection_f1_score`).
         """
         from .metrics import detection_f1_score
 

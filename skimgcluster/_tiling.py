@@ -16,7 +16,7 @@ from numbers import Integral
 import numpy as np
 
 from ._catalog import MEASURED_COLUMNS
-from ._validation import check_memory, format_bytes
+from ._validation import TILE_SIZE_CONSTRAINTS, check_memory, check_params, format_bytes
 
 __all__ = ["TiledSegmentation"]
 
@@ -121,6 +121,7 @@ class TiledSegmentation:
         Returns
         -------
         catalog : SourceCatalog
+            One row per source of ``label_image``.
         """
         from ._catalog import SourceCatalog
 
@@ -222,29 +223,12 @@ def check_tiled_image(image, *, name="image"):
 
 def resolve_tile_size(tile_size, shape):
     """The tile size to use for an image of ``shape``, or None for no tiling."""
+    check_params(TILE_SIZE_CONSTRAINTS, {"tile_size": tile_size}, "segment")
     if tile_size is None:
         return None
     if isinstance(tile_size, str):
-        if tile_size != "auto":
-            raise ValueError(
-                f"tile_size must be 'auto', None or an integer >= 32; got {tile_size!r}."
-            )
         return AUTO_TILE_SIZE if shape[0] * shape[1] > AUTO_TILE_ABOVE else None
-    if not isinstance(tile_size, Integral) or isinstance(tile_size, bool) or tile_size < 32:
-        raise (ValueError if isinstance(tile_size, Integral) else TypeError)(
-            f"tile_size must be 'auto', None or an integer >= 32; got tile_size={tile_size!r}."
-        )
     return int(tile_size)
-
-
-def check_halo(halo):
-    if halo is None:
-        return None
-    if not isinstance(halo, Integral) or isinstance(halo, bool) or halo < 0:
-        raise (ValueError if isinstance(halo, Integral) else TypeError)(
-            f"halo must be None or an integer >= 0; got halo={halo!r}."
-        )
-    return int(halo)
 
 
 def _span(start, stop, halo, size, box):
@@ -628,8 +612,7 @@ def segment_tiled(segmenter, image, *, mask=None, tile_size, halo=None, callback
     min_halo = _MIN_HALO_BOXES * box
     halo = max(min_halo, tile_size // 8) if halo is None else max(int(halo), min_halo)
     max_halo = _max_halo(tile_size, halo)
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be a callable or None; got {type(callback).__name__}.")
+    check_params({"callback": ["callable", None]}, {"callback": callback}, "segment_tiled")
     # The stitched label image is the one allocation of the image's size here.
     check_memory(
         4.0 * h * w,

@@ -1,10 +1,96 @@
-"""Shared input checks for images."""
+"""Shared input checks: images, masks, parameters and memory."""
+
+from numbers import Integral, Real
 
 import numpy as np
 
 from .exceptions import InsufficientMemoryError
+# scikit-learn's constraint vocabulary, shared with the estimators'
+# ``_parameter_constraints``. The module is private to scikit-learn, so
+# tests/test_validation.py::test_sklearn_constraint_classes_keep_their_api fails if
+# the parts used here change.
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 
 __all__ = []
+
+
+def _is_number(value, kind):
+    # bool is an Integral, but True is never meant as a count or a threshold.
+    return isinstance(value, kind) and not isinstance(value, (bool, np.bool_))
+
+
+def _satisfies(value, constraint):
+    if constraint is None:
+        return value is None
+    if constraint == "boolean":
+        return isinstance(value, (bool, np.bool_))
+    if constraint == "callable":
+        return callable(value)
+    if isinstance(constraint, Interval):
+        return _is_number(value, constraint.type) and constraint.is_satisfied_by(value)
+    if isinstance(constraint, StrOptions):
+        return constraint.is_satisfied_by(value)
+    if isinstance(constraint, type):
+        if issubclass(constraint, (Integral, Real)):
+            return _is_number(value, constraint)
+        return isinstance(value, constraint)
+    raise TypeError(f"unknown parameter constraint {constraint!r}")  # pragma: no cover
+
+
+def _describe(constraint):
+    if constraint is None:
+        return "None"
+    if constraint == "boolean":
+        return "a bool"
+    if constraint == "callable":
+        return "a callable"
+    if isinstance(constraint, type):
+        return f"an instance of {constraint.__name__}"
+    if isinstance(constraint, Interval) and constraint.left is None and constraint.right is None:
+        return "a finite number"  # rather than "a float in the range (-inf, inf)"
+    return str(constraint)
+
+
+# tile_size of ImageSegmenter and of the tiling it hands images to: here, so
+# that _segment needs no import of _tiling to declare it.
+TILE_SIZE_CONSTRAINTS = {
+    "tile_size": [Interval(Integral, 32, None, closed="left"), StrOptions({"auto"}), None]
+}
+
+
+def check_params(constraints, params, caller):
+    """Check parameters against constraints; the one parameter check of the package.
+
+    Parameters
+    ----------
+    constraints : dict
+        For every parameter name, the list of the constraints it may satisfy
+        (one is enough): an ``Interval`` or ``StrOptions`` of scikit-learn's
+        vocabulary (``bool`` satisfies no number interval), a type, ``None``,
+        ``'boolean'`` or ``'callable'``.
+    params : dict
+        The values, by parameter name; every name must have constraints.
+    caller : str
+        The estimator or function, as named in the message, e.g.
+        ``'labels_to_image'``.
+
+    Raises
+    ------
+    InvalidParameterError
+        A :class:`ValueError` and a :class:`TypeError` (as scikit-learn's
+        estimators raise), naming the first parameter that satisfies none of
+        its constraints, the constraints and the value.
+    """
+    for name, value in params.items():
+        options = constraints[name]
+        if any(_satisfies(value, option) for option in options):
+            continue
+        described = [_describe(option) for option in options]
+        if len(described) > 1:
+            described = [", ".join(described[:-1]) + " or " + described[-1]]
+        raise InvalidParameterError(
+            f"The {name!r} parameter of {caller} must be {described[0]}; got {name}={value!r}."
+        )
 
 
 def check_image(image, *, name="image"):
@@ -108,10 +194,8 @@ def available_memory():
 
     A function of its own so that tests can replace it.
     """
-    try:
-        import psutil
-    except ImportError:  # pragma: no cover - psutil comes with astrolink
-        return None
+    import psutil  # imported here: ``import skimgcluster`` stays light
+
     try:
         available = int(psutil.virtual_memory().available)
     except Exception:  # pragma: no cover - exotic platforms

@@ -13,6 +13,8 @@ from scipy import ndimage
 from scipy.special import gammaincinv
 from sklearn.utils import check_random_state
 
+from ._validation import Interval, check_params
+
 __all__ = ["make_field", "make_blended_pairs", "SOURCE_COLUMNS"]
 
 #: Columns of the source table returned by the generators.
@@ -237,10 +239,14 @@ def make_field(
     """
     shape = _check_shape(shape)
     rng = check_random_state(random_state)
-    if not isinstance(n_sources, Integral) or n_sources < 0:
-        raise ValueError(f"n_sources must be a non-negative integer; got {n_sources!r}.")
-    if not isinstance(n_bands, Integral) or n_bands < 1:
-        raise ValueError(f"n_bands must be a positive integer; got {n_bands!r}.")
+    check_params(
+        {
+            "n_sources": [Interval(Integral, 0, None, closed="left")],
+            "n_bands": [Interval(Integral, 1, None, closed="left")],
+        },
+        {"n_sources": n_sources, "n_bands": n_bands},
+        "make_field",
+    )
     sky = np.broadcast_to(np.asarray(sky, dtype=float), (n_bands,))
     psf_sigma = psf_fwhm / (2 * np.sqrt(2 * np.log(2)))
     h, w = shape
@@ -298,18 +304,44 @@ def make_blended_pairs(
         Number of pairs.
     stamp_size : int, default=48
         Side of each pair's cell in pixels.
-    n_bands, snr_range, size_range, psf_fwhm, noise, sky, truth_threshold, random_state
-        As in :func:`make_field`.
+    n_bands : int, default=3
+        Number of bands, as in :func:`make_field`.
+    snr_range : (float, float), default=(30.0, 300.0)
+        Range of the sources' signal-to-noise ratios, as in :func:`make_field`.
+    size_range : (float, float), default=(1.5, 4.0)
+        Range of the half-light radii in pixels, as in :func:`make_field`.
     separation_range : (float, float), default=(0.8, 1.6)
         Range of separations in units of ``r_eff_1 + r_eff_2 + psf_sigma``.
+    psf_fwhm : float, default=2.5
+        FWHM of the Gaussian PSF in pixels, as in :func:`make_field`.
+    noise : float, default=1.0
+        Standard deviation of the noise, as in :func:`make_field`.
+    sky : float or sequence of float, default=100.0
+        Sky level, as in :func:`make_field`.
+    truth_threshold : float, default=1.0
+        Noise standard deviations of the model that make a pixel part of the
+        truth, as in :func:`make_field`.
+    random_state : int, RandomState instance or None, default=None
+        Seed, as in :func:`make_field`.
 
     Returns
     -------
     image : (stamp_size, n_pairs * stamp_size, n_bands) ndarray of float32
+        The stamps side by side.
     truth : (stamp_size, n_pairs * stamp_size) ndarray of int32
+        The true label image, 0 = background.
     sources : dict of ndarray
         Source table; ``pair`` says which pair a source belongs to.
     """
+    check_params(
+        {
+            "n_pairs": [Interval(Integral, 1, None, closed="left")],
+            "stamp_size": [Interval(Integral, 16, None, closed="left")],
+            "n_bands": [Interval(Integral, 1, None, closed="left")],
+        },
+        {"n_pairs": n_pairs, "stamp_size": stamp_size, "n_bands": n_bands},
+        "make_blended_pairs",
+    )
     rng = check_random_state(random_state)
     shape = _check_shape((stamp_size, stamp_size * n_pairs))
     sky = np.broadcast_to(np.asarray(sky, dtype=float), (n_bands,))

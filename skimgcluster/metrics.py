@@ -10,6 +10,8 @@ from numbers import Real
 
 import numpy as np
 
+from ._validation import Interval, StrOptions, check_params
+
 __all__ = [
     "match_segments",
     "detection_scores",
@@ -17,6 +19,9 @@ __all__ = [
     "make_detection_scorer",
     "pairs_separated",
 ]
+
+# Above 0.5 IoU a segment matches at most one true source (module docstring).
+_IOU_THRESHOLD = {"iou_threshold": [Interval(Real, 0.5, 1, closed="both")]}
 
 
 def _check_label_images(found, truth):
@@ -49,12 +54,13 @@ def match_segments(found, truth, *, iou_threshold=0.5):
     Returns
     -------
     found_labels : ndarray of shape (n_matches,)
+        The matched labels of ``found``.
     true_labels : ndarray of shape (n_matches,)
+        The labels of ``truth`` they match, in the same order.
     iou : ndarray of shape (n_matches,)
-        The matched pairs and their IoU.
+        The IoU of each matched pair.
     """
-    if not isinstance(iou_threshold, Real) or not 0.5 <= iou_threshold <= 1:
-        raise ValueError(f"iou_threshold must be in [0.5, 1]; got {iou_threshold!r}.")
+    check_params(_IOU_THRESHOLD, {"iou_threshold": iou_threshold}, "match_segments")
     f, t = _check_label_images(found, truth)
     f_ids, f_area = np.unique(f[f > 0], return_counts=True)
     t_ids, t_area = np.unique(t[t > 0], return_counts=True)
@@ -142,12 +148,16 @@ def detection_f1_score(found, truth, *, iou_threshold=0.5):
     Parameters
     ----------
     found : (M, N) ndarray of int or sequence of them
+        Label image(s) to evaluate, 0 = background.
     truth : (M, N) ndarray of int or sequence of them
+        True label image(s), 0 = background.
     iou_threshold : float, default=0.5
+        Smallest IoU of a match, in [0.5, 1].
 
     Returns
     -------
     f1 : float
+        The F1 score of the detections, or its mean over the images.
     """
     if isinstance(found, np.ndarray) and found.ndim == 2:
         return detection_scores(found, truth, iou_threshold=iou_threshold)["f1"]
@@ -176,15 +186,20 @@ def make_detection_scorer(metric="f1", *, iou_threshold=0.5):
     Parameters
     ----------
     metric : {'f1', 'completeness', 'purity', 'mean_iou'}, default='f1'
+        The score of :func:`detection_scores` to average over the images.
     iou_threshold : float, default=0.5
+        Smallest IoU of a match, in [0.5, 1].
 
     Returns
     -------
     scorer : callable
+        ``scorer(estimator, images, truths)``, the mean of ``metric``.
     """
-    allowed = ("f1", "completeness", "purity", "mean_iou")
-    if metric not in allowed:
-        raise ValueError(f"metric must be one of {allowed}; got {metric!r}.")
+    check_params(
+        {"metric": [StrOptions({"f1", "completeness", "purity", "mean_iou"})], **_IOU_THRESHOLD},
+        {"metric": metric, "iou_threshold": iou_threshold},
+        "make_detection_scorer",
+    )
 
     def scorer(estimator, X, y):
         found = estimator.predict(X)

@@ -153,7 +153,9 @@ def test_hierarchy_and_samples_match_the_segmentation():
 
 
 def test_matches_photutils():
-    photutils_segmentation = pytest.importorskip("photutils.segmentation")
+    # photutils is in the test extra: these interoperation tests run, never skip.
+    import photutils.segmentation as photutils_segmentation
+
     image, _, _ = make_field((160, 160), 20, random_state=5)
     result = segment(image, random_state=0)
     cat = result.catalog()
@@ -360,7 +362,6 @@ def test_to_table_columns_and_units(small):
 
 
 def test_to_segmentation_image(small):
-    pytest.importorskip("photutils")
     image, labels, mask = small
     cat = hand_made_segmentation(image, labels, mask).catalog()
     segm = cat.to_segmentation_image()

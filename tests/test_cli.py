@@ -215,3 +215,39 @@ def test_fits_hdu_and_errors(tmp_path, capsys, field_png):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("skimgcluster: error:"), err
         assert message in err[0], err[0]
+
+
+def test_color_scale_flag_and_its_former_spelling(field_png, tmp_path, capsys):
+    assert main(["segment", str(field_png), "-o", str(tmp_path / "a"), "--color-scale", "0"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    old = ["segment", str(field_png), "-o", str(tmp_path / "b"), "--colour-scale", "0"]
+    assert main(old) == 0
+    assert "skimgcluster: warning: The parameter colour_scale" in capsys.readouterr().err
+    a, _ = read_image(tmp_path / "a" / "labels.png")
+    b, _ = read_image(tmp_path / "b" / "labels.png")
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(SystemExit):
+        main(["segment", "--help"])
+    assert "--colour-scale" not in capsys.readouterr().out
+
+
+def test_traceback_flag_shows_what_the_one_line_error_hides(field_png, tmp_path, capsys):
+    args = ["segment", str(field_png), "-o", str(tmp_path / "o"), "--n-samples", "-5", "-q"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert main([*args, "--traceback"]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0] == "Traceback (most recent call last):"
+    assert any("_validate_params" in line for line in lines)  # where it was raised
+    assert lines[-1].startswith("skimgcluster: error:") and "n_samples" in lines[-1]
+
+
+def test_traceback_flag_with_separate_images(field_png, tmp_path, capsys):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png")
+    args = ["segment", "--separate", str(field_png), str(bad), "-o", str(tmp_path / "o"), "-q"]
+    assert main([*args, "--traceback"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last):" in err
+    assert f"skimgcluster: error: {bad}:" in err

@@ -655,8 +655,8 @@ def test_runaway_prominence_fit_is_refitted():
     fitted, refitted = _check_prominence_fit(prom, raw.pFit)
     assert refitted
     assert fitted.min() >= 1.0  # AstroLink's bounds
-    # The model now describes the bulk of the prominences: its median is near
-    # theirs, and it is closer to them than AstroLink's run-away fit.
+    # The refitted model describes the bulk of the prominences: its median is
+    # near theirs, and it is closer to them than AstroLink's run-away fit.
     from scipy.stats import beta
 
     assert 0.5 < beta.median(*fitted) / np.median(prom) < 2.0

@@ -46,12 +46,25 @@ def test_the_image_has_several_sources():
     assert _segment().n_sources >= 3
 
 
-def test_same_seed_same_label_image_across_calls():
+def _non_contiguous(array):
+    """A copy of ``array`` with the same values, in every other element of a larger buffer."""
+    buffer = np.zeros((array.shape[0], 2 * array.shape[1], *array.shape[2:]), array.dtype)
+    view = buffer[:, ::2]
+    view[...] = array
+    assert not view.flags.c_contiguous and not view.flags.f_contiguous
+    return view
+
+
+def test_same_seed_same_label_image_across_calls_and_memory_layouts():
+    # A second call on the same values laid out differently in memory (strided,
+    # Fortran order): a kernel that read its input by the wrong strides, or kept
+    # state between calls, would give other points or labels.
     first = _segment()
-    second = _segment()
-    np.testing.assert_array_equal(first.label_image, second.label_image)
-    np.testing.assert_array_equal(first.points, second.points)
-    np.testing.assert_array_equal(first.labels, second.labels)
+    for image in (_non_contiguous(IMAGE), np.asfortranarray(IMAGE)):
+        second = segment(image, random_state=3)
+        np.testing.assert_array_equal(first.label_image, second.label_image)
+        np.testing.assert_array_equal(first.points, second.points)
+        np.testing.assert_array_equal(first.labels, second.labels)
 
 
 def test_other_seed_other_points():
@@ -69,17 +82,22 @@ def test_each_stage_is_deterministic():
     image = gaussian_image((96, 96), THREE_SOURCES, sky=5.0, seed=2)
     sampler = LuminositySampler(n_samples=3000, random_state=11)
     points = sampler.fit_transform(image)
-    np.testing.assert_array_equal(points, sampler.transform(image))  # transform again
+    # Each stage again, on inputs that could make it differ: a transform after
+    # the fit has drawn (the seed, not the state of a stream, decides), a
+    # strided copy of the image, other thread counts, a strided copy of the points.
+    np.testing.assert_array_equal(points, sampler.transform(image))
     np.testing.assert_array_equal(
-        points, LuminositySampler(**sampler.get_params()).fit_transform(image)
+        points, LuminositySampler(**sampler.get_params()).fit_transform(_non_contiguous(image))
     )
     labels = AstroLinkClusterer(min_significance=2).fit(points).labels_
     np.testing.assert_array_equal(
-        labels, AstroLinkClusterer(min_significance=2).fit(points).labels_
+        labels,
+        AstroLinkClusterer(min_significance=2, n_jobs=2).fit(_non_contiguous(points)).labels_,
     )
     assert labels.max() >= 2
     np.testing.assert_array_equal(
-        labels_to_image(labels, points, image.shape), labels_to_image(labels, points, image.shape)
+        labels_to_image(labels, points, image.shape),
+        labels_to_image(labels, _non_contiguous(points), image.shape),
     )
 
 

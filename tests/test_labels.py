@@ -201,14 +201,29 @@ def test_cluster_masks_ids_and_shapes(nested_in_image):
     assert np.all(masks.sum(axis=(1, 2)) > 10)
 
 
+def _members_mask(c, points, j, **kwargs):
+    """The pixels of cluster j's members alone, with no parent to clip them."""
+    lab = np.full(points.shape[0], -1, dtype=np.intp)
+    lab[c.cluster_members(j)] = 0
+    return labels_to_image(lab, points, IMAGE_SHAPE, **kwargs) > 0
+
+
 @pytest.mark.parametrize("fill_distance", [0, 1.0, 3.0])
 def test_child_mask_inside_parent_mask(nested_in_image, fill_distance):
+    # cluster_masks clips a child's mask to its parent's, so its nesting is true
+    # by construction. What can fail: the pixels of a child's members alone lie
+    # inside those of its parent's members (the pixel vote, the growth and the
+    # flooding keep subsets), so the clip removes nothing and each mask is
+    # exactly its members' pixels.
     points, c = nested_in_image
     ids, masks = cluster_masks(c, points, IMAGE_SHAPE, fill_distance=fill_distance)
+    own = [_members_mask(c, points, j, fill_distance=fill_distance) for j in range(c.n_clusters_)]
+    assert (c.parents_ >= 0).any()
     for j, parent in enumerate(c.parents_):
+        np.testing.assert_array_equal(masks[j], own[j])
         if parent >= 0:
-            assert np.all(masks[parent][masks[j]])
-            assert masks[j].sum() < masks[parent].sum()
+            assert np.all(own[parent][own[j]])
+            assert own[j].sum() < own[parent].sum()
     # The blob and the galaxy are far apart: their masks do not touch.
     assert not np.any(masks[0] & masks[1])
 
@@ -337,14 +352,15 @@ def test_cluster_masks_needs_a_fitted_clusterer():
 
     with pytest.raises(NotFittedError):
         cluster_masks(AstroLinkClusterer(), nested_points(), (100, 100))
-    with pytest.raises(TypeError, match="clusterer must be a fitted AstroLinkClusterer"):
+    with pytest.raises(TypeError, match="'clusterer' .* must be an instance of AstroLinkClusterer"):
         cluster_masks("clusterer", nested_points(), (100, 100))
 
 
 @pytest.mark.parametrize(
     ("level", "error", "match"),
-    [("a", TypeError, "level must be an int"), (1.0, TypeError, "level must be an int"),
-     (True, TypeError, "level must be an int"), (0, ValueError, "level must be >= 1")],
+    [("a", TypeError, "'level' .* must be an int in the range \\[1, inf\\) or None; got level='a'"),
+     (1.0, TypeError, "'level' .* must be an int"), (True, TypeError, "'level' .* must be an int"),
+     (0, ValueError, r"'level' .* must be an int in the range \[1, inf\) or None; got level=0")],
 )  # fmt: skip
 def test_cluster_masks_checks_level(fitted_on_nested, level, error, match):
     c, X = fitted_on_nested

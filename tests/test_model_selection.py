@@ -29,7 +29,7 @@ def test_gridsearch_example_runs_on_small_fields():
     search = _load_example().main(n_fields=3, size=96, n_sources=6, n_jobs=2, verbose=False)
     assert set(search.best_params_) == {
         "sampler__detection_threshold",
-        "sampler__colour_scale",
+        "sampler__color_scale",
         "clusterer__k_den",
         "clusterer__min_significance",
     }
@@ -52,9 +52,9 @@ def test_segmenter_matches_segment():
 
 def test_segmenter_params_and_clone():
     segmenter = ImageSegmenter(LuminositySampler(), AstroLinkClusterer())
-    segmenter.set_params(sampler__colour_scale=5.0, clusterer__k_den=7)
+    segmenter.set_params(sampler__color_scale=5.0, clusterer__k_den=7)
     copy = clone(segmenter)
-    assert copy.get_params()["sampler__colour_scale"] == 5.0
+    assert copy.get_params()["sampler__color_scale"] == 5.0
     assert copy.get_params()["clusterer__k_den"] == 7
 
 

@@ -138,8 +138,8 @@ EXPECTED = {
     "astrolink-overflow": ("error", "ValueError", "squared distances between the points overflow"),
     "labels-length": ("error", "ValueError", "got 3 labels and 300 points"),
     "labels-shape": ("error", "ValueError", "got (0, 8)"),
-    "labels-fill": ("error", "ValueError", "fill_distance=-1"),
-    "segment-keyword": ("error", "TypeError", "unexpected keyword 'bogus'"),
+    "labels-fill": ("error", "InvalidParameterError", "fill_distance=-1"),
+    "segment-keyword": ("error", "TypeError", "unexpected keyword argument 'bogus'"),
     "segment-mask": ("error", "ValueError", "got (3, 3)"),
 }
 

@@ -398,10 +398,10 @@ def test_import_defers_matplotlib():
 def test_plot_overview_checks_its_result():
     image, _, _ = make_field((64, 64), 4, random_state=0)
     result = segment(image, random_state=0)
-    # Was: AttributeError 'str' object has no attribute 'maps'.
+    # Refused with a TypeError naming result, not an AttributeError on 'maps'.
     with pytest.raises(TypeError, match="result must be the Segmentation"):
         plot_overview(image, "x")
-    # Was: a figure of a 10 x 10 image with a 64 x 64 segmentation on it.
+    # A segmentation of another image would be drawn over the wrong pixels.
     match = r"label image has shape \(64, 64\), the image \(10, 10\)"
     with pytest.raises(ValueError, match=match):
         plot_overview(np.zeros((10, 10)), result)

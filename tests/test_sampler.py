@@ -100,13 +100,13 @@ def test_points_follow_the_sources(two_source_image):
 
 
 def test_colour_columns(rgb_image):
-    sampler = LuminositySampler(n_samples=1500, colour_scale=20.0, random_state=0)
+    sampler = LuminositySampler(n_samples=1500, color_scale=20.0, random_state=0)
     points = sampler.fit_transform(rgb_image)
     assert points.shape == (1500, 5)
     assert sampler.n_features_out_ == 5
     colours = points[:, 2:]
     assert np.all(colours >= 0) and np.all(colours <= 20.0 + 1e-9)
-    # Fractions of the luminosity: they sum to colour_scale.
+    # Fractions of the luminosity: they sum to color_scale.
     np.testing.assert_allclose(colours.sum(axis=1), 20.0)
     red = _near(points, 24, 12, 4)
     blue = _near(points, 24, 36, 4)
@@ -115,19 +115,19 @@ def test_colour_columns(rgb_image):
     assert np.median(colours[blue, 2]) > 15 and np.median(colours[blue, 0]) < 3
 
 
-def test_colour_scale_multiplies_fractions(rgb_image):
-    p10 = LuminositySampler(n_samples=300, colour_scale=10.0, random_state=0).fit_transform(
+def test_color_scale_multiplies_fractions(rgb_image):
+    p10 = LuminositySampler(n_samples=300, color_scale=10.0, random_state=0).fit_transform(
         rgb_image
     )
-    p20 = LuminositySampler(n_samples=300, colour_scale=20.0, random_state=0).fit_transform(
+    p20 = LuminositySampler(n_samples=300, color_scale=20.0, random_state=0).fit_transform(
         rgb_image
     )
     np.testing.assert_array_equal(p10[:, :2], p20[:, :2])
     np.testing.assert_allclose(2 * p10[:, 2:], p20[:, 2:])
 
 
-def test_colour_scale_zero_gives_positions_only(rgb_image):
-    sampler = LuminositySampler(n_samples=400, colour_scale=0, random_state=0)
+def test_color_scale_zero_gives_positions_only(rgb_image):
+    sampler = LuminositySampler(n_samples=400, color_scale=0, random_state=0)
     points = sampler.fit_transform(rgb_image)
     assert points.shape == (400, 2)
     assert sampler.n_features_out_ == 2
@@ -137,7 +137,7 @@ def test_colour_scale_zero_gives_positions_only(rgb_image):
 
 
 def test_single_band_in_3d_array_gives_positions_only(two_source_image):
-    points = LuminositySampler(n_samples=100, colour_scale=20.0, random_state=0).fit_transform(
+    points = LuminositySampler(n_samples=100, color_scale=20.0, random_state=0).fit_transform(
         two_source_image[:, :, None]
     )
     assert points.shape == (100, 2)
@@ -180,7 +180,7 @@ def test_integer_rgb_colours_are_dequantised(dtype, rgb_image):
     assert points.shape == (500, 5)
     np.testing.assert_allclose(points[:, 2:].sum(axis=1), 20.0)
     # De-quantising jitter of the band values: points on the same pixel get
-    # different colours (apart from fractions clipped at 0 or colour_scale).
+    # different colours (apart from fractions clipped at 0 or color_scale).
     inner = np.all((points[:, 2:] > 0) & (points[:, 2:] < 20), axis=1)
     assert inner.sum() > 100
     assert np.unique(points[inner], axis=0).shape[0] == inner.sum()
@@ -484,7 +484,7 @@ def test_bad_images_raise(image, error, match):
         {"stretch": "log"},
         {"jitter": "gaussian"},
         {"sampling": "stratified"},
-        {"colour_scale": -1.0},
+        {"color_scale": -1.0},
         {"smoothing": -0.5},
         {"background": "median"},
     ],
@@ -540,7 +540,7 @@ def _draw_reference(sampler, image):
     values = np.maximum(values, 0.0)
     total = values.sum(axis=1, keepdims=True)
     frac = np.divide(values, total, out=np.full_like(values, 1 / values.shape[1]), where=total > 0)
-    return np.column_stack([x, y, sampler.colour_scale * frac])
+    return np.column_stack([x, y, sampler.color_scale * frac])
 
 
 @pytest.mark.parametrize("jitter", ["triangular", "uniform", "none"])
@@ -560,9 +560,9 @@ def test_drawing_matches_the_numpy_recipe(rgb_image, jitter, sampling, dtype):
 
 @pytest.mark.parametrize("smoothing", [1e5, 1e9, 1e300])
 def test_huge_smoothing_is_bounded_by_the_image(smoothing, monkeypatch):
-    # Issue 13, row 1: smoothing=1e5 took 12 s on a 64 x 64 image, 1e9 tried
-    # to allocate a 60 GiB kernel past the memory guard and 1e300 failed with
-    # "Maximum allowed size exceeded". The kernel is now clipped to the image.
+    # A kernel of 4 standard deviations a side would take seconds (1e5),
+    # tens of GiB past the memory guard (1e9) or more than NumPy can allocate
+    # (1e300); clipped to the image, its cost does not grow with smoothing.
     from skimgcluster import _validation
 
     monkeypatch.setattr(_validation, "available_memory", lambda: 64 * 2**20)
@@ -573,3 +573,29 @@ def test_huge_smoothing_is_bounded_by_the_image(smoothing, monkeypatch):
     assert np.isfinite(maps.luminosity).all()
     X = sampler.fit_transform(image)
     assert X.ndim == 2 and X.shape[1] == 2
+
+
+def test_colour_scale_is_the_former_name_of_color_scale():
+    rng = np.random.default_rng(0)
+    image = rng.normal(10, 1, (48, 48, 3))
+    image[10:20, 10:20, 0] += 40
+    new = LuminositySampler(n_samples=300, color_scale=7.0, random_state=0).fit_transform(image)
+    old_sampler = LuminositySampler(n_samples=300, colour_scale=7.0, random_state=0)
+    with pytest.warns(FutureWarning, match="colour_scale .* was renamed color_scale"):
+        old = old_sampler.fit_transform(image)
+    np.testing.assert_array_equal(old, new)
+    assert "colour_scale" not in LuminositySampler.__doc__.split("color_scale : float")[0]
+
+
+def test_tags_declare_images_of_two_or_three_dimensions_with_nan():
+    from sklearn.utils import get_tags
+
+    tags = get_tags(LuminositySampler()).input_tags
+    assert tags.two_d_array and tags.three_d_array and tags.allow_nan
+    # and they are true: a 3-D image with NaN pixels is sampled.
+    rng = np.random.default_rng(1)
+    image = rng.normal(10, 1, (40, 40, 2))
+    image[5:15, 5:15] += 30
+    image[0, :3] = np.nan
+    points = LuminositySampler(n_samples=200, random_state=0).fit_transform(image)
+    assert points.shape == (200, 4) and np.isfinite(points).all()

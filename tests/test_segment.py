@@ -335,7 +335,7 @@ def test_isolated_snr_is_checked(value, error):
     from conftest import gaussian_image
 
     image = gaussian_image((32, 32), ((16, 16, 50.0, 2.0),))
-    with pytest.raises(error, match=r"isolated_snr must be a finite number or None; got"):
+    with pytest.raises(error, match=r"'isolated_snr' .* must be a finite number or None; got"):
         segment(image, random_state=0, isolated_snr=value)
 
 
@@ -345,19 +345,20 @@ def test_isolated_snr_is_checked(value, error):
 def test_segmenter_refuses_steps_of_the_wrong_kind(two_source_image):
     from skimgcluster import ImageSegmenter
 
-    # Was: AttributeError 'LuminositySampler' object has no attribute 'labels_'.
+    # Refused up front: a sampler in the clusterer's place would otherwise fail
+    # deep inside with an AttributeError on 'labels_'.
     segmenter = ImageSegmenter(LuminositySampler(), LuminositySampler())
-    with pytest.raises(TypeError, match="clusterer must be an instance of AstroLinkClusterer"):
+    with pytest.raises(TypeError, match="'clusterer' .* must be an instance of AstroLinkClusterer"):
         segmenter.fit([two_source_image])
-    with pytest.raises(TypeError, match="clusterer must be an instance of AstroLinkClusterer"):
+    with pytest.raises(TypeError, match="'clusterer' .* must be an instance of AstroLinkClusterer"):
         segmenter.segment_image(two_source_image)
-    with pytest.raises(TypeError, match="sampler must be an instance of LuminositySampler"):
+    with pytest.raises(TypeError, match="'sampler' .* must be an instance of LuminositySampler"):
         ImageSegmenter(AstroLinkClusterer(), None).segment_image(two_source_image)
 
 
 def test_callback_must_be_callable(two_source_image):
-    # Was: 'int' object is not callable, after the checks of the image.
-    with pytest.raises(TypeError, match="callback must be a callable or None; got int"):
+    # Checked with the parameters, before any work on the image.
+    with pytest.raises(TypeError, match="'callback' .* must be a callable or None; got callback=5"):
         segment(two_source_image, callback=5)
 
 
@@ -369,3 +370,39 @@ def test_huge_smoothing_segments_without_a_huge_kernel(two_source_image, monkeyp
     monkeypatch.setattr(_validation, "available_memory", lambda: 64 * 2**20)
     result = segment(two_source_image, smoothing=1e9, random_state=0)
     assert result.label_image.shape == two_source_image.shape
+
+
+def test_segment_signature_lists_every_parameter_with_its_default():
+    # segment() spells out the parameters of ImageSegmenter and its two steps,
+    # so that help(segment) shows them; they must not drift apart.
+    import inspect
+
+    from skimgcluster import ImageSegmenter
+
+    signature = inspect.signature(segment)
+    assert all(
+        p.kind is inspect.Parameter.KEYWORD_ONLY for p in list(signature.parameters.values())[1:]
+    )
+    defaults = {name: p.default for name, p in signature.parameters.items()}
+    expected = {
+        **LuminositySampler().get_params(),
+        **AstroLinkClusterer(**DEFAULT_CLUSTERER).get_params(),
+        **ImageSegmenter().get_params(deep=False),
+        "mask": None,
+        "callback": None,
+    }
+    del expected["sampler"], expected["clusterer"]
+    assert set(defaults) - {"image"} == set(expected)
+    for name, value in expected.items():
+        assert defaults[name] == value, name
+    documented = inspect.getdoc(segment)
+    for name in expected:
+        assert f"\n{name} : " in documented, name
+
+
+def test_segment_takes_colour_scale_with_a_future_warning(two_source_image):
+    new = segment(two_source_image, random_state=0, color_scale=0.0)
+    with pytest.warns(FutureWarning, match="renamed color_scale"):
+        old = segment(two_source_image, random_state=0, colour_scale=0.0)
+    np.testing.assert_array_equal(old.label_image, new.label_image)
+    assert old.sampler._color_scale == 0.0

@@ -266,11 +266,16 @@ def test_small_images_are_not_tiled_by_default(seam_image):
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        ({"tile_size": 16}, ValueError, "tile_size must be 'auto', None or an integer >= 32"),
-        ({"tile_size": "big"}, ValueError, "tile_size must be 'auto'"),
-        ({"tile_size": 64.0}, TypeError, "tile_size=64.0"),
-        ({"tile_size": 64, "halo": -1}, ValueError, "halo=-1"),
-        ({"tile_size": 64, "halo": 2.5}, TypeError, "halo=2.5"),
+        (
+            {"tile_size": 16},
+            ValueError,
+            r"'tile_size' .* must be an int in the range \[32, inf\), a str among \{'auto'\} "
+            r"or None; got tile_size=16",
+        ),
+        ({"tile_size": "big"}, ValueError, "'tile_size' parameter .* got tile_size='big'"),
+        ({"tile_size": 64.0}, TypeError, "'tile_size' .* got tile_size=64.0"),
+        ({"tile_size": 64, "halo": -1}, ValueError, "'halo' parameter .* got halo=-1"),
+        ({"tile_size": 64, "halo": 2.5}, TypeError, "'halo' parameter .* got halo=2.5"),
     ],
 )
 def test_bad_tile_parameters(seam_image, kwargs, error, match):

@@ -1,4 +1,6 @@
-"""Tests of the shared image and mask checks."""
+"""Tests of the shared image, mask and parameter checks."""
+
+import re
 
 import numpy as np
 import pytest
@@ -133,3 +135,119 @@ def test_check_mask():
         check_mask(np.zeros((3, 4), dtype=np.uint8), (3, 4))
     with pytest.raises(ValueError, match="^weights must"):
         check_mask(np.zeros((1, 1), dtype=bool), (3, 4), name="weights")
+
+
+# -- parameters: one check for every public function ---------------------------------
+
+
+def test_check_params_names_parameter_rule_and_value():
+    from numbers import Integral
+
+    from skimgcluster._validation import Interval, StrOptions, check_params
+
+    constraints = {"n": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})]}
+    check_params(constraints, {"n": 3}, "f")
+    check_params(constraints, {"n": "auto"}, "f")
+    with pytest.raises(ValueError, match=r"^The 'n' parameter of f must be an int in the range "
+                       r"\[1, inf\) or a str among \{'auto'\}; got n=0\.$"):  # fmt: skip
+        check_params(constraints, {"n": 0}, "f")
+    # bool is an Integral, but never a count.
+    with pytest.raises(TypeError, match="got n=True"):
+        check_params(constraints, {"n": True}, "f")
+    with pytest.raises(TypeError, match="got n=np.True_|got n=True"):
+        check_params(constraints, {"n": np.bool_(True)}, "f")
+
+
+def test_check_params_describes_every_kind_of_constraint():
+    from numbers import Real
+
+    from skimgcluster._validation import Interval, check_params
+
+    constraints = {
+        "x": [Interval(Real, None, None, closed="neither"), None],
+        "flag": ["boolean"],
+        "fn": ["callable", None],
+        "kind": [dict],
+    }
+    check_params(constraints, {"x": None, "flag": False, "fn": len, "kind": {}}, "g")
+    for name, value, text in [
+        ("x", np.inf, "a finite number or None; got x=inf"),
+        ("x", np.nan, "a finite number or None; got x=nan"),
+        ("flag", 1, "a bool; got flag=1"),
+        ("fn", 5, "a callable or None; got fn=5"),
+        ("kind", [], "an instance of dict; got kind=[]"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(f"'{name}' parameter of g must be {text}")):
+            check_params(constraints, {name: value}, "g")
+
+
+def test_sklearn_constraint_classes_keep_their_api():
+    # check_params reuses scikit-learn's Interval, StrOptions and
+    # InvalidParameterError, which live in a private module; this fails first if
+    # a release changes what is used of them.
+    from numbers import Integral, Real
+
+    from sklearn.utils import _param_validation as pv
+
+    interval = pv.Interval(Integral, 1, None, closed="left")
+    assert (interval.type, interval.left, interval.right) == (Integral, 1, None)
+    assert interval.is_satisfied_by(1) and not interval.is_satisfied_by(0)
+    assert not interval.is_satisfied_by(1.0)
+    assert str(interval) == "an int in the range [1, inf)"
+    assert str(pv.Interval(Real, 0, 1, closed="both")) == "a float in the range [0.0, 1.0]"
+    assert not pv.Interval(Real, None, None, closed="neither").is_satisfied_by(np.nan)
+    options = pv.StrOptions({"auto"})
+    assert options.is_satisfied_by("auto") and not options.is_satisfied_by("x")
+    assert str(options) == "a str among {'auto'}"
+    assert issubclass(pv.InvalidParameterError, ValueError)
+    assert issubclass(pv.InvalidParameterError, TypeError)
+
+
+def _public_calls():
+    from skimgcluster import (
+        ImageSegmenter,
+        estimate_background,
+        labels_to_image,
+        plot_hierarchy,
+        plot_ordered_density,
+        plot_segmentation,
+    )
+    from skimgcluster.datasets import make_blended_pairs, make_field
+    from skimgcluster.metrics import make_detection_scorer, match_segments
+
+    im = np.zeros((16, 16))
+    lab = np.zeros((16, 16), dtype=int)
+    pts = np.array([[1.0, 1.0]])
+    return [
+        ("labels_to_image", "fill_distance",
+         lambda v: labels_to_image([0], pts, (4, 4), fill_distance=v)),
+        ("estimate_background", "box_size", lambda v: estimate_background(im, box_size=v)),
+        ("estimate_background", "n_sigma", lambda v: estimate_background(im, n_sigma=v)),
+        ("plot_segmentation", "n_annotated", lambda v: plot_segmentation(im, lab, n_annotated=v)),
+        ("plot_ordered_density", "n_legend", lambda v: plot_ordered_density(_fitted(), n_legend=v)),
+        ("plot_hierarchy", "max_annotated", lambda v: plot_hierarchy(_fitted(), max_annotated=v)),
+        ("match_segments", "iou_threshold", lambda v: match_segments(lab, lab, iou_threshold=v)),
+        ("make_detection_scorer", "iou_threshold",
+         lambda v: make_detection_scorer(iou_threshold=v)),
+        ("make_field", "n_bands", lambda v: make_field((32, 32), 1, n_bands=v)),
+        ("make_blended_pairs", "n_pairs", lambda v: make_blended_pairs(v)),
+        ("ImageSegmenter", "min_area", lambda v: ImageSegmenter(min_area=v).fit([im])),
+    ]  # fmt: skip
+
+
+def _fitted():
+    from skimgcluster import AstroLinkClusterer
+
+    rng = np.random.default_rng(0)
+    return AstroLinkClusterer(min_significance=2).fit(rng.normal(size=(60, 2)))
+
+
+@pytest.mark.parametrize("index", range(11))
+@pytest.mark.parametrize("value", [-1, True])
+def test_public_functions_check_parameters_one_way(index, value):
+    caller, name, call = _public_calls()[index]
+    with pytest.raises(ValueError, match=rf"^The '{name}' parameter of {caller} must be .*; "
+                       rf"got {name}={value!r}\.$"):  # fmt: skip
+        call(value)
+    with pytest.raises(TypeError):  # the same error is a TypeError too
+        call(value)

@@ -29,7 +29,7 @@ def main(n_fields=6, size=192, n_sources=25, n_jobs=2, verbose=True):
     )
     param_grid = {
         "sampler__detection_threshold": [3.0, 4.0],
-        "sampler__colour_scale": [0.0, 20.0],
+        "sampler__color_scale": [0.0, 20.0],
         "clusterer__k_den": [10, 15],
         "clusterer__min_significance": [2.5, 3.0],
     }

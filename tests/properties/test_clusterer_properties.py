@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from sklearn.exceptions import ConvergenceWarning
 
-from skimgcluster import AstroLinkClusterer, DegenerateDataWarning, cluster_masks
+from skimgcluster import AstroLinkClusterer, DegenerateDataWarning, cluster_masks, labels_to_image
 
 # An AstroLink run takes 10-100 ms: fewer examples than the default.
 FEW = settings(max_examples=15)
@@ -252,6 +252,16 @@ def test_environ_unchanged(X, n_jobs):
 
 
 # -- child masks lie inside parent masks -----------------------------------------------
+# cluster_masks clips each child's mask to its parent's, so the nesting of its
+# output is true by construction. The properties below check what can fail:
+# the pixels of a child's members alone, unclipped, lie inside those of its
+# parent's members, and each mask is exactly its members' pixels.
+
+
+def _members_mask(c, X, j, **kwargs):
+    lab = np.full(X.shape[0], -1, dtype=np.intp)
+    lab[c.cluster_members(j)] = 0
+    return labels_to_image(lab, X, SHAPE, **kwargs) > 0
 
 
 def _nested_in_frame():
@@ -271,9 +281,11 @@ def test_child_masks_inside_parent_masks_example():
     c = _fit(X, k_den=20, min_significance=3.0)
     assert (c.parents_ >= 0).any()
     _, masks = cluster_masks(c, X, SHAPE)
+    own = [_members_mask(c, X, j) for j in range(c.n_clusters_)]
     for j, parent in enumerate(c.parents_):
+        np.testing.assert_array_equal(masks[j], own[j])
         if parent >= 0:
-            assert np.all(masks[parent][masks[j]])
+            assert np.all(own[parent][own[j]])
 
 
 @FEW
@@ -291,9 +303,12 @@ def test_child_masks_inside_parent_masks(X, min_significance, fill_distance, foo
     ids, masks = cluster_masks(c, X, SHAPE, footprint=footprint, fill_distance=fill_distance)
     np.testing.assert_array_equal(ids, c.cluster_ids_)
     assert masks.shape == (c.n_clusters_, *SHAPE)
+    kwargs = {"footprint": footprint, "fill_distance": fill_distance}
+    own = [_members_mask(c, X, j, **kwargs) for j in range(c.n_clusters_)]
     for j, parent in enumerate(c.parents_):
+        np.testing.assert_array_equal(masks[j], own[j])
         if parent >= 0:
-            assert np.all(masks[parent][masks[j]])
+            assert np.all(own[parent][own[j]])
     if footprint is not None:
         assert not np.any(masks & ~footprint)
 

@@ -126,7 +126,7 @@ PARAMS = {
     "detection_threshold": mostly(st.floats(-5, 50), st.just(float("nan"))),
     "smoothing": mostly(st.floats(0, 5), st.floats(-1, 0, exclude_max=True)),
     "stretch": mostly(st.sampled_from(["linear", "sqrt", "asinh"]), st.just("log")),
-    "colour_scale": mostly(st.floats(0, 50), st.floats(-1, 0, exclude_max=True)),
+    "color_scale": mostly(st.floats(0, 50), st.floats(-1, 0, exclude_max=True)),
     "jitter": mostly(st.sampled_from(["triangular", "uniform", "none"]), st.just("gauss")),
     "sampling": mostly(st.sampled_from(["systematic", "random"]), st.just("stratified")),
 }
@@ -190,7 +190,7 @@ def check_points(points, image, sampler, caught):
     data = np.asarray(image)
     h, w = data.shape[:2]
     n_bands = data.shape[2] if data.ndim == 3 else 1
-    n_colour = n_bands if (n_bands > 1 and sampler.colour_scale > 0) else 0
+    n_colour = n_bands if (n_bands > 1 and sampler.color_scale > 0) else 0
     assert isinstance(points, np.ndarray) and points.dtype == np.float64
     assert points.ndim == 2 and points.shape[1] == 2 + n_colour
     if isinstance(sampler.n_samples, int) and points.shape[0] != sampler.n_samples:
@@ -203,10 +203,8 @@ def check_points(points, image, sampler, caught):
     if n_colour and points.shape[0]:
         colours = points[:, 2:]
         assert np.all(colours >= 0)
-        # (atol: a subnormal colour_scale has no relative precision)
-        np.testing.assert_allclose(
-            colours.sum(axis=1), sampler.colour_scale, rtol=1e-9, atol=1e-300
-        )
+        # (atol: a subnormal color_scale has no relative precision)
+        np.testing.assert_allclose(colours.sum(axis=1), sampler.color_scale, rtol=1e-9, atol=1e-300)
 
 
 @fuzz(600)

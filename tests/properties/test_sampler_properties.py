@@ -92,7 +92,7 @@ def test_same_seed_same_points(image, n, jitter, sampling, seed):
 def test_count_and_columns_example():
     image = np.random.default_rng(1).random((8, 9, 3)) + 1.0
     assert _sampler(n_samples=7, random_state=0).fit_transform(image).shape == (7, 5)
-    assert _sampler(n_samples=7, colour_scale=0, random_state=0).fit_transform(image).shape == (
+    assert _sampler(n_samples=7, color_scale=0, random_state=0).fit_transform(image).shape == (
         7,
         2,
     )
@@ -101,20 +101,20 @@ def test_count_and_columns_example():
 @given(
     image=images(max_bands=4),
     n=st.integers(1, 200),
-    colour_scale=st.sampled_from([0.0, 0.5, 20.0]),
+    color_scale=st.sampled_from([0.0, 0.5, 20.0]),
     seed=SEEDS,
 )
-def test_count_and_columns(image, n, colour_scale, seed):
+def test_count_and_columns(image, n, color_scale, seed):
     n_bands = 1 if image.ndim == 2 else image.shape[2]
-    sampler = _sampler(n_samples=n, colour_scale=colour_scale, random_state=seed)
+    sampler = _sampler(n_samples=n, color_scale=color_scale, random_state=seed)
     points = sampler.fit_transform(image)
-    expected = 2 if (n_bands == 1 or colour_scale == 0) else 2 + n_bands
+    expected = 2 if (n_bands == 1 or color_scale == 0) else 2 + n_bands
     assert points.shape == (n, expected)
     assert sampler.n_features_out_ == expected
     if expected > 2:
-        # Colour columns are fractions of the luminosity times colour_scale.
+        # Colour columns are fractions of the luminosity times color_scale.
         assert np.all(points[:, 2:] >= 0)
-        np.testing.assert_allclose(points[:, 2:].sum(axis=1), colour_scale)
+        np.testing.assert_allclose(points[:, 2:].sum(axis=1), color_scale)
 
 
 # -- masked pixels get no samples ------------------------------------------------------
