@@ -586,6 +586,8 @@ class _Staging:
 def _figure(name, image, result):
     from . import _plotting
 
+    if hasattr(result, "write_labels"):  # tiled: drawn from a downsampled view
+        return _plotting.plot_tiled(image, result, kind=name)
     if name == "overview":
         return _plotting.plot_overview(image, result)
     if name == "segmentation":
@@ -617,9 +619,18 @@ def _segment_command(args, progress):
 
             _label_header(wcs, *_import_astropy("--labels-format fits"))
         result = _run(args, progress, image, mask, params)
-        names = _output_names(args, int(result.label_image.max()))
-        _write(args, progress, staging, names, image, result, wcs)
-        staging.commit(list(names.values()))
+        try:
+            # A tiled result's labels are consecutive: the largest is the number
+            # of sources, known without reading them.
+            tiled = hasattr(result, "write_labels")
+            names = _output_names(
+                args, result.n_sources if tiled else int(result.label_image.max())
+            )
+            _write(args, progress, staging, names, image, result, wcs)
+            staging.commit(list(names.values()))
+        finally:
+            if hasattr(result, "close"):  # a tiled result's labels kept on disk
+                result.close()
         failed = False
     finally:
         staging.discard(failed=failed)
@@ -691,12 +702,18 @@ def _write(args, progress, staging, names, image, result, wcs):
     progress("measuring the sources")
     catalog = result.catalog(wcs=wcs)
     progress(f"writing {names['labels']} and {names['sources']} to {args.output}")
-    write_label_image(staging.path(names["labels"]), result.label_image, header=wcs)
+    label_path = staging.path(names["labels"])
+    tiled = hasattr(result, "write_labels")
+    if tiled and label_path.suffix.lower() in (".zarr", ".fits", ".npy"):
+        # A tile at a time, from the labels stitched on disk: never whole in memory.
+        result.write_labels(label_path, header=wcs)
+    else:
+        write_label_image(label_path, result.label_image, header=wcs)
     catalog.write(staging.path(names["sources"]), format=args.catalog_format, overwrite=True)
     for name in args.plots:
         progress(f"drawing {names[name]}")
-        if not hasattr(result, "maps"):
-            # A tiled result keeps no point cloud or whole-image maps to draw.
+        if tiled and name in ("density", "hierarchy"):
+            # A tiled result keeps no whole-image point cloud or hierarchy to draw.
             progress.note(f"skimgcluster: note: {names.pop(name)} is not drawn for a tiled image")
             continue
         save_figure(staging.path(names[name]), _figure(name, image, result), dpi=120)

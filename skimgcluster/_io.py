@@ -533,6 +533,125 @@ def _write_label_zarr(path, label_image, header):
             shutil.rmtree(old, ignore_errors=True)
 
 
+class _LabelTarget:
+    """A label image being written, which a task opens to write its part.
+
+    Sent to the tasks (and to worker processes) instead of an open file:
+    each opens the Zarr array, the FITS file's data (a memory map of
+    big-endian int32 at ``offset``) or the ``.npy`` file by itself.
+    """
+
+    def __init__(self, kind, path, shape, offset=0):
+        self.kind = kind
+        self.path = str(path)
+        self.shape = tuple(shape)
+        self.offset = offset
+
+    def write(self, row, col, values):
+        """Write ``values`` with their first pixel at (``row``, ``col``)."""
+        r1, c1 = row + values.shape[0], col + values.shape[1]
+        if self.kind == "zarr":
+            import zarr
+
+            zarr.open_array(self.path, mode="r+")[row:r1, col:c1] = values
+            return
+        if self.kind == "fits":
+            array = np.memmap(self.path, dtype=">i4", mode="r+", offset=self.offset,
+                              shape=self.shape)  # fmt: skip
+        else:
+            array = np.load(self.path, mmap_mode="r+")
+        array[row:r1, col:c1] = values
+        array.flush()
+        del array
+
+
+def _write_labels_by_parts(path, shape, chunks, write, *, header=None):
+    """Write a label image of int32 ``shape`` part by part, atomically.
+
+    ``write(target)`` writes every part through ``target`` (a
+    :class:`_LabelTarget`, possibly from other processes); the file is made
+    beside ``path`` at its full size first, and moved into place when
+    ``write`` returns. ``chunks`` are the Zarr chunks: the parts should be
+    unions of them so that parallel writes never share one.
+    """
+    import shutil
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    m, n = (int(s) for s in shape)
+    if suffix == ".zarr":
+        try:
+            import zarr
+        except ImportError:
+            raise ImportError(
+                f'writing {path.name} needs zarr, which is not installed: pip install "zarr"'
+            ) from None
+        attrs = {"skimgcluster": "label image: 0 = background, 1..K = sources"}
+        if header is not None:
+            from ._fits import _import_astropy, _label_header
+
+            attrs["wcs"] = dict(_label_header(header, *_import_astropy("a Zarr label image's WCS")))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+        old = None
+        try:
+            z = zarr.open_array(
+                str(tmp), mode="w", shape=(m, n), dtype=np.int32, fill_value=0,
+                chunks=(min(chunks[0], m) or 1, min(chunks[1], n) or 1),
+            )  # fmt: skip
+            z.attrs.update(attrs)
+            write(_LabelTarget("zarr", tmp, (m, n)))
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o777 & ~umask)
+            if os.path.lexists(path):
+                old = Path(
+                    tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent)
+                )
+                os.replace(path, old / path.name)
+            os.replace(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if old is not None and os.path.lexists(old / path.name) and not os.path.lexists(path):
+                os.replace(old / path.name, path)  # the previous label image, back
+            raise
+        finally:
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        return
+    if suffix in (".fits", ".fit", ".fts"):
+        from ._fits import _import_astropy, _label_header
+
+        fits, wcs_module = _import_astropy("writing a FITS label image")
+        hdr = _label_header(header, fits, wcs_module)
+        # The header of an int32 image of this shape; its data is then
+        # written in place through a memory map of the pre-sized file.
+        head = fits.PrimaryHDU(data=np.zeros((1, 1), dtype=np.int32), header=hdr).header
+        head["NAXIS1"], head["NAXIS2"] = n, m
+        text = head.tostring().encode("ascii")
+        size = len(text) + -(-(4 * m * n) // 2880) * 2880
+
+        def write_file(tmp):
+            with open(tmp, "wb") as f:
+                f.write(text)
+                f.truncate(size)  # zeros, as a sparse file
+            write(_LabelTarget("fits", tmp, (m, n), offset=len(text)))
+
+        _atomic_write(path, write_file)
+        return
+    if suffix == ".npy":
+
+        def write_file(tmp):
+            np.lib.format.open_memmap(tmp, mode="w+", dtype=np.int32, shape=(m, n)).flush()
+            write(_LabelTarget("npy", tmp, (m, n)))
+
+        _atomic_write(path, write_file)
+        return
+    raise ValueError(
+        f"a tiled label image is written as .zarr, .fits or .npy, a tile at a time; got "
+        f"{path.name!r}."
+    )
+
+
 def _int32_block(block, lo, hi):
     if block.size and (int(block.min()) < lo or int(block.max()) > hi):
         raise ValueError(
