@@ -1001,8 +1001,12 @@ def _task_slots(n_tasks):
     """
     client = _scheduler_client()
     if client is not None:
+        try:
+            workers = client.scheduler_info(n_workers=-1)["workers"]  # all, not the first 5
+        except TypeError:  # distributed before 2025.4 lists them all anyway
+            workers = client.scheduler_info()["workers"]
         slots = {}
-        for info in client.scheduler_info(n_workers=-1)["workers"].values():
+        for info in workers.values():
             slots[info["host"]] = slots.get(info["host"], 0) + int(info["nthreads"])
         return slots
     try:

@@ -240,3 +240,33 @@ def test_lazy_image_on_a_distributed_cluster_reads_windows_on_the_workers(image,
     ):
         result = segment(lazy, tile_size=TILE, **PARAMS)
     np.testing.assert_array_equal(result.label_image, in_memory.label_image)
+
+
+def test_halo_grows_on_a_distributed_cluster_as_tiles_come_back(monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    from test_tiling import _streak_image
+
+    image, _ = _streak_image()
+    expected = segment(image, tile_size=TILE, **PARAMS)
+    submitted = []
+    compute = distributed.Client.compute
+
+    def spy(self, task, *args, **kwargs):
+        submitted.append(str(task.key))
+        return compute(self, task, *args, **kwargs)
+
+    monkeypatch.setattr(distributed.Client, "compute", spy)
+    monkeypatch.setattr(_tiling, "LABELS_ON_DISK_ABOVE", 0)
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
+        result = segment(image, tile_size=TILE, **PARAMS)
+    np.testing.assert_array_equal(result.halo, expected.halo)
+    np.testing.assert_array_equal(result.label_image, expected.label_image)
+    # The owner of the streak ran three times (halo 48, 96, 192), the others once.
+    assert len(submitted) == expected.n_tiles + 2
+    assert sum(key.endswith("-2") for key in submitted) == 1
+    result.close()
