@@ -55,7 +55,7 @@ from astropy.io import fits
 data = fits.getdata(sys.argv[1], memmap=True)
 start = time.perf_counter()
 image = np.ascontiguousarray(data.sum(axis=0) if data.ndim == 3 else data, dtype=np.float32)
-sep.set_extract_pixstack(50_000_000)
+sep.set_extract_pixstack(10_000_000)
 sep.set_sub_object_limit(4096)
 bkg = sep.Background(image)
 image -= bkg.back()

@@ -7,6 +7,7 @@ from conftest import gaussian_image
 from skimgcluster import TiledSegmentation, _tiling, segment
 
 dask = pytest.importorskip("dask")
+da = pytest.importorskip("dask.array")
 zarr = pytest.importorskip("zarr")
 fits = pytest.importorskip("astropy.io.fits")
 
@@ -128,16 +129,21 @@ def test_write_labels_refuses_other_formats_and_keeps_the_old_file(in_memory, tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.npy"]
 
 
-def test_write_labels_on_a_distributed_cluster(on_disk, in_memory, tmp_path):
+def test_spill_and_write_labels_on_a_distributed_cluster(image, in_memory, tmp_path, monkeypatch):
     distributed = pytest.importorskip("distributed")
+    monkeypatch.setattr(_tiling, "LABELS_ON_DISK_ABOVE", 0)
     with (
         distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster),
     ):
+        # The worker processes write each tile's labels to the result's folder.
+        on_disk = segment(image, tile_size=TILE, **PARAMS)
+        assert on_disk.on_disk
         on_disk.write_labels(tmp_path / "labels.zarr")
         on_disk.write_labels(tmp_path / "labels.fits")
+    on_disk.close()
     expected = in_memory.label_image
     np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "labels.zarr"))[:], expected)
     np.testing.assert_array_equal(fits.getdata(tmp_path / "labels.fits"), expected)
@@ -181,7 +187,7 @@ def test_downsampled_view_reduces_blocks(image, on_disk, in_memory):
     np.testing.assert_array_equal(labels, blocks.max(axis=(1, 3)))
     np.testing.assert_allclose(shown, image.reshape(48, 4, 50, 4).mean(axis=(1, 3)), rtol=1e-5)
     # A dask array is read a band of its chunk rows at a time, with the same result.
-    lazy = dask.array.from_array(image, chunks=(40, 200))
+    lazy = da.from_array(image, chunks=(40, 200))
     np.testing.assert_allclose(downsampled_view(lazy, on_disk, max_display_size=50)[0], shown)
     with pytest.raises(ValueError, match="shape"):
         downsampled_view(image[:100], on_disk)
@@ -231,7 +237,7 @@ def test_cli_streams_labels_and_draws_tiled_figures(image, tmp_path, monkeypatch
 
 def test_lazy_image_on_a_distributed_cluster_reads_windows_on_the_workers(image, in_memory):
     distributed = pytest.importorskip("distributed")
-    lazy = dask.array.from_array(image, chunks=(64, 64))
+    lazy = da.from_array(image, chunks=(64, 64))
     with (
         distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
