@@ -476,7 +476,6 @@ _ZARR_CHUNK = 1024
 
 def _write_label_zarr(path, label_image, header):
     """A label image as a Zarr array of int32, written beside and moved into place."""
-    import shutil
 
     try:
         import zarr
@@ -493,16 +492,11 @@ def _write_label_zarr(path, label_image, header):
             f"label_image must be a 2-D integer array; got shape {label_image.shape} "
             f"and dtype {label_image.dtype}."
         )
-    attrs = {"skimgcluster": "label image: 0 = background, 1..K = sources"}
-    if header is not None:
-        from ._fits import _import_astropy, _label_header
-
-        attrs["wcs"] = dict(_label_header(header, *_import_astropy("a Zarr label image's WCS")))
+    attrs = _zarr_label_attrs(header)
     m, n = label_image.shape
     chunks = (min(_ZARR_CHUNK, m) or 1, min(_ZARR_CHUNK, n) or 1)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
-    old = None
-    try:
+
+    def fill(tmp):
         z = zarr.open_array(
             str(tmp), mode="w", shape=(m, n), chunks=chunks, dtype=np.int32, fill_value=0
         )
@@ -516,6 +510,32 @@ def _write_label_zarr(path, label_image, header):
             for r in range(0, m, chunks[0]):  # a band of chunks at a time: no whole int32 copy
                 z[r : r + chunks[0]] = label_image[r : r + chunks[0]].astype(np.int32)
         z.attrs.update(attrs)
+
+    _atomic_write_folder(path, fill)
+
+
+def _zarr_label_attrs(header):
+    """Attributes of a Zarr label image: what it holds, and the cards of its WCS."""
+    attrs = {"skimgcluster": "label image: 0 = background, 1..K = sources"}
+    if header is not None:
+        from ._fits import _import_astropy, _label_header
+
+        attrs["wcs"] = dict(_label_header(header, *_import_astropy("a Zarr label image's WCS")))
+    return attrs
+
+
+def _atomic_write_folder(path, fill):
+    """Call ``fill(temporary_folder)``, then move the folder (a Zarr store) into place.
+
+    An existing ``path`` is replaced only once the new folder is complete, and
+    put back if the move fails.
+    """
+    import shutil
+
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+    old = None
+    try:
+        fill(tmp)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)
@@ -574,7 +594,6 @@ def _write_labels_by_parts(path, shape, chunks, write, *, header=None):
     ``write`` returns. ``chunks`` are the Zarr chunks: the parts should be
     unions of them so that parallel writes never share one.
     """
-    import shutil
 
     path = Path(path)
     suffix = path.suffix.lower()
@@ -586,37 +605,17 @@ def _write_labels_by_parts(path, shape, chunks, write, *, header=None):
             raise ImportError(
                 f'writing {path.name} needs zarr, which is not installed: pip install "zarr"'
             ) from None
-        attrs = {"skimgcluster": "label image: 0 = background, 1..K = sources"}
-        if header is not None:
-            from ._fits import _import_astropy, _label_header
+        attrs = _zarr_label_attrs(header)
 
-            attrs["wcs"] = dict(_label_header(header, *_import_astropy("a Zarr label image's WCS")))
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
-        old = None
-        try:
+        def fill(tmp):
             z = zarr.open_array(
                 str(tmp), mode="w", shape=(m, n), dtype=np.int32, fill_value=0,
                 chunks=(min(chunks[0], m) or 1, min(chunks[1], n) or 1),
             )  # fmt: skip
             z.attrs.update(attrs)
             write(_LabelTarget("zarr", tmp, (m, n)))
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o777 & ~umask)
-            if os.path.lexists(path):
-                old = Path(
-                    tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent)
-                )
-                os.replace(path, old / path.name)
-            os.replace(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if old is not None and os.path.lexists(old / path.name) and not os.path.lexists(path):
-                os.replace(old / path.name, path)  # the previous label image, back
-            raise
-        finally:
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
+
+        _atomic_write_folder(path, fill)
         return
     if suffix in (".fits", ".fit", ".fts"):
         from ._fits import _import_astropy, _label_header
@@ -647,8 +646,8 @@ def _write_labels_by_parts(path, shape, chunks, write, *, header=None):
         _atomic_write(path, write_file)
         return
     raise ValueError(
-        f"a tiled label image is written as .zarr, .fits or .npy, a tile at a time; got "
-        f"{path.name!r}."
+        f"path must name a .zarr, .fits or .npy file, the formats written a tile at a "
+        f"time; got path={str(path)!r}."
     )
 
 

@@ -1,5 +1,7 @@
 """Tiled label images stitched on disk and written a tile at a time; figures of tiled images."""
 
+import contextlib
+
 import numpy as np
 import pytest
 from conftest import gaussian_image
@@ -21,6 +23,19 @@ SOURCES = [
     (64, 64, 40.0, 2.5), (30, 128, 30.0, 2.5), (128, 150, 50.0, 3.0), (100, 40, 40.0, 2.0),
     (150, 64, 60.0, 6.0), (20, 20, 30.0, 2.0),
 ]  # fmt: skip
+
+
+@contextlib.contextmanager
+def _cluster(*, processes):
+    """A LocalCluster of 2 single-thread workers and its client, closed after."""
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=processes, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -130,14 +145,9 @@ def test_write_labels_refuses_other_formats_and_keeps_the_old_file(in_memory, tm
 
 
 def test_spill_and_write_labels_on_a_distributed_cluster(image, in_memory, tmp_path, monkeypatch):
-    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("distributed")
     monkeypatch.setattr(_tiling, "LABELS_ON_DISK_ABOVE", 0)
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as cluster,
-        distributed.Client(cluster),
-    ):
+    with _cluster(processes=True):
         # The worker processes write each tile's labels to the result's folder.
         on_disk = segment(image, tile_size=TILE, **PARAMS)
         assert on_disk.on_disk
@@ -236,14 +246,9 @@ def test_cli_streams_labels_and_draws_tiled_figures(image, tmp_path, monkeypatch
 
 
 def test_lazy_image_on_a_distributed_cluster_reads_windows_on_the_workers(image, in_memory):
-    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("distributed")
     lazy = da.from_array(image, chunks=(64, 64))
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as cluster,
-        distributed.Client(cluster),
-    ):
+    with _cluster(processes=True):
         result = segment(lazy, tile_size=TILE, **PARAMS)
     np.testing.assert_array_equal(result.label_image, in_memory.label_image)
 
@@ -263,12 +268,7 @@ def test_halo_grows_on_a_distributed_cluster_as_tiles_come_back(monkeypatch):
 
     monkeypatch.setattr(distributed.Client, "compute", spy)
     monkeypatch.setattr(_tiling, "LABELS_ON_DISK_ABOVE", 0)
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
-        ) as cluster,
-        distributed.Client(cluster),
-    ):
+    with _cluster(processes=False):
         result = segment(image, tile_size=TILE, **PARAMS)
     np.testing.assert_array_equal(result.halo, expected.halo)
     np.testing.assert_array_equal(result.label_image, expected.label_image)
