@@ -53,7 +53,9 @@ into DIR together once all succeeded; existing files are never replaced without
 with --separate, DIR/NAME for each image NAME.ext, all or none per image):
   labels.png            label image, 0 = background, sources 1..K (16-bit PNG;
                         labels.tif above 65535 labels, labels.fits for FITS input,
-                        labels.zarr, a folder, with --labels-format zarr)
+                        labels.zarr, a folder, for Zarr input or with
+                        --labels-format zarr; FITS and Zarr labels of tiled
+                        images are written a tile at a time)
   sources.csv           one row per source: label, cluster id, parent id,
                         significance, samples, area, centroid (RA, Dec with a
                         WCS), bounding box, shape, flux per band
@@ -208,8 +210,8 @@ def _parser():
     outputs = seg.add_argument_group("outputs")
     outputs.add_argument(
         "--labels-format", choices=["auto", *LABEL_FORMATS], default="auto",
-        help="format of the label image; auto: fits for FITS input, else png "
-        "(tif above 65535 labels)",
+        help="format of the label image; auto: fits for FITS input, zarr for Zarr input, "
+        "else png (tif above 65535 labels)",
     )  # fmt: skip
     outputs.add_argument(
         "--catalog-format", choices=list(CATALOG_FORMATS), default="csv",
@@ -461,7 +463,15 @@ def _label_names(args):
     """Possible file names of the label image (two when it depends on the labels)."""
     fmt = args.labels_format
     if fmt == "auto":
-        return ["labels.fits"] if args.fits_input else ["labels.png", "labels.tif"]
+        from ._io import is_zarr_path
+
+        if args.fits_input:
+            return ["labels.fits"]
+        # A Zarr image may be larger than memory: its labels are written as
+        # Zarr, a tile at a time, rather than as a PNG or TIFF from memory.
+        if args.images and is_zarr_path(args.images[0]):
+            return ["labels.zarr"]
+        return ["labels.png", "labels.tif"]
     return [f"labels{LABEL_FORMATS[fmt]}"]
 
 

@@ -276,3 +276,18 @@ def test_halo_grows_on_a_distributed_cluster_as_tiles_come_back(monkeypatch):
     assert len(submitted) == expected.n_tiles + 2
     assert sum(key.endswith("-2") for key in submitted) == 1
     result.close()
+
+
+def test_cli_zarr_input_gives_zarr_labels_by_default(image, tmp_path):
+    from skimgcluster._cli import main
+
+    z = zarr.open_array(str(tmp_path / "image.zarr"), mode="w", shape=image.shape,
+                        chunks=(64, 64), dtype="f4")  # fmt: skip
+    z[:] = image
+    out = tmp_path / "out"
+    args = ["segment", str(tmp_path / "image.zarr"), "-o", str(out), "-q", "--seed", "0",
+            "--tile-size", str(TILE), "--plots", "none"]  # fmt: skip
+    assert main(args) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["labels.zarr", "sources.csv"]
+    expected = segment(image, tile_size=TILE, random_state=0).label_image
+    np.testing.assert_array_equal(zarr.open_array(str(out / "labels.zarr"), mode="r")[:], expected)
