@@ -1,149 +1,359 @@
-"""Tiled segmentation on a mosaic of benchmark fields: quality, workers, memory.
+"""Tiled segmentation of survey-size images from FITS: quality, workers, memory, scaling, SEP.
 
-Run by hand (needs the dask extra: ``pip install ".[dask]"``)::
+Run by hand on a quiet machine (needs the dask extra, astropy, psutil and sep)::
 
-    python benchmarks/bench_tiling.py [--size 4096] [--tile-size 2048]
+    python benchmarks/bench_tiling.py                      # the ~1e8-pixel mosaic (10240^2)
+    python benchmarks/bench_tiling.py --scaling            # 4608^2, 9216^2, 18432^2
+    python benchmarks/bench_tiling.py --large              # 20480^2 float32, FITS and Zarr
+    python benchmarks/bench_tiling.py --size 2048 --scaling-sizes 1024 2048  # a quick check
 
-The mosaic is a grid of ``make_field((512, 512), 120, random_state=k)`` fields (the
-fields of ``bench_quality.py``), ``size / 512`` a side, three float32 bands, with their
-true label images renumbered to be unique. Cases, each reporting wall time and the
-peak resident memory of the largest single process (the driver or a worker, sampled
-every 20 ms from ``/proc`` with psutil):
+Every case writes its image to ``--workdir`` first and runs the command line on it as a
+subprocess, as a user would::
 
-1. ``one-by-one``: ``segment(field, tile_size=None)`` on every field in turn, the label
-   images put back into a mosaic; the reference quality;
-2. ``tiled, 1 worker`` and ``tiled, 2 workers``: ``segment(mosaic, tile_size=...)`` on a
-   ``distributed.LocalCluster`` of 1 or 2 single-thread worker processes.
+    skimgcluster segment mosaic.fits --tile-size 2048 --workers N --output out -q
 
-Quality is the detection F1 and mean IoU of the mosaic's label image against the truth
-(``skimgcluster.metrics.detection_scores``, IoU >= 0.5). The two tiled runs must give
-the same label image (checked). Every run uses ``random_state=0``.
+measuring its wall time and the peak resident memory of the largest single process of its
+process tree (the driver or one Dask worker; psutil, sampled every 50 ms).
+
+1. **Mosaic** (default): ``size / 512`` x ``size / 512`` fields
+   ``make_field((512, 512), 120, random_state=k)`` (the fields of ``bench_quality.py``),
+   three float32 bands as a FITS cube (``--bands 1`` sums them), with the true label image
+   kept on disk (``truth.npy``, labels made unique). The command runs with ``--workers 1``
+   and ``--workers 2``; its label image is scored against the truth (detection F1 and mean
+   IoU, ``skimgcluster.metrics.detection_scores``, IoU >= 0.5) beside the same fields
+   segmented one by one (``segment(field, random_state=0, tile_size=None)``, in this
+   process). The two runs must give the same label image (checked). SEP
+   (``sep.Background`` + ``sep.extract`` at 1.5 sigma of the global RMS, on the band sum,
+   in a subprocess) is timed on the same image.
+2. ``--scaling``: single-band mosaics of ``--scaling-sizes`` (4608, 9216, 18432), each run
+   with ``--workers`` (2): time per pixel, peak memory, and SEP's time.
+3. ``--large``: a ``--large-size`` (20480) single-band float32 image on disk as FITS and as
+   Zarr (``--large-format``), run with ``--workers 2``: time and peak memory.
+
+``--json PATH`` writes every figure as JSON. Every run uses ``--seed 0``.
 """
 
 import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
 FIELD = 512
+SEP_SCRIPT = """
+import sys, time
+import numpy as np
+import sep
+from astropy.io import fits
+data = fits.getdata(sys.argv[1], memmap=True)
+start = time.perf_counter()
+image = np.ascontiguousarray(data.sum(axis=0) if data.ndim == 3 else data, dtype=np.float32)
+sep.set_extract_pixstack(10_000_000)
+sep.set_sub_object_limit(4096)
+bkg = sep.Background(image)
+image -= bkg.back()
+objects = sep.extract(image, 1.5, err=bkg.globalrms)
+print(len(objects), time.perf_counter() - start)
+"""
 
 
-def mosaic(size):
+# -- images on disk -------------------------------------------------------------
+
+
+def write_mosaic(path, size, *, bands=3, truth_path=None):
+    """A mosaic of benchmark fields written straight into a FITS file (and the truth to .npy).
+
+    Neither is held whole in memory: both are memory maps filled a field at a time.
+    """
+    from astropy.io import fits
+
     from skimgcluster.datasets import make_field
 
+    if size % FIELD:
+        raise ValueError(f"size must be a multiple of {FIELD}; got {size}")
     n = size // FIELD
-    image = np.empty((size, size, 3), dtype=np.float32)
-    truth = np.zeros((size, size), dtype=np.int32)
-    fields = []
+    shape = (bands, size, size) if bands > 1 else (size, size)
+    header = fits.PrimaryHDU(data=np.zeros((1,) * len(shape), dtype=np.float32)).header
+    for axis, length in enumerate(reversed(shape), start=1):
+        header[f"NAXIS{axis}"] = length
+    text = header.tostring().encode("ascii")
+    with open(path, "wb") as f:
+        f.write(text)
+        f.truncate(len(text) + -(-(4 * int(np.prod(shape))) // 2880) * 2880)
+    data = np.memmap(path, dtype=">f4", mode="r+", offset=len(text), shape=shape)
+    truth = None
+    if truth_path is not None:
+        truth = np.lib.format.open_memmap(truth_path, mode="w+", dtype=np.int32, shape=(size, size))
     offset = 0
     for i in range(n):
         for j in range(n):
             f, t, _ = make_field((FIELD, FIELD), 120, random_state=i * n + j)
             rows, cols = slice(i * FIELD, (i + 1) * FIELD), slice(j * FIELD, (j + 1) * FIELD)
-            image[rows, cols] = f
-            truth[rows, cols] = np.where(t > 0, t + offset, 0)
-            offset += int(t.max())
-            fields.append((rows, cols))
-    return image, truth, fields
+            if bands > 1:
+                data[:, rows, cols] = np.moveaxis(f[:, :, :bands], -1, 0)
+            else:
+                data[rows, cols] = f.sum(axis=2)
+            if truth is not None:
+                truth[rows, cols] = np.where(t > 0, t + offset, 0)
+                offset += int(t.max())
+        data.flush()
+    del data
+    if truth is not None:
+        truth.flush()
+    return path
 
 
-class PeakMemory:
-    """Largest resident set of any one process of this process tree, sampled by a thread."""
+def fits_to_zarr(fits_path, zarr_path, chunk=2048):
+    """The single-band image of a FITS file as a Zarr array, a band of rows at a time."""
+    import zarr
+    from astropy.io import fits
 
-    def __init__(self, interval=0.02):
-        import psutil
+    data = fits.getdata(fits_path, memmap=True)
+    z = zarr.open_array(str(zarr_path), mode="w", shape=data.shape, chunks=(chunk, chunk),
+                        dtype=np.float32)  # fmt: skip
+    for r in range(0, data.shape[0], chunk):
+        z[r : r + chunk] = data[r : r + chunk].astype(np.float32)
+    return zarr_path
 
-        self.process = psutil.Process()
-        self.interval = interval
-        self.peak = 0
-        self._stop = threading.Event()
 
-    def _sample(self):
-        while not self._stop.is_set():
+# -- measuring a subprocess -----------------------------------------------------------
+
+
+def run_measured(command, interval=0.05):
+    """Run ``command``; its wall time and the largest resident set of one process of its tree."""
+    import psutil
+
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    parent = psutil.Process(proc.pid)
+    peak, peak_by = 0, ""
+    stop = threading.Event()
+
+    def sample():
+        nonlocal peak, peak_by
+        while not stop.is_set():
             try:
-                procs = [self.process, *self.process.children(recursive=True)]
-                rss = max(p.memory_info().rss for p in procs)
-                self.peak = max(self.peak, rss)
-            except Exception:  # a worker ending between listing and reading
-                pass
-            self._stop.wait(self.interval)
+                procs = [parent, *parent.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                break
+            for p in procs:
+                try:
+                    rss = p.memory_info().rss
+                except psutil.Error:  # a worker ending between listing and reading
+                    continue
+                if rss > peak:
+                    peak, peak_by = rss, "driver" if p.pid == proc.pid else "worker"
+            stop.wait(interval)
 
-    def __enter__(self):
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    out, err = proc.communicate()
+    seconds = time.perf_counter() - start
+    stop.set()
+    thread.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({proc.returncode}):\n{err[-2000:]}")
+    return {"seconds": seconds, "peak_rss_gb": peak / 2**30, "peak_process": peak_by,
+            "stdout": out.strip()}  # fmt: skip
 
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+
+def run_cli(image_path, out, tile_size, workers, *, plots="overview"):
+    command = [sys.executable, "-m", "skimgcluster", "segment", str(image_path), "--output",
+               str(out), "--tile-size", str(tile_size), "--workers", str(workers), "--seed", "0",
+               "--plots", plots, "-q"]  # fmt: skip
+    if Path(image_path).suffix == ".zarr":
+        command += ["--labels-format", "zarr"]
+    result = run_measured(command)
+    result["command"] = " ".join(["skimgcluster", *command[3:]])
+    return result
 
 
-def one_by_one(image, fields):
+def run_sep(image_path):
+    result = run_measured([sys.executable, "-c", SEP_SCRIPT, str(image_path)])
+    n, seconds = result["stdout"].split()
+    result.update(n_objects=int(n), sep_seconds=float(seconds))
+    return result
+
+
+def read_labels(out):
+    from astropy.io import fits
+
+    return fits.getdata(out / "labels.fits", memmap=True)
+
+
+# -- the cases ---------------------------------------------------------------------
+
+
+def one_by_one(fits_path, size, labels_path):
+    """Each field of the mosaic segmented on its own, the label images put back together."""
+    from astropy.io import fits
+
     from skimgcluster import segment
 
-    labels = np.zeros(image.shape[:2], dtype=np.int32)
+    data = fits.getdata(fits_path, memmap=True)
+    labels = np.lib.format.open_memmap(labels_path, mode="w+", dtype=np.int32, shape=(size, size))
     offset = 0
-    for rows, cols in fields:
-        result = segment(image[rows, cols], random_state=0, tile_size=None)
-        part = result.label_image
-        labels[rows, cols] = np.where(part > 0, part + offset, 0)
-        offset += int(part.max())
-    return labels
+    start = time.perf_counter()
+    for r in range(0, size, FIELD):
+        for c in range(0, size, FIELD):
+            if data.ndim == 3:
+                field = np.moveaxis(np.asarray(data[:, r : r + FIELD, c : c + FIELD]), 0, -1)
+            else:
+                field = np.asarray(data[r : r + FIELD, c : c + FIELD])
+            part = segment(field.astype(np.float32), random_state=0, tile_size=None).label_image
+            labels[r : r + FIELD, c : c + FIELD] = np.where(part > 0, part + offset, 0)
+            offset += int(part.max())
+    labels.flush()
+    return labels, time.perf_counter() - start
 
 
-def tiled(image, tile_size, n_workers):
-    from distributed import Client, LocalCluster
+def score(labels, truth):
+    from skimgcluster.metrics import detection_scores
 
-    from skimgcluster import segment
+    s = detection_scores(np.asarray(labels), np.asarray(truth))
+    return {k: (float(v) if isinstance(v, float) else int(v)) for k, v in s.items()}
 
-    with (
-        LocalCluster(
-            n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        Client(cluster),
-    ):
-        # Workers load numba's cached kernels before the clock starts.
-        warm = image[:256, :256]
-        segment(warm, random_state=0, tile_size=128)
-        start = time.perf_counter()
-        with PeakMemory() as memory:
-            result = segment(image, random_state=0, tile_size=tile_size)
-        return result, time.perf_counter() - start, memory.peak
+
+def mosaic_case(args, work):
+    size = args.size
+    image = work / f"mosaic-{size}.fits"
+    truth_path = work / f"truth-{size}.npy"
+    print(f"writing {image} ({size}^2, {args.bands} band(s)) and its truth", flush=True)
+    write_mosaic(image, size, bands=args.bands, truth_path=truth_path)
+    truth = np.load(truth_path, mmap_mode="r")
+    report = {"size": size, "bands": args.bands, "tile_size": args.tile_size,
+              "n_true": int(truth.max()), "runs": []}  # fmt: skip
+    print("segmenting the fields one by one", flush=True)
+    labels, seconds = one_by_one(image, size, work / f"one-by-one-{size}.npy")
+    report["one_by_one"] = {"seconds": seconds, **score(labels, truth)}
+    del labels
+    reference = None
+    for workers in args.workers:
+        out = work / f"out-{size}-w{workers}"
+        print(f"skimgcluster segment {image.name} --tile-size {args.tile_size} "
+              f"--workers {workers}", flush=True)  # fmt: skip
+        run = run_cli(image, out, args.tile_size, workers)
+        labels = read_labels(out)
+        run.update(workers=workers, **score(labels, truth))
+        if reference is None:
+            reference = out
+        else:
+            run["same_labels_as_first"] = bool(np.array_equal(read_labels(reference), labels))
+        report["runs"].append(run)
+    if not args.no_sep:
+        print("SEP on the same image", flush=True)
+        report["sep"] = run_sep(image)
+    return report
+
+
+def scaling_case(args, work):
+    rows = []
+    for size in args.scaling_sizes:
+        image = work / f"scaling-{size}.fits"
+        print(f"writing {image} ({size}^2, one band)", flush=True)
+        write_mosaic(image, size, bands=1)
+        workers = max(args.workers)
+        run = run_cli(image, work / f"out-scaling-{size}", args.tile_size, workers)
+        run.update(size=size, workers=workers, ns_per_pixel=1e9 * run["seconds"] / size**2)
+        if not args.no_sep:
+            run["sep"] = run_sep(image)
+        rows.append(run)
+        image.unlink()
+    return rows
+
+
+def large_case(args, work):
+    size = args.large_size
+    image = work / f"large-{size}.fits"
+    print(f"writing {image} ({size}^2 float32, one band)", flush=True)
+    write_mosaic(image, size, bands=1)
+    rows = []
+    workers = max(args.workers)
+    for fmt in args.large_format:
+        path = image if fmt == "fits" else fits_to_zarr(image, work / f"large-{size}.zarr")
+        run = run_cli(path, work / f"out-large-{fmt}", args.tile_size, workers)
+        run.update(size=size, format=fmt, workers=workers)
+        rows.append(run)
+    return rows
+
+
+# -- output ------------------------------------------------------------------------
+
+
+def print_report(report):
+    m = report.get("mosaic")
+    if m:
+        print(f"\nmosaic {m['size']}^2 x {m['bands']} band(s), {m['n_true']} true sources, "
+              f"tiles of {m['tile_size']}")  # fmt: skip
+        print(f"{'case':<28} {'F1':>6} {'mean IoU':>9} {'found':>7} {'time s':>8} {'peak GB':>8}")
+        o = m["one_by_one"]
+        print(f"{'fields one by one':<28} {o['f1']:6.3f} {o['mean_iou']:9.3f} {o['n_found']:7d} "
+              f"{o['seconds']:8.1f} {'':>8}")  # fmt: skip
+        for r in m["runs"]:
+            print(f"{'tiled, ' + str(r['workers']) + ' worker(s)':<28} {r['f1']:6.3f} "
+                  f"{r['mean_iou']:9.3f} {r['n_found']:7d} {r['seconds']:8.1f} "
+                  f"{r['peak_rss_gb']:8.2f}")  # fmt: skip
+        if len(m["runs"]) > 1:
+            first, last = m["runs"][0], m["runs"][-1]
+            print(f"speed-up of {last['workers']} workers over {first['workers']}: "
+                  f"{first['seconds'] / last['seconds']:.2f}x; identical labels: "
+                  f"{last.get('same_labels_as_first')}")  # fmt: skip
+        if "sep" in m:
+            s = m["sep"]
+            print(
+                f"SEP: {s['n_objects']} objects in {s['sep_seconds']:.1f} s "
+                f"({s['seconds']:.1f} s with reading), peak {s['peak_rss_gb']:.2f} GB"
+            )
+    for r in report.get("scaling", []):
+        sep_text = f", SEP {r['sep']['sep_seconds']:.1f} s" if "sep" in r else ""
+        print(f"scaling {r['size']}^2: {r['seconds']:.1f} s, {r['ns_per_pixel']:.0f} ns/pixel, "
+              f"peak {r['peak_rss_gb']:.2f} GB ({r['peak_process']}){sep_text}")  # fmt: skip
+    for r in report.get("large", []):
+        print(
+            f"large {r['size']}^2 {r['format']}: {r['seconds']:.1f} s, peak "
+            f"{r['peak_rss_gb']:.2f} GB ({r['peak_process']})"
+        )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=4096, help="side of the mosaic (4096)")
+    parser.add_argument("--size", type=int, default=10240, help="side of the mosaic (10240)")
+    parser.add_argument("--bands", type=int, choices=(1, 3), default=3,
+                        help="3 bands as a FITS cube, or 1: their sum (3)")  # fmt: skip
     parser.add_argument("--tile-size", type=int, default=2048, help="tile side (2048)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2],
+                        help="worker processes of each run (1 2)")  # fmt: skip
+    parser.add_argument("--no-mosaic", action="store_true", help="skip the mosaic case")
+    parser.add_argument("--scaling", action="store_true", help="run the scaling case")
+    parser.add_argument("--scaling-sizes", type=int, nargs="+", default=[4608, 9216, 18432])
+    parser.add_argument("--large", action="store_true", help="run the 20480^2 case")
+    parser.add_argument("--large-size", type=int, default=20480)
+    parser.add_argument("--large-format", nargs="+", choices=("fits", "zarr"),
+                        default=["fits", "zarr"])  # fmt: skip
+    parser.add_argument("--no-sep", action="store_true", help="do not time SEP")
+    parser.add_argument("--workdir", help="folder for the images and outputs (a temporary one)")
+    parser.add_argument("--json", metavar="PATH", help="write every figure to PATH as JSON")
     args = parser.parse_args()
-    from skimgcluster.metrics import detection_scores
-
     warnings.simplefilter("ignore")
-    image, truth, fields = mosaic(args.size)
-    print(f"mosaic {image.shape}, {truth.max()} true sources, tile_size={args.tile_size}")
-    rows = []
-    start = time.perf_counter()
-    with PeakMemory() as memory:
-        labels = one_by_one(image, fields)
-    rows.append(("one-by-one", labels, time.perf_counter() - start, memory.peak))
-    reference = None
-    for n_workers in (1, 2):
-        result, seconds, peak = tiled(image, args.tile_size, n_workers)
-        rows.append((f"tiled, {n_workers} worker(s)", result.label_image, seconds, peak))
-        if reference is None:
-            reference = result.label_image
-        elif not np.array_equal(reference, result.label_image):
-            print("WARNING: the label images of 1 and 2 workers differ")
-    print(f"{'case':<20} {'F1':>6} {'mean IoU':>9} {'found':>6} {'time s':>8} {'peak GB':>8}")
-    for name, labels, seconds, peak in rows:
-        s = detection_scores(labels, truth)
-        print(
-            f"{name:<20} {s['f1']:6.3f} {s['mean_iou']:9.3f} {s['n_found']:6d} "
-            f"{seconds:8.1f} {peak / 2**30:8.2f}"
-        )
-    print(f"speed-up of 2 workers over 1: {rows[1][2] / rows[2][2]:.2f}x")
+    with tempfile.TemporaryDirectory(prefix="bench-tiling-", dir=args.workdir) as tmp:
+        work = Path(tmp)
+        report = {"cpus": os.cpu_count()}
+        if not args.no_mosaic:
+            report["mosaic"] = mosaic_case(args, work)
+        if args.scaling:
+            report["scaling"] = scaling_case(args, work)
+        if args.large:
+            report["large"] = large_case(args, work)
+    print_report(report)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -55,7 +55,9 @@ into DIR together once all succeeded; existing files are never replaced without
 with --separate, DIR/NAME for each image NAME.ext, all or none per image):
   labels.png            label image, 0 = background, sources 1..K (16-bit PNG;
                         labels.tif above 65535 labels, labels.fits for FITS input,
-                        labels.zarr, a folder, with --labels-format zarr)
+                        labels.zarr, a folder, for Zarr input or with
+                        --labels-format zarr; FITS and Zarr labels of tiled
+                        images are written a tile at a time)
   sources.csv           one row per source: label, cluster id, parent id,
                         significance, samples, area, centroid (RA, Dec with a
                         WCS), bounding box, shape, flux per band
@@ -208,8 +210,8 @@ def _parser():
     outputs = seg.add_argument_group("outputs")
     outputs.add_argument(
         "--labels-format", choices=["auto", *LABEL_FORMATS], default="auto",
-        help="format of the label image; auto: fits for FITS input, else png "
-        "(tif above 65535 labels)",
+        help="format of the label image; auto: fits for FITS input, zarr for Zarr input, "
+        "else png (tif above 65535 labels)",
     )  # fmt: skip
     outputs.add_argument(
         "--catalog-format", choices=list(CATALOG_FORMATS), default="csv",
@@ -442,7 +444,15 @@ def _label_names(args):
     """Possible file names of the label image (two when it depends on the labels)."""
     fmt = args.labels_format
     if fmt == "auto":
-        return ["labels.fits"] if args.fits_input else ["labels.png", "labels.tif"]
+        from ._io import is_zarr_path
+
+        if args.fits_input:
+            return ["labels.fits"]
+        # A Zarr image may be larger than memory: its labels are written as
+        # Zarr, a tile at a time, rather than as a PNG or TIFF from memory.
+        if args.images and is_zarr_path(args.images[0]):
+            return ["labels.zarr"]
+        return ["labels.png", "labels.tif"]
     return [f"labels{LABEL_FORMATS[fmt]}"]
 
 
@@ -567,6 +577,8 @@ class _Staging:
 def _figure(name, image, result):
     from . import _plotting
 
+    if hasattr(result, "write_labels"):  # tiled: drawn from a downsampled view
+        return _plotting.plot_tiled(image, result, kind=name)
     if name == "overview":
         return _plotting.plot_overview(image, result)
     if name == "segmentation":
@@ -600,9 +612,18 @@ def _segment_command(args, progress):
 
             label_header(wcs, *import_astropy("--labels-format fits"))
         result = _run(args, progress, image, mask, params)
-        names = _output_names(args, int(result.label_image.max()))
-        _write(args, progress, staging, names, image, result, wcs)
-        staging.commit(list(names.values()))
+        try:
+            # A tiled result's labels are consecutive: the largest is the number
+            # of sources, known without reading them.
+            tiled = hasattr(result, "write_labels")
+            names = _output_names(
+                args, result.n_sources if tiled else int(result.label_image.max())
+            )
+            _write(args, progress, staging, names, image, result, wcs)
+            staging.commit(list(names.values()))
+        finally:
+            if hasattr(result, "close"):  # a tiled result's labels kept on disk
+                result.close()
         failed = False
     finally:
         staging.discard(failed=failed)
@@ -674,12 +695,18 @@ def _write(args, progress, staging, names, image, result, wcs):
     progress("measuring the sources")
     catalog = result.catalog(wcs=wcs)
     progress(f"writing {names['labels']} and {names['sources']} to {args.output}")
-    write_label_image(staging.path(names["labels"]), result.label_image, header=wcs)
+    label_path = staging.path(names["labels"])
+    tiled = hasattr(result, "write_labels")
+    if tiled and label_path.suffix.lower() in (".zarr", ".fits", ".npy"):
+        # A tile at a time, from the labels stitched on disk: never whole in memory.
+        result.write_labels(label_path, header=wcs)
+    else:
+        write_label_image(label_path, result.label_image, header=wcs)
     catalog.write(staging.path(names["sources"]), format=args.catalog_format, overwrite=True)
     for name in args.plots:
         progress(f"drawing {names[name]}")
-        if not hasattr(result, "maps"):
-            # A tiled result keeps no point cloud or whole-image maps to draw.
+        if tiled and name in ("density", "hierarchy"):
+            # A tiled result keeps no whole-image point cloud or hierarchy to draw.
             progress.note(f"skimgcluster: note: {names.pop(name)} is not drawn for a tiled image")
             continue
         save_figure(staging.path(names[name]), _figure(name, image, result), dpi=120)

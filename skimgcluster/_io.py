@@ -435,7 +435,6 @@ _ZARR_CHUNK = 1024
 
 def _write_label_zarr(path, label_image, header):
     """A label image as a Zarr array of int32, written beside and moved into place."""
-    import shutil
 
     try:
         import zarr
@@ -452,14 +451,11 @@ def _write_label_zarr(path, label_image, header):
             f"label_image must be a 2-D integer array; got shape {label_image.shape} "
             f"and dtype {label_image.dtype}."
         )
-    attrs = {"skimgcluster": "label image: 0 = background, 1..K = sources"}
-    if header is not None:
-        attrs["wcs"] = dict(label_header(header, *import_astropy("a Zarr label image's WCS")))
+    attrs = _zarr_label_attrs(header)
     m, n = label_image.shape
     chunks = (min(_ZARR_CHUNK, m) or 1, min(_ZARR_CHUNK, n) or 1)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
-    old = None
-    try:
+
+    def fill(tmp):
         z = zarr.open_array(
             str(tmp), mode="w", shape=(m, n), chunks=chunks, dtype=np.int32, fill_value=0
         )
@@ -473,6 +469,30 @@ def _write_label_zarr(path, label_image, header):
             for r in range(0, m, chunks[0]):  # a band of chunks at a time: no whole int32 copy
                 z[r : r + chunks[0]] = label_image[r : r + chunks[0]].astype(np.int32)
         z.attrs.update(attrs)
+
+    _atomic_write_folder(path, fill)
+
+
+def _zarr_label_attrs(header):
+    """Attributes of a Zarr label image: what it holds, and the cards of its WCS."""
+    attrs = {"skimgcluster": "label image: 0 = background, 1..K = sources"}
+    if header is not None:
+        attrs["wcs"] = dict(label_header(header, *import_astropy("a Zarr label image's WCS")))
+    return attrs
+
+
+def _atomic_write_folder(path, fill):
+    """Call ``fill(temporary_folder)``, then move the folder (a Zarr store) into place.
+
+    An existing ``path`` is replaced only once the new folder is complete, and
+    put back if the move fails.
+    """
+    import shutil
+
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+    old = None
+    try:
+        fill(tmp)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)
@@ -488,6 +508,102 @@ def _write_label_zarr(path, label_image, header):
     finally:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+
+
+class _LabelTarget:
+    """A label image being written, which a task opens to write its part.
+
+    Sent to the tasks (and to worker processes) instead of an open file:
+    each opens the Zarr array, the FITS file's data (a memory map of
+    big-endian int32 at ``offset``) or the ``.npy`` file by itself.
+    """
+
+    def __init__(self, kind, path, shape, offset=0):
+        self.kind = kind
+        self.path = str(path)
+        self.shape = tuple(shape)
+        self.offset = offset
+
+    def write(self, row, col, values):
+        """Write ``values`` with their first pixel at (``row``, ``col``)."""
+        r1, c1 = row + values.shape[0], col + values.shape[1]
+        if self.kind == "zarr":
+            import zarr
+
+            zarr.open_array(self.path, mode="r+")[row:r1, col:c1] = values
+            return
+        if self.kind == "fits":
+            array = np.memmap(self.path, dtype=">i4", mode="r+", offset=self.offset,
+                              shape=self.shape)  # fmt: skip
+        else:
+            array = np.load(self.path, mmap_mode="r+")
+        array[row:r1, col:c1] = values
+        array.flush()
+        del array
+
+
+def write_labels_by_parts(path, shape, chunks, write, *, header=None):
+    """Write a label image of int32 ``shape`` part by part, atomically.
+
+    ``write(target)`` writes every part through ``target`` (a
+    :class:`_LabelTarget`, possibly from other processes); the file is made
+    beside ``path`` at its full size first, and moved into place when
+    ``write`` returns. ``chunks`` are the Zarr chunks: the parts should be
+    unions of them so that parallel writes never share one.
+    """
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    m, n = (int(s) for s in shape)
+    if suffix == ".zarr":
+        try:
+            import zarr
+        except ImportError:
+            raise ImportError(
+                f'writing {path.name} needs zarr, which is not installed: pip install "zarr"'
+            ) from None
+        attrs = _zarr_label_attrs(header)
+
+        def fill(tmp):
+            z = zarr.open_array(
+                str(tmp), mode="w", shape=(m, n), dtype=np.int32, fill_value=0,
+                chunks=(min(chunks[0], m) or 1, min(chunks[1], n) or 1),
+            )  # fmt: skip
+            z.attrs.update(attrs)
+            write(_LabelTarget("zarr", tmp, (m, n)))
+
+        _atomic_write_folder(path, fill)
+        return
+    if suffix in (".fits", ".fit", ".fts"):
+        fits, wcs_module = import_astropy("writing a FITS label image")
+        hdr = label_header(header, fits, wcs_module)
+        # The header of an int32 image of this shape; its data is then
+        # written in place through a memory map of the pre-sized file.
+        head = fits.PrimaryHDU(data=np.zeros((1, 1), dtype=np.int32), header=hdr).header
+        head["NAXIS1"], head["NAXIS2"] = n, m
+        text = head.tostring().encode("ascii")
+        size = len(text) + -(-(4 * m * n) // 2880) * 2880
+
+        def write_file(tmp):
+            with open(tmp, "wb") as f:
+                f.write(text)
+                f.truncate(size)  # zeros, as a sparse file
+            write(_LabelTarget("fits", tmp, (m, n), offset=len(text)))
+
+        atomic_write(path, write_file)
+        return
+    if suffix == ".npy":
+
+        def write_file(tmp):
+            np.lib.format.open_memmap(tmp, mode="w+", dtype=np.int32, shape=(m, n)).flush()
+            write(_LabelTarget("npy", tmp, (m, n)))
+
+        atomic_write(path, write_file)
+        return
+    raise ValueError(
+        f"path must name a .zarr, .fits or .npy file, the formats written a tile at a "
+        f"time; got path={str(path)!r}."
+    )
 
 
 def _int32_block(block, lo, hi):

@@ -19,6 +19,8 @@ __all__ = [
     "plot_segmentation",
     "plot_ordered_density",
     "plot_hierarchy",
+    "plot_tiled",
+    "downsampled_view",
     "display_image",
     "label_colormap",
 ]
@@ -228,16 +230,20 @@ def _cluster_colours(clusterer, seed):
 # plot_segmentation
 
 
-def _block_reduce(array, factor, reducer, *, dtype):
+def _block_reduce(array, factor, reducer, *, dtype, band_rows=None):
     """Reduce ``array`` over ``factor`` x ``factor`` blocks, a band of rows at a time.
 
     The edges are padded by repetition so that every block is whole; the
-    work memory is a band of blocks, not a copy of the array.
+    work memory is a band of blocks, not a copy of the array. ``band_rows``,
+    if given, is about how many input rows to read at once (a dask array's
+    chunk rows, so that each chunk is read once, not once per band).
     """
     m, n = array.shape[:2]
     out_m, out_n = -(-m // factor), -(-n // factor)
     out = np.empty((out_m, out_n) + array.shape[2:], dtype=dtype)
     band = max(1, (1 << 22) // max(n * factor, 1))  # output rows per band, ~4M input values
+    if band_rows is not None:
+        band = max(1, -(-band_rows // factor))
     for r0 in range(0, out_m, band):
         r1 = min(r0 + band, out_m)
         chunk = np.asarray(array[r0 * factor : r1 * factor])
@@ -539,6 +545,138 @@ def _number_sources(ax, label_image, chosen):
             path_effects=[withStroke(linewidth=2.0, foreground="black")],
             annotation_clip=True,
         )
+
+
+# ---------------------------------------------------------------------------
+# Figures of tiled segmentations, from a downsampled view
+
+
+class _LabelRows:
+    """Row bands of a TiledSegmentation's label image, as ``_block_reduce`` reads them."""
+
+    def __init__(self, result):
+        self.result = result
+        self.shape = tuple(result.shape)
+        self.ndim = 2
+
+    def __getitem__(self, rows):
+        return self.result.label_rows(rows.start or 0, min(rows.stop, self.shape[0]))
+
+
+def _band_rows(image):
+    """Rows of ``image`` read together: a dask array's chunk rows, so each chunk is read once."""
+    chunks = getattr(image, "chunks", None)
+    if not chunks:  # NumPy
+        return None
+    first = chunks[0]
+    return int(max(first)) if isinstance(first, tuple) else int(first)  # dask, or zarr
+
+
+def downsampled_view(image, result, *, max_display_size=2000):
+    """The image and the label image of a tiled segmentation, reduced to draw them.
+
+    Each ``f`` x ``f`` block becomes one pixel, ``f`` the smallest integer
+    that brings the longer side within ``max_display_size``: the image by the
+    mean of the block (per band), the label image by the block's largest
+    label (so sources smaller than a block stay visible). Both are read a
+    band of rows at a time, the label image from disk if kept there, so the
+    cost is one pass over the pixels and the memory that of the view.
+
+    Parameters
+    ----------
+    image : (M, N[, C]) ndarray, numpy.memmap or dask.array.Array
+        The image that was segmented.
+    result : TiledSegmentation
+        What :func:`skimgcluster.segment` returned for it.
+    max_display_size : int, default=2000
+        Longest side of the view.
+
+    Returns
+    -------
+    image_view : (m, n[, C]) ndarray of float32
+    label_view : (m, n) ndarray of int32
+    factor : int
+        ``f``: a pixel of the view is ``f`` x ``f`` pixels of the image.
+    """
+    check_params(
+        {"max_display_size": _at_least(1)}, {"max_display_size": max_display_size},
+        "downsampled_view",
+    )
+    max_display_size = int(max_display_size)
+    shape = tuple(result.shape)
+    if tuple(image.shape[:2]) != shape:
+        raise ValueError(
+            f"result must be the segmentation of image: its label image has shape {shape}, "
+            f"the image {tuple(image.shape[:2])}."
+        )
+    factor = max(1, -(-max(shape) // max_display_size))
+    band = _band_rows(image)
+    image_view = _block_reduce(image, factor, np.mean, dtype=np.float32, band_rows=band)
+    label_view = _block_reduce(_LabelRows(result), factor, np.max, dtype=np.int32)
+    return image_view, label_view, factor
+
+
+def plot_tiled(image, result, *, kind="overview", max_display_size=2000, figsize=None, seed=0):
+    """A figure of a tiled segmentation, drawn from its :func:`downsampled_view`.
+
+    Parameters
+    ----------
+    image : (M, N[, C]) ndarray, numpy.memmap or dask.array.Array
+        The image that was segmented.
+    result : TiledSegmentation
+        What :func:`skimgcluster.segment` returned for it.
+    kind : {'overview', 'segmentation'}, default='overview'
+        ``'overview'``: the image beside its sources in distinct colours (a
+        tiled result keeps no whole-image luminosity or samples, the other two
+        panels of :func:`plot_overview`); ``'segmentation'``: the sources over
+        the image, the ten most significant numbered
+        (:func:`plot_segmentation`).
+    max_display_size : int, default=2000
+        Longest side of the view drawn.
+    figsize : (float, float) or None, default=None
+        Size in inches; None is (12, 6) for the overview, (9, 8) otherwise.
+    seed : int, default=0
+        Seed of the label colours.
+
+    Returns
+    -------
+    figure : matplotlib.figure.Figure
+        Axes in the coordinates of the full-resolution pixels for the
+        overview, of the view for the segmentation; titles give ``f``.
+    """
+    if kind not in ("overview", "segmentation"):
+        raise ValueError(f"kind must be 'overview' or 'segmentation'; got kind={kind!r}.")
+    image_view, label_view, factor = downsampled_view(
+        image, result, max_display_size=max_display_size
+    )
+    scale = "" if factor == 1 else f" (shown at 1/{factor} resolution)"
+    if kind == "segmentation":
+        fig = plot_segmentation(
+            image_view, label_view, significance=result.source_significance,
+            max_display_size=max(label_view.shape), figsize=figsize or (9, 8), seed=seed,
+        )  # fmt: skip
+        ax = fig.axes[0]
+        ax.set_title(f"{result.n_sources:,} sources, the most significant numbered{scale}")
+        return fig
+    shown = _rgb_or_gray(display_image(image_view))
+    h, w = result.shape
+    extent = (-0.5, label_view.shape[1] * factor - 0.5, label_view.shape[0] * factor - 0.5, -0.5)
+    fig = Figure(figsize=figsize or (12, 6), layout="constrained")
+    axes = fig.subplots(1, 2, sharex=True, sharey=True)
+    gray = {"cmap": "gray"} if shown.ndim == 2 else {}
+    axes[0].imshow(shown, extent=extent, interpolation="nearest", **gray)
+    axes[0].set_title(f"Image{scale}")
+    n = result.n_sources
+    axes[1].imshow(
+        label_view, extent=extent, cmap=label_colormap(n, seed=seed), vmin=0, vmax=max(n, 1),
+        interpolation="nearest",
+    )  # fmt: skip
+    axes[1].set_title(f"{n:,} sources in {result.n_tiles} tiles{scale}")
+    for ax in axes:
+        ax.set_xlim(-0.5, w - 0.5)
+        ax.set_ylim(h - 0.5, -0.5)
+        ax.set_aspect("equal")
+    return fig
 
 
 # ---------------------------------------------------------------------------

@@ -8,10 +8,15 @@ does not change: this module only decides what each window is, which of its
 sources to keep, and how to put them together.
 """
 
+import os
+import shutil
+import tempfile
 import uuid
 import warnings
 from dataclasses import dataclass
+import weakref
 from numbers import Integral
+from pathlib import Path
 
 import numpy as np
 
@@ -34,6 +39,11 @@ AUTO_TILE_SIZE = 2048
 # to give a window's core exactly the sky and noise of the whole image.
 _MIN_HALO_BOXES = 3
 
+# Tiled label images of more pixels than this (256 MB of int32, an 8192 x
+# 8192 image) are stitched on disk, in a temporary folder, and never held
+# whole in one process (see TiledSegmentation); smaller ones in memory.
+LABELS_ON_DISK_ABOVE = 2**26
+
 # Two sources of different tiles that share at least this fraction of the
 # smaller one's pixels are one source seen twice.
 _SAME_SOURCE_OVERLAP = 0.5
@@ -51,6 +61,14 @@ class TiledSegmentation:
     ----------
     label_image : (M, N) ndarray of int32
         0 for background, ``1..n_sources`` for the sources, consecutive.
+        For an image of more than ``LABELS_ON_DISK_ABOVE`` pixels (2**26)
+        the stitched labels stay on disk and this attribute reads them whole
+        into memory when first used (refused if they do not fit): use
+        :meth:`write_labels` to write them to a file instead.
+    shape : (int, int)
+        Shape of the label image.
+    on_disk : bool
+        True if the stitched labels are kept on disk (see Notes).
     n_sources : int
         Number of sources.
     source_significance : ndarray of shape (n_sources,)
@@ -78,11 +96,33 @@ class TiledSegmentation:
         Halo each tile was finally segmented with.
     n_tiles : int
         Number of tiles.
+
+    Notes
+    -----
+    **Labels on disk.** The tiles' labels are stitched into an int32 array
+    of the image's shape with one provisional value per kept source; a
+    look-up table then maps these values to the consecutive ``1..n_sources``.
+    Above ``LABELS_ON_DISK_ABOVE`` pixels that array is a ``.npy`` file in a
+    temporary folder (:func:`tempfile.mkdtemp`, so under ``TMPDIR``), opened
+    for one tile at a time, and each tile's labels reach it through a file
+    of that folder too: no process holds the whole label image. The folder
+    is removed by :meth:`close` or when the result is garbage-collected. It
+    must be reachable by the Dask workers (a local cluster, or a file
+    system shared with the cluster).
     """
 
-    def __init__(self, label_image, columns, *, n_bands, tile_size, halo):
-        self.label_image = label_image
+    def __init__(self, canvas, lut, columns, *, shape, n_bands, tile_size, halo, folder=None):
+        self._canvas = canvas  # provisional labels: ndarray, or the path of a .npy file
+        self._lut = lut
+        self._label_image = None
+        self._folder = folder
+        self._finalizer = (
+            None if folder is None
+            else weakref.finalize(self, shutil.rmtree, str(folder), ignore_errors=True)
+        )  # fmt: skip
         self._columns = columns
+        self.shape = tuple(shape)
+        self.on_disk = folder is not None
         self.n_bands = n_bands
         self.n_sources = int(columns["label"].size)
         self.source_significance = columns["significance"]
@@ -95,11 +135,108 @@ class TiledSegmentation:
         self.tile_size = tile_size
         self.halo = halo
         self.n_tiles = int(halo.size)
+        if not self.on_disk:
+            self._label_image = lut[canvas]
+            self._canvas = None
 
     def __repr__(self):
         return (
             f"TiledSegmentation(n_sources={self.n_sources}, n_tiles={self.n_tiles}, "
-            f"tile_size={self.tile_size}, shape={self.label_image.shape})"
+            f"tile_size={self.tile_size}, shape={self.shape})"
+        )
+
+    @property
+    def label_image(self):
+        """The whole label image, (M, N) int32, read into memory on first access.
+
+        Above ``LABELS_ON_DISK_ABOVE`` pixels the stitched labels are kept on
+        disk; reading them whole goes through the memory guard. Use
+        :meth:`write_labels` or :meth:`label_rows` to avoid holding them.
+        """
+        if self._label_image is None:
+            h, w = self.shape
+            self._check_open()
+            check_memory(
+                4.0 * h * w,
+                what=f"the label image of shape {(h, w)} ({format_bytes(4.0 * h * w)})",
+                advice="Write it to a file with write_labels(path) instead.",
+            )
+            self._label_image = self._lut[np.load(self._canvas, mmap_mode="r")]
+        return self._label_image
+
+    def close(self):
+        """Remove the temporary folder of labels kept on disk (nothing in memory)."""
+        if self._finalizer is not None:
+            self._finalizer()
+
+    def _check_open(self):
+        if self._finalizer is not None and not self._finalizer.alive:
+            raise ValueError(
+                "the labels of this TiledSegmentation were kept on disk and close() has "
+                "removed them."
+            )
+
+    def label_rows(self, start, stop):
+        """Rows ``start:stop`` of the label image, read from disk if kept there.
+
+        Parameters
+        ----------
+        start, stop : int
+            First row and one past the last.
+
+        Returns
+        -------
+        rows : (stop - start, N) ndarray of int32
+            The labels of those rows, 0 for background.
+        """
+        if self._label_image is not None:
+            return self._label_image[start:stop]
+        self._check_open()
+        canvas = np.load(self._canvas, mmap_mode="r")
+        return self._lut[canvas[start:stop]]
+
+    def write_labels(self, path, *, header=None):
+        """Write the label image to ``path``, a tile at a time.
+
+        Every tile core is relabelled and written by one task on the active
+        Dask scheduler (in this process without Dask), from the stitched
+        labels on disk or in memory: the label image is never whole in one
+        process. The file appears only when complete (written beside it, then
+        moved into place); an existing one is replaced.
+
+        Parameters
+        ----------
+        path : str or path-like
+            ``.zarr`` (a Zarr array of int32, in chunks of ``tile_size``, one
+            per tile core, so that no two tasks write the same chunk),
+            ``.fits``/``.fit``/``.fts`` (int32; the data of a pre-sized file
+            written through a memory map) or ``.npy``.
+        header : astropy.io.fits.Header, astropy.wcs.WCS or None, default=None
+            Header (or WCS) of the segmented image, whose celestial WCS the
+            label image carries (FITS cards; for Zarr the attribute ``'wcs'``).
+
+        Raises
+        ------
+        ValueError
+            If ``path`` has another suffix.
+        """
+        from ._io import write_labels_by_parts
+
+        self._check_open()
+        cores = _cores(self.shape, self.tile_size)
+        in_memory = self._label_image is not None
+
+        def write(target):
+            if in_memory:  # already in this process: no task would save a copy
+                for core in cores:
+                    _write_core(self._label_image, None, target, core)
+                return
+            calls = [(_write_core, (str(self._canvas), self._lut, target, core), {})
+                     for core in cores]  # fmt: skip
+            _compute(calls, lambda done: None)
+
+        write_labels_by_parts(
+            path, self.shape, (self.tile_size, self.tile_size), write, header=header
         )
 
     def catalog(self, *, wcs=None):
@@ -127,7 +264,40 @@ class TiledSegmentation:
 
         c = self._columns
         flux = c["flux"].reshape(-1, self.n_bands)
-        return SourceCatalog.from_columns(self.label_image, c, flux, wcs=wcs)
+        return SourceCatalog.from_columns(_LazyLabels(self), c, flux, wcs=wcs)
+
+
+class _LazyLabels:
+    """The label image of a TiledSegmentation, read only if a catalog converts it to an array."""
+
+    def __init__(self, result):
+        self.result = result
+        self.shape = result.shape
+
+    def __array__(self, dtype=None, copy=None):
+        array = self.result.label_image
+        return array if dtype is None else array.astype(dtype)
+
+
+def _write_core(canvas, lut, target, core):
+    """Write the core ``core`` of the label image into ``target`` (a _LabelTarget)."""
+    (r0, r1), (c0, c1) = core
+    if lut is None:
+        values = canvas[r0:r1, c0:c1]
+    else:
+        values = lut[np.load(canvas, mmap_mode="r")[r0:r1, c0:c1]]
+    target.write(r0, c0, values)
+
+
+def _cores(shape, tile_size):
+    h, w = shape
+    return [
+        ((i, min(i + tile_size, h)), (j, min(j + tile_size, w)))
+        for i in range(0, h, tile_size)
+        for j in range(0, w, tile_size)
+    ]
+
+
 
 
 # -- input -------------------------------------------------------------------
@@ -261,7 +431,45 @@ def _base_entropy(random_state):
 # -- one tile -------------------------------------------------------------------
 
 
-def _run_tile(segmenter, image, mask, *, index, window, core, shape, seed):
+def _run_tile(segmenter, image, mask, *, spill=None, slots=1, **kwargs):
+    """:func:`_segment_tile` on its share of the cores; its labels to ``spill`` if given.
+
+    ``slots`` is how many tasks run at once on this machine (an int, or a
+    dict by host name for a distributed cluster); the task gives numba (and
+    :func:`._threads.threaded`) ``cpus // slots`` threads, so that tasks side
+    by side do not each start a thread per core and fight over them.
+
+    ``spill``, a folder, receives the kept labels as a ``.npy`` file whose
+    path replaces them in the result: the driver then reads one tile's
+    labels at a time instead of holding all of them.
+    """
+    import numba
+
+    if isinstance(slots, dict):
+        from distributed import get_worker
+        from distributed.comm import get_address_host
+
+        try:
+            slots = slots.get(get_address_host(get_worker().address), 1)
+        except ValueError:  # not in a worker
+            slots = 1
+    n_threads = max(1, min(_usable_cpus() // max(int(slots), 1), numba.config.NUMBA_NUM_THREADS))
+    previous = numba.get_num_threads()
+    numba.set_num_threads(n_threads)
+    try:
+        result = _segment_tile(segmenter, image, mask, **kwargs)
+    finally:
+        numba.set_num_threads(previous)
+    if spill is not None:
+        i, j = result["index"]
+        (r0, r1), (c0, c1) = result["window"]
+        path = Path(spill) / f"tile-r{i}c{j}-{r0}-{r1}-{c0}-{c1}.npy"
+        np.save(path, result["labels"])
+        result["labels"] = str(path)
+    return result
+
+
+def _segment_tile(segmenter, image, mask, *, index, window, core, shape, seed):
     """Segment one window; keep the sources whose peak lies in the core.
 
     Returns a dict of plain arrays: the labels of the kept sources (1..k,
@@ -447,15 +655,30 @@ def _compute(calls, progress):
 # -- stitching -------------------------------------------------------------------
 
 
-def _stitch(results, shape, cores, n_bands):
-    """One label image and one table from the tiles' results, in tile order.
+def _stitch(results, shape, cores, n_bands, canvas=None):
+    """One provisional label image, its look-up table and one table, in tile order.
 
     Sources of different tiles that share at least half of the smaller one's
     pixels are one source: the larger is kept. Otherwise a pixel claimed by
     two sources goes to the one whose tile's core holds it (the earlier tile
     when neither does).
+
+    ``canvas`` None stitches in memory; a path stitches into that ``.npy``
+    file of int32 zeros, mapped for one tile at a time, and the tiles'
+    labels may be paths of ``.npy`` files (read one at a time). The label
+    image is ``lut[provisional]``, consecutive ``1..K``.
     """
-    label_image = np.zeros(shape, dtype=np.int32)
+    if canvas is None:
+        in_memory = np.zeros(shape, dtype=np.int32)
+
+        def open_canvas():
+            return in_memory
+
+    else:
+
+        def open_canvas():
+            return np.load(canvas, mmap_mode="r+")
+
     area = np.zeros(1, dtype=np.int64)  # area[g] = pixels of global label g
     boxes = [None]
     for t, res in enumerate(results):
@@ -472,6 +695,10 @@ def _stitch(results, shape, cores, n_bands):
             continue
         r0, r1, c0, c1 = res["box"]
         new = res["labels"]
+        if isinstance(new, str):
+            new = np.load(new)
+        # A map of the file for this tile only: its pages leave this process after.
+        label_image = sub = open_canvas()
         view = label_image[r0:r1, c0:c1]
         new_area = np.bincount(new.ravel(), minlength=k + 1)
         both = (new > 0) & (view > 0)
@@ -508,12 +735,12 @@ def _stitch(results, shape, cores, n_bands):
         values = incoming[claim].astype(np.int64) + offset
         view[claim] = values
         area += np.bincount(values, minlength=area.size)
+        del view, label_image, sub  # unmap the canvas until the next tile
     # Consecutive labels: the surviving sources in tile order.
     alive = area > 0
     alive[0] = False
     lut = np.zeros(area.size, dtype=np.int32)
     lut[alive] = np.arange(1, int(alive.sum()) + 1, dtype=np.int32)
-    label_image = lut[label_image]
     columns = {}
     for name in results[0]["columns"] if results else _empty_columns(n_bands):
         parts = [res["columns"][name] for res in results]
@@ -527,7 +754,8 @@ def _stitch(results, shape, cores, n_bands):
     columns["flux"] = columns["flux"].ravel()
     columns["cluster_id"] = columns["cluster_id"].astype(str)
     columns["parent_id"] = columns["parent_id"].astype(str)
-    return label_image, columns
+    provisional = in_memory if canvas is None else canvas
+    return provisional, lut, columns
 
 
 # -- the driver --------------------------------------------------------------------
@@ -613,12 +841,14 @@ def segment_tiled(segmenter, image, *, mask=None, tile_size, halo=None, callback
     halo = max(min_halo, tile_size // 8) if halo is None else max(int(halo), min_halo)
     max_halo = _max_halo(tile_size, halo)
     check_params({"callback": ["callable", None]}, {"callback": callback}, "segment_tiled")
-    # The stitched label image is the one allocation of the image's size here.
-    check_memory(
-        4.0 * h * w,
-        what=f"the label image of shape {(h, w)} ({format_bytes(4.0 * h * w)})",
-        advice="Segment the image in parts, or on a machine with more memory.",
-    )
+    on_disk = h * w > LABELS_ON_DISK_ABOVE
+    if not on_disk:
+        # The stitched label image is the one allocation of the image's size here.
+        check_memory(
+            4.0 * h * w,
+            what=f"the label image of shape {(h, w)} ({format_bytes(4.0 * h * w)})",
+            advice="Segment the image in parts, or on a machine with more memory.",
+        )
     entropy = _base_entropy(sampler.random_state)
     source = _Source(image, mask)
     n_rows, n_cols = -(-h // tile_size), -(-w // tile_size)
@@ -628,39 +858,133 @@ def segment_tiled(segmenter, image, *, mask=None, tile_size, halo=None, callback
         for i, j in index
     ]
     halos = np.full((n_rows, n_cols), halo, dtype=np.int64)
-    results = [None] * len(index)
-    todo = list(range(len(index)))
-    n_done = 0
+    folder = Path(tempfile.mkdtemp(prefix="skimgcluster-labels-")) if on_disk else None
+    try:
+        slots = _task_slots(len(index))
 
-    def progress(done):
-        if callback is not None:
-            callback("tiles", f"{n_done + done} of {len(index)} tiles")
-
-    while todo:
-        calls = []
-        for t in todo:
+        def call(t):
             (cr0, cr1), (cc0, cc1) = cores[t]
             i, j = index[t]
             rows = _span(cr0, cr1, int(halos[i, j]), h, box)
             cols = _span(cc0, cc1, int(halos[i, j]), w, box)
             data, window_mask = source.window(rows, cols)
             kwargs = dict(index=index[t], window=(rows, cols), core=cores[t], shape=(h, w),
-                          seed=_tile_seed(entropy, i, j))  # fmt: skip
-            calls.append((_run_tile, (segmenter, data, window_mask), kwargs))
-        again = []
-        for t, res in zip(todo, _compute(calls, progress), strict=True):
+                          seed=_tile_seed(entropy, i, j), spill=folder, slots=slots)  # fmt: skip
+            return _run_tile, (segmenter, data, window_mask), kwargs
+
+        def finished(t, res):
+            """Keep a tile's result, or grow its halo: True if it must run again."""
             i, j = index[t]
             if res["touches"] and halos[i, j] < max_halo:
                 halos[i, j] = min(2 * halos[i, j], max_halo)
-                again.append(t)
-            else:
-                results[t] = res
-        n_done += len(todo) - len(again)
-        todo = again
-    _reemit(results)
-    label_image, columns = _stitch(results, (h, w), cores, n_bands)
-    return TiledSegmentation(label_image, columns, n_bands=n_bands, tile_size=tile_size,
-                             halo=halos)  # fmt: skip
+                if isinstance(res["labels"], str):
+                    Path(res["labels"]).unlink(missing_ok=True)
+                return True
+            results[t] = res
+            return False
+
+        def progress(done):
+            if callback is not None:
+                callback("tiles", f"{done} of {len(index)} tiles")
+
+        results = [None] * len(index)
+        _run_all(call, finished, len(index), progress)
+        _reemit(results)
+        canvas = None
+        if on_disk:
+            canvas = str(folder / "labels.npy")
+            np.lib.format.open_memmap(canvas, mode="w+", dtype=np.int32, shape=(h, w)).flush()
+        provisional, lut, columns = _stitch(results, (h, w), cores, n_bands, canvas=canvas)
+        for res in results:
+            if isinstance(res["labels"], str):
+                Path(res["labels"]).unlink(missing_ok=True)
+        result = TiledSegmentation(provisional, lut, columns, shape=(h, w), n_bands=n_bands,
+                                   tile_size=tile_size, halo=halos, folder=folder)  # fmt: skip
+    except BaseException:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return result
+
+
+def _run_all(call, finished, n, progress):
+    """Run tiles ``0..n-1`` on the active scheduler until ``finished(t, result)`` is False.
+
+    On a distributed cluster a tile whose halo grows runs again as soon as it
+    is back; with the other schedulers such tiles run again together.
+    """
+    client = _scheduler_client()
+    if client is None:
+        todo = list(range(n))
+        while todo:
+            calls = [call(t) for t in todo]
+            before = n - len(todo)  # tiles done in earlier rounds
+            results = _compute(calls, lambda done, before=before: progress(before + done))
+            todo = [t for t, res in zip(todo, results, strict=True) if finished(t, res)]
+        return
+    import dask
+    from distributed import as_completed
+
+    run = uuid.uuid4().hex[:12]
+
+    def submit(t, attempt):
+        func, args, kwargs = call(t)
+        # Through dask.delayed, so that a window of a dask array is read by
+        # the cluster as a dependency of the task, not by this process.
+        task = dask.delayed(func, pure=False)(
+            *args, **kwargs, dask_key_name=f"skimgcluster-tile-{run}-{t}-{attempt}"
+        )
+        return client.compute(task)
+
+    futures = {submit(t, 0): (t, 0) for t in range(n)}
+    queue = as_completed(list(futures))
+    n_done = 0
+    for future in queue:
+        t, attempt = futures.pop(future)
+        res = future.result()
+        future.release()
+        if finished(t, res):
+            again = submit(t, attempt + 1)
+            futures[again] = (t, attempt + 1)
+            queue.add(again)
+        else:
+            n_done += 1
+            progress(n_done)
+
+
+def _usable_cpus():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _task_slots(n_tasks):
+    """How many tile tasks run at once on each machine: an int, or {host: slots} for a cluster.
+
+    Each task then gives numba ``cpus // slots`` threads (:func:`_run_tile`),
+    so that tasks side by side do not each start a thread per core.
+    """
+    client = _scheduler_client()
+    if client is not None:
+        try:
+            workers = client.scheduler_info(n_workers=-1)["workers"]  # all, not the first 5
+        except TypeError:  # distributed before 2025.4 lists them all anyway
+            workers = client.scheduler_info()["workers"]
+        slots = {}
+        for info in workers.values():
+            slots[info["host"]] = slots.get(info["host"], 0) + int(info["nthreads"])
+        return slots
+    try:
+        import dask
+        import dask.local
+        from dask.base import get_scheduler
+    except ImportError:
+        return 1
+    if get_scheduler() is dask.local.get_sync:
+        return 1
+    workers = dask.config.get("num_workers", None) or _usable_cpus()
+    return max(1, min(n_tasks, int(workers)))
 
 
 def _reemit(results):

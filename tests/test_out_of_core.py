@@ -160,4 +160,5 @@ def test_cli_fits_tiled_lazily_to_zarr(tmp_path, image, expected, monkeypatch, c
     assert _cli.main([*args, "--overwrite"]) == 0
     again = zarr.open_array(str(out / "labels.zarr"), mode="r")[:]
     assert again.max() == len(SOURCES)
-    assert sorted(p.name for p in out.iterdir()) == ["labels.zarr", "sources.csv"]
+    # The overview of a tiled image is drawn from a downsampled view.
+    assert sorted(p.name for p in out.iterdir()) == ["labels.zarr", "overview.png", "sources.csv"]
