@@ -169,7 +169,9 @@ def test_source_larger_than_the_largest_halo_is_flagged(monkeypatch):
     assert result.truncated.sum() == 1
 
 
-def test_inputs_memmap_and_dask_array_give_the_same_labels(tmp_path, seam_image, seam_tiled):
+def test_inputs_memmap_and_dask_array_give_the_same_labels(
+    tmp_path, seam_image, seam_tiled, process_pool
+):
     import dask.array as da
 
     image, _ = seam_image
@@ -178,7 +180,7 @@ def test_inputs_memmap_and_dask_array_give_the_same_labels(tmp_path, seam_image,
     np.save(path, image.astype(np.float64))
     mapped = np.load(path, mmap_mode="r")
     assert isinstance(mapped, np.memmap)
-    with dask.config.set(scheduler="processes", num_workers=2):
+    with dask.config.set(scheduler="processes", pool=process_pool):
         got = segment(mapped, tile_size=TILE, **PARAMS).label_image
     np.testing.assert_array_equal(got, expected)
     lazy = da.from_array(image, chunks=(100, 100))
@@ -210,9 +212,10 @@ def threaded_labels(field):
 
 
 @pytest.mark.parametrize("scheduler", ["sync", "processes"])
-def test_same_labels_on_local_schedulers(field, threaded_labels, scheduler):
+def test_same_labels_on_local_schedulers(field, threaded_labels, scheduler, process_pool):
     image, _ = field
-    with dask.config.set(scheduler=scheduler, num_workers=2):
+    pool = {"pool": process_pool} if scheduler == "processes" else {}
+    with dask.config.set(scheduler=scheduler, num_workers=2, **pool):
         labels = segment(image, tile_size=96, **PARAMS).label_image
     np.testing.assert_array_equal(labels, threaded_labels)
 
