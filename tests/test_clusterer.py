@@ -554,10 +554,10 @@ def _raw_astrolink_class():
     """AstroLink itself, with its numba kernels cached on disk.
 
     Each kernel is AstroLink's own function compiled with AstroLink's own
-    options; only ``cache=True`` is added. The package's subclass caches the
-    same functions, so a test session loads their machine code from the disk
-    cache instead of compiling AstroLink's kernels a second time (about 20 s
-    of CPU, on a cold cache too: the package has compiled them by then).
+    options; only ``cache=True`` is added. With a warm cache a test session
+    loads them instead of compiling AstroLink again (about 20 s of CPU); with
+    a cold one it loads those the package's subclass compiled already (the
+    same functions: about 5 s) and compiles the rest once.
     """
     from astrolink import AstroLink
 
