@@ -29,6 +29,23 @@ settings.register_profile(
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
+@pytest.fixture(scope="session")
+def process_pool():
+    """Two worker processes for Dask's ``processes`` scheduler, shared by the session.
+
+    Use as ``dask.config.set(scheduler="processes", pool=process_pool)``. A new
+    pool per test would pay each process's start again (imports, loading the
+    numba kernels: seconds per process on two cores); tasks still run in
+    other processes, which is what those tests check. Closed at the end.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    from dask.multiprocessing import get_context
+
+    with ProcessPoolExecutor(2, mp_context=get_context()) as pool:
+        yield pool
+
+
 def gaussian_image(shape, sources, *, noise=1.0, sky=0.0, seed=0):
     """A single-band image of round Gaussian sources on Gaussian noise.
 

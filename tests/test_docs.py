@@ -120,6 +120,19 @@ def test_page_examples(page):
         assert runner.tries > 0, f"{page.name} lost its examples"
 
 
+# What an example script prints, line by line from its first: a regular expression
+# per line. GridSearchCV lists a candidate's parameters sorted by name.
+EXAMPLE_OUTPUT = {
+    "tune_with_gridsearch.py": [
+        r"best parameters: \{'clusterer__k_den': (10|15), 'clusterer__min_significance': "
+        r"(2\.5|3\.0), 'sampler__colour_scale': (0\.0|20\.0), "
+        r"'sampler__detection_threshold': (3\.0|4\.0)\}",
+        r"best cross-validated F1: (0\.\d*[1-9]\d*|1\.000)",  # in (0, 1]
+        *[r"  F1 [01]\.\d{3} \+/- [01]\.\d{3}  \{.+\}"] * 5,  # the five best of 16
+    ],
+}
+
+
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
 def test_example_script_runs(script):
     # A new process, as a reader runs it: `python docs/examples/<script>.py`.
@@ -133,6 +146,10 @@ def test_example_script_runs(script):
     assert done.returncode == 0, done.stderr
     assert "Warning" not in done.stderr, done.stderr
     assert done.stdout.strip(), "an example says what it found"
+    lines, expected = done.stdout.splitlines(), EXAMPLE_OUTPUT.get(script.name, [])
+    assert len(lines) >= len(expected), done.stdout
+    for pattern, line in zip(expected, lines, strict=False):
+        assert re.fullmatch(pattern, line), (pattern, line)
 
 
 @pytest.mark.parametrize("page", ["index.md", "installation.md"])

@@ -1,7 +1,7 @@
-"""ImageSegmenter and the GridSearchCV example of the docs."""
+"""ImageSegmenter in scikit-learn's model selection.
 
-import importlib.util
-from pathlib import Path
+The GridSearchCV example of the docs runs, as a script, in test_docs.py.
+"""
 
 import numpy as np
 import pytest
@@ -11,32 +11,6 @@ from sklearn.model_selection import GridSearchCV
 from skimgcluster import AstroLinkClusterer, ImageSegmenter, LuminositySampler, segment
 from skimgcluster.datasets import make_field
 from skimgcluster.metrics import make_detection_scorer
-
-EXAMPLE = Path(__file__).parents[1] / "docs" / "examples" / "tune_with_gridsearch.py"
-
-
-def _load_example():
-    spec = importlib.util.spec_from_file_location("tune_with_gridsearch", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-# AstroLink may fail to fit its prominence model on some candidate settings of
-# these tiny fields; that is a warning for the user, not a failure of the search.
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_gridsearch_example_runs_on_small_fields():
-    search = _load_example().main(n_fields=3, size=96, n_sources=6, n_jobs=2, verbose=False)
-    assert set(search.best_params_) == {
-        "sampler__detection_threshold",
-        "sampler__color_scale",
-        "clusterer__k_den",
-        "clusterer__min_significance",
-    }
-    results = search.cv_results_
-    assert len(results["params"]) == 16
-    assert np.all((results["mean_test_score"] >= 0) & (results["mean_test_score"] <= 1))
-    assert 0 < search.best_score_ <= 1
 
 
 def test_segmenter_matches_segment():

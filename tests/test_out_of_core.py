@@ -72,11 +72,11 @@ def test_read_fits_chunks_reads_sections_only(tmp_path, monkeypatch):
         read_fits(tmp_path / "cube.fits", chunks=0)
 
 
-def test_tiled_segmentation_of_a_lazy_fits_on_processes(tmp_path, image, expected):
+def test_tiled_segmentation_of_a_lazy_fits_on_processes(tmp_path, image, expected, process_pool):
     fits.PrimaryHDU(image).writeto(tmp_path / "image.fits")
     lazy = read_fits(tmp_path / "image.fits", chunks=48).data
     # Worker processes receive the file name and read their windows' sections.
-    with dask.config.set(scheduler="processes", num_workers=2):
+    with dask.config.set(scheduler="processes", pool=process_pool):
         got = segment(lazy, tile_size=TILE, **PARAMS).label_image
     np.testing.assert_array_equal(got, expected)
 

@@ -54,9 +54,16 @@ def seam_image():
     return gaussian_image(shape, SEAM_SOURCES, seed=3), _truth(shape, SEAM_SOURCES)
 
 
-def test_sources_across_edges_and_corners_found_once_whole(seam_image):
-    image, truth = seam_image
-    result = segment(image, tile_size=TILE, **PARAMS)
+@pytest.fixture(scope="module")
+def seam_tiled(seam_image):
+    """The seam image segmented in tiles of ``TILE`` pixels, shared: tests only read it."""
+    image, _ = seam_image
+    return segment(image, tile_size=TILE, **PARAMS)
+
+
+def test_sources_across_edges_and_corners_found_once_whole(seam_image, seam_tiled):
+    _, truth = seam_image
+    result = seam_tiled
     assert isinstance(result, TiledSegmentation)
     assert result.n_tiles == 16
     for k in range(1, len(SEAM_SOURCES) + 1):
@@ -75,9 +82,9 @@ def test_sources_across_edges_and_corners_found_once_whole(seam_image):
     assert np.array_equal(catalog.area, np.bincount(result.label_image.ravel())[1:])
 
 
-def test_tiled_matches_untiled_on_seam_image(seam_image):
+def test_tiled_matches_untiled_on_seam_image(seam_image, seam_tiled):
     image, truth = seam_image
-    tiled = segment(image, tile_size=TILE, **PARAMS)
+    tiled = seam_tiled
     whole = segment(image, tile_size=None, **PARAMS)
     assert tiled.n_sources == whole.n_sources
     a = detection_scores(tiled.label_image, truth, iou_threshold=0.5)
@@ -85,9 +92,8 @@ def test_tiled_matches_untiled_on_seam_image(seam_image):
     assert a["f1"] == b["f1"] == 1.0
 
 
-def test_owner_keeps_significance_and_hierarchy(seam_image):
-    image, _ = seam_image
-    result = segment(image, tile_size=TILE, **PARAMS)
+def test_owner_keeps_significance_and_hierarchy(seam_tiled):
+    result = seam_tiled
     catalog = result.catalog()
     assert np.all(np.isfinite(result.source_significance))
     np.testing.assert_array_equal(catalog.significance, result.source_significance)
@@ -163,16 +169,18 @@ def test_source_larger_than_the_largest_halo_is_flagged(monkeypatch):
     assert result.truncated.sum() == 1
 
 
-def test_inputs_memmap_and_dask_array_give_the_same_labels(tmp_path, seam_image):
+def test_inputs_memmap_and_dask_array_give_the_same_labels(
+    tmp_path, seam_image, seam_tiled, process_pool
+):
     import dask.array as da
 
     image, _ = seam_image
-    expected = segment(image, tile_size=TILE, **PARAMS).label_image
+    expected = seam_tiled.label_image
     path = tmp_path / "image.npy"
     np.save(path, image.astype(np.float64))
     mapped = np.load(path, mmap_mode="r")
     assert isinstance(mapped, np.memmap)
-    with dask.config.set(scheduler="processes", num_workers=2):
+    with dask.config.set(scheduler="processes", pool=process_pool):
         got = segment(mapped, tile_size=TILE, **PARAMS).label_image
     np.testing.assert_array_equal(got, expected)
     lazy = da.from_array(image, chunks=(100, 100))
@@ -204,9 +212,10 @@ def threaded_labels(field):
 
 
 @pytest.mark.parametrize("scheduler", ["sync", "processes"])
-def test_same_labels_on_local_schedulers(field, threaded_labels, scheduler):
+def test_same_labels_on_local_schedulers(field, threaded_labels, scheduler, process_pool):
     image, _ = field
-    with dask.config.set(scheduler=scheduler, num_workers=2):
+    pool = {"pool": process_pool} if scheduler == "processes" else {}
+    with dask.config.set(scheduler=scheduler, num_workers=2, **pool):
         labels = segment(image, tile_size=96, **PARAMS).label_image
     np.testing.assert_array_equal(labels, threaded_labels)
 
