@@ -125,7 +125,7 @@ def test_page_examples(page):
 EXAMPLE_OUTPUT = {
     "tune_with_gridsearch.py": [
         r"best parameters: \{'clusterer__k_den': (10|15), 'clusterer__min_significance': "
-        r"(2\.5|3\.0), 'sampler__colour_scale': (0\.0|20\.0), "
+        r"(2\.5|3\.0), 'sampler__color_scale': (0\.0|20\.0), "
         r"'sampler__detection_threshold': (3\.0|4\.0)\}",
         r"best cross-validated F1: (0\.\d*[1-9]\d*|1\.000)",  # in (0, 1]
         *[r"  F1 [01]\.\d{3} \+/- [01]\.\d{3}  \{.+\}"] * 5,  # the five best of 16
