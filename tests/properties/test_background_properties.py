@@ -26,8 +26,9 @@ def test_constant_image_example():
 def test_constant_image(h, w, value, box_size):
     background, noise = estimate_background(np.full((h, w), value), box_size=box_size)
     assert background.shape == noise.shape == (h, w)
-    np.testing.assert_allclose(background, value, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(noise, 0.0, atol=1e-9)
+    # The sky is estimated in float32, as the sampler's own (one path for both).
+    np.testing.assert_allclose(background, np.float32(value), rtol=1e-6, atol=1e-30)
+    np.testing.assert_allclose(noise, 0.0, atol=1e-9 + 1e-6 * abs(value))
 
 
 # -- affine equivariance ---------------------------------------------------------------
@@ -52,19 +53,22 @@ def test_affine_equivariance_example():
 def test_affine_equivariance(data, h, w, box_size, scale, offset):
     # Median, MAD, clipping, median filter and interpolation all commute
     # with x -> scale * x + offset for scale > 0.
-    # Values on a 1e-6 grid: distinct values stay distinct after the transform
-    # (values 1e-38 apart would merge when shifted, and no estimator is
-    # equivariant to that).
-    values = st.integers(-(10**8), 10**8).map(lambda v: v * 1e-6)
+    # Values on a 1e-2 grid: distinct values stay distinct in float32 (in which
+    # the sky is estimated, as the sampler's) after the transform; values
+    # closer than float32's resolution would merge, and no estimator is
+    # equivariant to that.
+    values = st.integers(-(10**4), 10**4).map(lambda v: v * 1e-2)
     image = data.draw(hnp.arrays(np.float64, (h, w), elements=values))
     b, n = estimate_background(image, box_size=box_size)
     b2, n2 = estimate_background(scale * image + offset, box_size=box_size)
-    tol = 1e-9 * (1 + abs(offset) + scale * 100)
-    np.testing.assert_allclose(b2, scale * b + offset, rtol=1e-9, atol=tol)
-    np.testing.assert_allclose(n2, scale * n, rtol=1e-9, atol=tol)
+    # float32 arithmetic: errors relative to the largest magnitude involved.
+    tol = 1e-5 * (1 + abs(offset) + scale * 100)
+    np.testing.assert_allclose(b2, scale * b + offset, rtol=1e-5, atol=tol)
+    np.testing.assert_allclose(n2, scale * n, rtol=1e-5, atol=tol)
     assert np.all(n >= 0)
     # The sky lies within the range of the data.
-    assert image.min() - 1e-9 <= b.min() and b.max() <= image.max() + 1e-9
+    slack = 1e-5 * (1 + np.abs(image).max())
+    assert image.min() - slack <= b.min() and b.max() <= image.max() + slack
 
 
 # -- check_image keeps the values ------------------------------------------------------
