@@ -438,6 +438,16 @@ def _lazy_fits(fits, wcs_module, files, hdu, declared, chunks):
         ) from None
     sections = _FitsSections(parts, shape, dtype)
     stamps = [(p, os.stat(p).st_mtime_ns, os.stat(p).st_size) for p, *_ in parts]
+    from ._validation import check_memory
+
+    # astropy reads a section through a memory map of the whole file, which a
+    # limit on the address space (ulimit -v) can forbid whatever the section.
+    check_memory(
+        max(size for *_, size in stamps),
+        what=f"reading the FITS image of shape {shape} by sections (each file is mapped whole)",
+        advice="Raise the limit on the address space (ulimit -v), or split the file.",
+        mapped=True,
+    )
     data = da.from_array(
         sections, chunks=chunks + shape[2:], name=f"read-fits-{tokenize(stamps, parts)}",
         meta=np.empty((0,) * len(shape), dtype=dtype),

@@ -229,7 +229,7 @@ def format_bytes(n):
     return f"{n:.1f} PiB"  # pragma: no cover - unreachable
 
 
-def check_memory(n_bytes, *, what, advice):
+def check_memory(n_bytes, *, what, advice, mapped=False):
     """Refuse a run whose estimated working memory exceeds the available memory.
 
     Parameters
@@ -241,16 +241,25 @@ def check_memory(n_bytes, *, what, advice):
         ``"AstroLinkClusterer.fit of X of shape (10, 2) with k_den=20"``.
     advice : str
         What to change to need less memory.
+    mapped : bool, default=False
+        ``n_bytes`` are mapped from a file rather than allocated: they need
+        address space only, which a limit on it (``ulimit -v``) bounds, and
+        not physical memory.
 
     Raises
     ------
     InsufficientMemoryError
-        If ``n_bytes`` is more than the available memory.
+        If ``n_bytes`` is more than the available memory (or address space).
     """
-    available = available_memory()
+    if mapped:
+        import psutil
+
+        available, kind = _address_space_left(psutil), "address space"
+    else:
+        available, kind = available_memory(), "memory"
     if available is None or n_bytes <= available:
         return
     raise InsufficientMemoryError(
-        f"{what} needs about {format_bytes(n_bytes)} of memory, but only "
+        f"{what} needs about {format_bytes(n_bytes)} of {kind}, but only "
         f"{format_bytes(available)} is available. {advice}"
     )
