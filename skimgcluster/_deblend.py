@@ -328,11 +328,9 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0):
 
     Returns
     -------
-    label_image : (M, N) ndarray of int32
-        The segments, the new parts numbered from ``first`` on.
-    parents : ndarray of int
-        The value of the segment each new part was cut from, in the order
-        of the new values.
+    label_image, parents
+        As :func:`split_segments` returns them: the segments with the parts
+        cut by colour, and the segment each part was cut from.
     """
     out = label_image.astype(np.int32, copy=True)
     no_parts = np.empty(0, dtype=np.int64)

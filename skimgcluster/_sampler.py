@@ -142,17 +142,17 @@ class SampledImage:
         return local_means(self.image, rows, cols, self._kernel, sky, mesh.by, mesh.bx)
 
     def band_sky(self, rows, cols):
-        """Sky level of every band at given pixels.
+        """Sky level of every band at given pixels (not smoothed).
 
         Parameters
         ----------
         rows, cols : ndarray of int of shape (n,)
-            Pixel coordinates.
+            Pixel coordinates, as for :meth:`band_values`.
 
         Returns
         -------
         sky : ndarray of float64 of shape (C, n)
-            The sky level of every band at each pixel (not smoothed).
+            Band by band, where :meth:`band_values` gives pixel by pixel.
         """
         return self._mesh.at(self._band_sky_meshes, rows, cols)
 
