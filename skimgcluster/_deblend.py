@@ -288,12 +288,17 @@ def _h_maxima(level, inside, h):
     each group, padded with background, then has the h-maxima it has in
     the whole image, and the background has none. Otherwise the whole
     image is reconstructed.
+
+    ``level`` holds ``min(floor, 0)`` outside ``inside``, ``floor`` being
+    its lowest value inside, as :func:`split_segments` builds it.
     """
     floor = float(level[inside].min())
     resolution = np.finfo(level.dtype).resolution
     # ``floor > 0`` makes the background level 0; the margin over skimage's
-    # two resolutions keeps rounding on the safe side.
-    if not floor * (1.0 - 4.0 * resolution) - h > 0.0:
+    # two resolutions keeps rounding on the safe side. Without background,
+    # h_maxima finds none when the image's range is below h, which a padded
+    # group would not reproduce.
+    if not floor * (1.0 - 4.0 * resolution) - h > 0.0 or inside.all():
         return h_maxima(level, h) > 0
     background = min(floor, 0.0)
     groups, _ = ndimage.label(inside, structure=np.ones((3, 3)))

@@ -256,9 +256,7 @@ def _noisy_segments(seed, shape=(96, 128), n_sources=25):
         (rng.uniform(0, shape[0]), rng.uniform(0, shape[1]), rng.uniform(5, 200), rng.uniform(1, 6))
         for _ in range(n_sources)
     ]
-    smoothed = ndimage.gaussian_filter(
-        _blobs(shape, sources) + rng.normal(0.0, 1.0, shape), 1.0
-    )
+    smoothed = ndimage.gaussian_filter(_blobs(shape, sources) + rng.normal(0.0, 1.0, shape), 1.0)
     footprint = smoothed > 1.2
     regions, _ = ndimage.label(footprint)
     # Cut some regions in two so that segments touch without a dip between them.
@@ -283,9 +281,8 @@ def test_h_maxima_by_groups_is_that_of_the_whole_image(seed, shift):
     for h in (0.5, 2.0, 7.0):
         expected = h_maxima(level, h) > 0
         np.testing.assert_array_equal(_h_maxima(level, inside, h), expected)
-        np.testing.assert_array_equal(
-            _h_maxima(level.astype(np.float32), inside, h), h_maxima(level.astype(np.float32), h) > 0
-        )
+        single = level.astype(np.float32)
+        np.testing.assert_array_equal(_h_maxima(single, inside, h), h_maxima(single, h) > 0)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -312,3 +309,14 @@ def test_merge_segments_ignores_the_background_values():
     label_image, smoothed = _noisy_segments(1)
     background = np.where(label_image > 0, smoothed, 1e6)
     np.testing.assert_array_equal(_merge(label_image, smoothed), _merge(label_image, background))
+
+
+def test_h_maxima_by_groups_without_background():
+    # A segment filling the image whose range is below h has no h-maximum.
+    from skimgcluster._deblend import _h_maxima
+
+    rng = np.random.default_rng(0)
+    level = 10.0 + rng.uniform(0.0, 1.0, (20, 30))
+    inside = np.ones(level.shape, dtype=bool)
+    assert not _h_maxima(level, inside, 2.0).any()
+    assert _h_maxima(level, inside, 0.5).any()
