@@ -280,9 +280,9 @@ def test_h_maxima_by_groups_is_that_of_the_whole_image(seed, shift):
     level = np.where(inside, level, min(float(level[inside].min()), 0.0))
     for h in (0.5, 2.0, 7.0):
         expected = h_maxima(level, h) > 0
-        np.testing.assert_array_equal(_h_maxima(level, inside, h), expected)
+        np.testing.assert_array_equal(_h_maxima(level, inside, h, True), expected)
         single = level.astype(np.float32)
-        np.testing.assert_array_equal(_h_maxima(single, inside, h), h_maxima(single, h) > 0)
+        np.testing.assert_array_equal(_h_maxima(single, inside, h, True), h_maxima(single, h) > 0)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -295,6 +295,10 @@ def test_split_segments_is_unchanged_by_the_h_maxima_of_groups(seed, monkeypatch
 
     label_image, smoothed = _noisy_segments(seed)
     noise = np.full_like(smoothed, 0.3)
+    grouped = _deblend._h_maxima
+    monkeypatch.setattr(
+        _deblend, "_h_maxima", lambda level, inside, h: grouped(level, inside, h, True)
+    )
     fast = split_segments(label_image, smoothed, noise, dip=2.0, min_area=3, first=3)
     monkeypatch.setattr(_deblend, "_h_maxima", lambda level, inside, h: h_maxima(level, h) > 0)
     whole = split_segments(label_image, smoothed, noise, dip=2.0, min_area=3, first=3)
@@ -318,5 +322,5 @@ def test_h_maxima_by_groups_without_background():
     rng = np.random.default_rng(0)
     level = 10.0 + rng.uniform(0.0, 1.0, (20, 30))
     inside = np.ones(level.shape, dtype=bool)
-    assert not _h_maxima(level, inside, 2.0).any()
-    assert _h_maxima(level, inside, 0.5).any()
+    assert not _h_maxima(level, inside, 2.0, True).any()
+    assert _h_maxima(level, inside, 0.5, True).any()
