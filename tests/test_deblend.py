@@ -247,3 +247,80 @@ def test_segment_cuts_an_isolated_pair_by_colour():
     assert cut.labels.max() + 1 == cut.source_significance.size
     assert cut.isolated.all()
     assert np.all(cut.source_significance > 0)
+
+
+def _noisy_segments(seed, shape=(96, 128), n_sources=25):
+    """Noisy blobs, their footprint cut into touching segments at random lines."""
+    rng = np.random.default_rng(seed)
+    sources = [
+        (rng.uniform(0, shape[0]), rng.uniform(0, shape[1]), rng.uniform(5, 200), rng.uniform(1, 6))
+        for _ in range(n_sources)
+    ]
+    smoothed = ndimage.gaussian_filter(_blobs(shape, sources) + rng.normal(0.0, 1.0, shape), 1.0)
+    footprint = smoothed > 1.2
+    regions, _ = ndimage.label(footprint)
+    # Cut some regions in two so that segments touch without a dip between them.
+    cut = np.arange(shape[1])[None, :] >= rng.integers(0, shape[1], size=(1, 1))
+    label_image = np.where(footprint, 2 * regions - cut, 0)
+    _, label_image = np.unique(label_image, return_inverse=True)
+    return label_image.reshape(shape), smoothed
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("shift", [0.0, -5.0])
+def test_h_maxima_by_groups_is_that_of_the_whole_image(seed, shift):
+    # shift=-5 puts the lowest inside level below h: the whole image is used.
+    from skimage.morphology import h_maxima
+
+    from skimgcluster._deblend import _h_maxima
+
+    label_image, smoothed = _noisy_segments(seed)
+    inside = label_image > 0
+    level = np.where(inside, smoothed / 0.3 + shift, 0.0)
+    level = np.where(inside, level, min(float(level[inside].min()), 0.0))
+    for h in (0.5, 2.0, 7.0):
+        expected = h_maxima(level, h) > 0
+        np.testing.assert_array_equal(_h_maxima(level, inside, h, True), expected)
+        single = level.astype(np.float32)
+        np.testing.assert_array_equal(_h_maxima(single, inside, h, True), h_maxima(single, h) > 0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_split_segments_is_unchanged_by_the_h_maxima_of_groups(seed, monkeypatch):
+    # The split found with h-maxima by groups of segments, against the split
+    # with the h-maxima of the whole image.
+    from skimage.morphology import h_maxima
+
+    from skimgcluster import _deblend
+
+    label_image, smoothed = _noisy_segments(seed)
+    noise = np.full_like(smoothed, 0.3)
+    grouped = _deblend._h_maxima
+    monkeypatch.setattr(
+        _deblend, "_h_maxima", lambda level, inside, h: grouped(level, inside, h, True)
+    )
+    fast = split_segments(label_image, smoothed, noise, dip=2.0, min_area=3, first=3)
+    monkeypatch.setattr(_deblend, "_h_maxima", lambda level, inside, h: h_maxima(level, h) > 0)
+    whole = split_segments(label_image, smoothed, noise, dip=2.0, min_area=3, first=3)
+    assert fast[1].size > 0  # some segment was split
+    np.testing.assert_array_equal(fast[0], whole[0])
+    np.testing.assert_array_equal(fast[1], whole[1])
+
+
+def test_merge_segments_ignores_the_background_values():
+    # Only the segments' pixels are sorted: what the background holds cannot
+    # change the merges.
+    label_image, smoothed = _noisy_segments(1)
+    background = np.where(label_image > 0, smoothed, 1e6)
+    np.testing.assert_array_equal(_merge(label_image, smoothed), _merge(label_image, background))
+
+
+def test_h_maxima_by_groups_without_background():
+    # A segment filling the image whose range is below h has no h-maximum.
+    from skimgcluster._deblend import _h_maxima
+
+    rng = np.random.default_rng(0)
+    level = 10.0 + rng.uniform(0.0, 1.0, (20, 30))
+    inside = np.ones(level.shape, dtype=bool)
+    assert not _h_maxima(level, inside, 2.0, True).any()
+    assert _h_maxima(level, inside, 0.5, True).any()
