@@ -1,5 +1,6 @@
 """segment: image -> label image and hierarchy in one call."""
 
+import inspect
 from numbers import Integral, Real
 
 import numpy as np
@@ -25,48 +26,7 @@ __all__ = ["segment", "Segmentation", "ImageSegmenter"]
 DEFAULT_CLUSTERER = {"k_den": 15, "min_significance": 2.25, "label_level": "leaf"}
 
 
-def segment(
-    image,
-    *,
-    mask=None,
-    random_state=None,
-    # LuminositySampler
-    n_samples="auto",
-    samples_per_pixel=4.0,
-    max_samples=5_000_000,
-    background="auto",
-    background_box_size=64,
-    detection_threshold=3.5,
-    analysis_threshold=1.5,
-    smoothing=1.0,
-    stretch="linear",
-    color_scale=20.0,
-    jitter="triangular",
-    sampling="systematic",
-    # AstroLinkClusterer, with the image defaults of DEFAULT_CLUSTERER
-    k_den=15,
-    k_link="auto",
-    min_significance=2.25,
-    adaptive=False,
-    h_style=1,
-    d_intrinsic=None,
-    label_level="leaf",
-    min_cluster_size=1,
-    working_memory=None,
-    algorithm="kd_tree",
-    n_jobs=None,
-    verbose=0,
-    # ImageSegmenter
-    isolated_snr=5.0,
-    deblend_dip=2.0,
-    deblend_color_z=3.0,
-    deblend_color_split=4.0,
-    min_area=7,
-    tile_size="auto",
-    halo=None,
-    callback=None,
-    colour_scale="deprecated",
-):
+def segment(image, **params):
     """Find the sources of an image: sample, cluster and map back to pixels.
 
     Runs :class:`LuminositySampler`, :class:`AstroLinkClusterer` and
@@ -207,24 +167,24 @@ def segment(
     >>> result.n_sources
     2
     """
-    # The signature above is the estimators' parameters, spelled out so that
-    # help(segment) shows them (tests/test_segment.py checks they match).
-    chosen = {name: value for name, value in locals().items() if name != "image"}
+    # Bound to the signature generated below (every parameter of the segmenter
+    # and its steps, so that help(segment) lists them): an unknown keyword is
+    # a TypeError, as with a written signature.
+    try:
+        chosen = segment.__signature__.bind(image, **params)
+    except TypeError as error:
+        raise TypeError(f"segment() {error}") from None
+    chosen.apply_defaults()
+    chosen = chosen.arguments
     sampler = LuminositySampler(**{name: chosen[name] for name in LuminositySampler().get_params()})
     clusterer = AstroLinkClusterer(
         **{name: chosen[name] for name in AstroLinkClusterer().get_params()}
     )
+    own = ImageSegmenter().get_params(deep=False).keys() - {"sampler", "clusterer"}
     segmenter = ImageSegmenter(
-        sampler=sampler,
-        clusterer=clusterer,
-        isolated_snr=isolated_snr,
-        deblend_dip=deblend_dip,
-        deblend_color_z=deblend_color_z,
-        deblend_color_split=deblend_color_split,
-        min_area=min_area,
-        tile_size=tile_size,
-        halo=halo,
+        sampler=sampler, clusterer=clusterer, **{name: chosen[name] for name in own}
     )
+    mask, callback = chosen["mask"], chosen["callback"]
     return segmenter.segment_image(image, mask=mask, callback=callback)
 
 
@@ -741,3 +701,31 @@ class ImageSegmenter(BaseEstimator):
         from .metrics import detection_f1_score
 
         return detection_f1_score(self.predict(X), list(y))
+
+
+def _segment_signature():
+    """The image, then every parameter of ImageSegmenter and of its two steps.
+
+    In the order of their constructors, with the clusterer's image defaults
+    (``DEFAULT_CLUSTERER``); ``mask``, ``random_state`` and ``callback`` are
+    those of the call.
+    """
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    defaults = {"mask": None, "random_state": None}
+    for cls, overrides in ((LuminositySampler, {}), (AstroLinkClusterer, DEFAULT_CLUSTERER)):
+        for name, p in inspect.signature(cls.__init__).parameters.items():
+            if name != "self" and name not in defaults:
+                defaults[name] = overrides.get(name, p.default)
+    for name, p in inspect.signature(ImageSegmenter.__init__).parameters.items():
+        if name not in ("self", "sampler", "clusterer"):
+            defaults[name] = p.default
+    defaults["callback"] = None
+    # The former name last, as the docstring lists it.
+    defaults["colour_scale"] = defaults.pop("colour_scale")
+    return inspect.Signature(
+        [inspect.Parameter("image", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        + [inspect.Parameter(name, keyword, default=value) for name, value in defaults.items()]
+    )
+
+
+segment.__signature__ = _segment_signature()
