@@ -621,10 +621,9 @@ def plot_tiled(image, result, *, kind="overview", max_display_size=2000, figsize
 
     Parameters
     ----------
-    image : (M, N[, C]) ndarray, numpy.memmap or dask.array.Array
-        The image that was segmented.
-    result : TiledSegmentation
-        What :func:`skimgcluster.segment` returned for it.
+    image, result
+        The image and its :class:`TiledSegmentation`, as for
+        :func:`downsampled_view`.
     kind : {'overview', 'segmentation'}, default='overview'
         ``'overview'``: the image beside its sources in distinct colours (a
         tiled result keeps no whole-image luminosity or samples, the other two
