@@ -127,13 +127,21 @@ def fits_to_zarr(fits_path, zarr_path, chunk=2048):
 
 
 def run_measured(command, interval=0.05):
-    """Run ``command``; its wall time and the largest resident set of one process of its tree."""
+    """Run ``command``; its wall time, the largest resident set of one process of its tree and
+    the CPU time of the whole tree.
+
+    The CPU time is the sum over the processes of their user + system time, as last seen by
+    the sampler (a process's final few milliseconds can be missed). Unlike the wall time it
+    does not grow when other jobs share the machine, so it is the figure to compare across
+    image sizes on a busy machine.
+    """
     import psutil
 
     start = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     parent = psutil.Process(proc.pid)
     peak, peak_by = 0, ""
+    cpu = {}
     stop = threading.Event()
 
     def sample():
@@ -146,8 +154,10 @@ def run_measured(command, interval=0.05):
             for p in procs:
                 try:
                     rss = p.memory_info().rss
+                    times = p.cpu_times()
                 except psutil.Error:  # a worker ending between listing and reading
                     continue
+                cpu[p.pid] = times.user + times.system + times.children_user + times.children_system
                 if rss > peak:
                     peak, peak_by = rss, "driver" if p.pid == proc.pid else "worker"
             stop.wait(interval)
@@ -160,8 +170,9 @@ def run_measured(command, interval=0.05):
     thread.join()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed ({proc.returncode}):\n{err[-2000:]}")
-    return {"seconds": seconds, "peak_rss_gb": peak / 2**30, "peak_process": peak_by,
-            "stdout": out.strip()}  # fmt: skip
+    return {"seconds": seconds, "cpu_seconds": sum(cpu.values()), "peak_rss_gb": peak / 2**30,
+            "peak_process": peak_by, "stdout": out.strip(),
+            "load_average": os.getloadavg()}  # fmt: skip
 
 
 def run_cli(image_path, out, tile_size, workers, *, plots="overview"):
@@ -261,7 +272,8 @@ def scaling_case(args, work):
         write_mosaic(image, size, bands=1)
         workers = max(args.workers)
         run = run_cli(image, work / f"out-scaling-{size}", args.tile_size, workers)
-        run.update(size=size, workers=workers, ns_per_pixel=1e9 * run["seconds"] / size**2)
+        run.update(size=size, workers=workers, ns_per_pixel=1e9 * run["seconds"] / size**2,
+                   cpu_ns_per_pixel=1e9 * run["cpu_seconds"] / size**2)  # fmt: skip
         if not args.no_sep:
             run["sep"] = run_sep(image)
         rows.append(run)
@@ -313,12 +325,15 @@ def print_report(report):
             )
     for r in report.get("scaling", []):
         sep_text = f", SEP {r['sep']['sep_seconds']:.1f} s" if "sep" in r else ""
-        print(f"scaling {r['size']}^2: {r['seconds']:.1f} s, {r['ns_per_pixel']:.0f} ns/pixel, "
-              f"peak {r['peak_rss_gb']:.2f} GB ({r['peak_process']}){sep_text}")  # fmt: skip
+        cpu_text = (f", CPU {r['cpu_seconds']:.1f} s = {r['cpu_ns_per_pixel']:.0f} ns/pixel"
+                    if "cpu_seconds" in r else "")  # fmt: skip
+        print(f"scaling {r['size']}^2: {r['seconds']:.1f} s, {r['ns_per_pixel']:.0f} ns/pixel"
+              f"{cpu_text}, peak {r['peak_rss_gb']:.2f} GB ({r['peak_process']}){sep_text}")  # fmt: skip
     for r in report.get("large", []):
         print(
-            f"large {r['size']}^2 {r['format']}: {r['seconds']:.1f} s, peak "
-            f"{r['peak_rss_gb']:.2f} GB ({r['peak_process']})"
+            f"large {r['size']}^2 {r['format']}: {r['seconds']:.1f} s "
+            f"(CPU {r.get('cpu_seconds', float('nan')):.1f} s), peak "
+            f"{r['peak_rss_gb']:.2f} GB ({r['peak_process']}), {r['stdout']}"
         )
 
 
@@ -345,15 +360,14 @@ def main():
     with tempfile.TemporaryDirectory(prefix="bench-tiling-", dir=args.workdir) as tmp:
         work = Path(tmp)
         report = {"cpus": os.cpu_count()}
-        if not args.no_mosaic:
-            report["mosaic"] = mosaic_case(args, work)
-        if args.scaling:
-            report["scaling"] = scaling_case(args, work)
-        if args.large:
-            report["large"] = large_case(args, work)
+        cases = [("mosaic", mosaic_case, not args.no_mosaic), ("scaling", scaling_case, args.scaling),
+                 ("large", large_case, args.large)]  # fmt: skip
+        for name, case, wanted in cases:
+            if wanted:
+                report[name] = case(args, work)
+                if args.json:  # after each case, so that a long run cut short keeps its figures
+                    Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     print_report(report)
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":
