@@ -131,9 +131,10 @@ def test_no_compiling_process_when_cached_busy_or_opted_out(monkeypatch):
 
 def test_compiling_process_compiles_what_a_segmentation_loads():
     # The kernels compile_kernels fits with are those of the sampler's points:
-    # float64 densities and uint32 neighbours for AstroLink's aggregation.
-    from skimgcluster._astrolink import CachedAstroLink, _cache_is_cold
+    # float64 densities and uint32 neighbours for the aggregation.
+    from skimgcluster._astrolink import _cache_is_cold
     from skimgcluster._clusterer import compile_kernels
+    from skimgcluster._kernels.astrolink import kruskal_aggregate
     from skimgcluster._sampler import LuminositySampler
 
     rng = np.random.default_rng(0)
@@ -142,10 +143,9 @@ def test_compiling_process_compiles_what_a_segmentation_loads():
     points = LuminositySampler(n_samples=2000, random_state=0).fit_transform(image)
     assert points.dtype == np.float64 and points.flags.c_contiguous
     compile_kernels()
-    aggregate = CachedAstroLink._aggregate_njit_float64_uint32
     from numba import float64, uint32
 
-    assert aggregate.signatures == [(float64[::1], uint32[:, ::1])]
+    assert kruskal_aggregate.signatures == [(float64[::1], uint32[:, ::1])]
     assert not _cache_is_cold()
 
 

@@ -71,3 +71,164 @@ def copy_neighbours(sqr, idx, n, start, knn):
         if idx[i, 0] != start + i:
             self_first = False
     return overflow, self_first
+
+
+# fastmath as AstroLink's aggregation kernels, so that the arithmetic on
+# prominences (an fma where AstroLink's has one) gives the same bits.
+@njit(cache=True, fastmath=True)
+def kruskal_aggregate(log_rho, ordered_pairs):
+    """AstroLink's ``_aggregate_njit_*`` up to its final clean-up, on arrays instead of lists.
+
+    Kruskal's aggregation of the points along ``ordered_pairs`` (edges by
+    descending weight), with the same groups in the same order: each
+    group's members are a linked list (``nxt``), so that merging the
+    smaller group into the larger appends its members in AstroLink's order,
+    and each group's children are a linked list too. The components left at
+    the end are merged by increasing ``(size, id)``, as AstroLink's
+    ``sorted(zip(sizes, ids))``, and the noise correction walks the children
+    as AstroLink does. Returns the ordering (uint32), the groups (uint32,
+    ``(m, 3)``) and the prominences (``(m, 2)``) before AstroLink drops the
+    groups of two points and sorts them by start (done by the caller).
+    Compiles in a fraction of the time of AstroLink's lists of lists and
+    sorted tuples (tested to give the same arrays to the bit).
+    """
+    n = log_rho.size
+    m_max = n // 2 + 1  # a new group takes two points not yet aggregated
+    ids = np.full(n, n, np.int64)
+    nxt = np.full(n, -1, np.int64)
+    head = np.empty(m_max, np.int64)
+    tail = np.empty(m_max, np.int64)
+    start = np.zeros(m_max, np.int64)
+    offset = np.zeros(m_max, np.int64)
+    size = np.zeros(m_max, np.int64)
+    prom = np.zeros((m_max, 2))
+    first_child = np.full(m_max, -1, np.int64)
+    last_child = np.full(m_max, -1, np.int64)
+    next_child = np.full(m_max, -1, np.int64)
+    merged = np.zeros(m_max, np.bool_)
+    count = 0
+    for e in range(ordered_pairs.shape[0]):
+        p_0 = np.int64(ordered_pairs[e, 0])
+        p_1 = np.int64(ordered_pairs[e, 1])
+        id_0 = ids[p_0]
+        id_1 = ids[p_1]
+        if id_0 != n:
+            if id_0 == id_1:
+                continue
+            if id_1 == n:  # p_1 joins p_0's group
+                ids[p_1] = id_0
+                nxt[tail[id_0]] = p_1
+                tail[id_0] = p_1
+                size[id_0] += 1
+                continue
+            # Two groups: the smaller joins the larger.
+            if size[id_0] < size[id_1]:
+                id_0, id_1 = id_1, id_0
+            p = head[id_1]
+            while p != -1:
+                ids[p] = id_0
+                p = nxt[p]
+            nxt[tail[id_0]] = head[id_1]
+            tail[id_0] = tail[id_1]
+            merged[id_1] = True
+            current = log_rho[p_1]
+            start[id_1] = offset[id_0]
+            offset[id_1] = size[id_0]
+            size[id_0] += size[id_1]
+            prom[id_1, 0] = prom[id_0, 1] - current
+            prom[id_0, 1] = max(prom[id_0, 1], prom[id_1, 1])
+            prom[id_1, 1] -= current
+            _add_child(id_0, id_1, first_child, last_child, next_child)
+        elif id_1 == n:  # a new group of two
+            ids[p_0] = count
+            ids[p_1] = count
+            head[count] = p_0
+            nxt[p_0] = p_1
+            tail[count] = p_1
+            size[count] = 2
+            prom[count, 1] = log_rho[p_0]
+            count += 1
+        else:  # p_0 joins p_1's group
+            ids[p_0] = id_1
+            nxt[tail[id_1]] = p_0
+            tail[id_1] = p_0
+            size[id_1] += 1
+            prom[id_1, 1] = max(prom[id_1, 1], log_rho[p_0])
+    # The components left, by increasing (size, id): a counting sort by size
+    # of the ids in increasing order.
+    n_sizes = np.zeros(n + 2, np.int64)
+    n_left = 0
+    for g in range(count):
+        if not merged[g]:
+            n_sizes[size[g] + 1] += 1
+            n_left += 1
+    for s in range(1, n + 2):
+        n_sizes[s] += n_sizes[s - 1]
+    left = np.empty(n_left, np.int64)
+    for g in range(count):
+        if not merged[g]:
+            left[n_sizes[size[g]]] = g
+            n_sizes[size[g]] += 1
+    final = left[n_left - 1]
+    for t in range(n_left - 2, -1, -1):
+        g = left[t]
+        nxt[tail[final]] = head[g]
+        tail[final] = tail[g]
+        start[g] = offset[final]
+        offset[g] = size[final]
+        prom[g, 0] = prom[final, 1]
+        size[final] += size[g]
+        _add_child(final, g, first_child, last_child, next_child)
+    ordering = np.empty(n, np.uint32)
+    p = head[final]
+    k = 0
+    while p != -1:
+        ordering[k] = p
+        k += 1
+        p = nxt[p]
+    groups = np.empty((count, 3), np.uint32)
+    for g in range(count):
+        groups[g, 0] = start[g]
+        groups[g, 1] = offset[g]
+        groups[g, 2] = size[g]
+    prominences = prom[:count].copy()
+    # The children's starts and AstroLink's noise correction, parents first.
+    stack = np.empty(count, np.int64)
+    stack[0] = final
+    top = 1
+    while top > 0:
+        top -= 1
+        g = stack[top]
+        child = first_child[g]
+        if child == -1:
+            continue
+        adjust = groups[g, 1]
+        c = child
+        while c != -1:
+            stack[top] = c
+            top += 1
+            c = next_child[c]
+        noise = 0.0
+        rank = 0
+        c = child
+        while c != -1:
+            groups[c, 0] += adjust
+            groups[c, 1] += adjust
+            if rank > 0:
+                prominences[c, 0] -= np.sqrt(noise / rank)
+            noise += prominences[c, 1] ** 2
+            rank += 1
+            c = next_child[c]
+        prominences[g, 1] -= np.sqrt(noise / rank)
+    return ordering, groups, prominences
+
+
+@njit(cache=True)
+def _add_child(parent, child, first_child, last_child, next_child):
+    """Append ``child`` to the linked list of ``parent``'s children."""
+    if first_child[parent] == -1:
+        first_child[parent] = child
+    else:
+        next_child[last_child[parent]] = child
+    last_child[parent] = child
+
