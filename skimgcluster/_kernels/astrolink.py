@@ -232,3 +232,54 @@ def _add_child(parent, child, first_child, last_child, next_child):
         next_child[last_child[parent]] = child
     last_child[parent] = child
 
+
+
+# fastmath as AstroLink's _minimize_init_njit, for the same bits.
+@njit(cache=True, fastmath=True)
+def beta_fit_start(prominence_sorted):
+    """AstroLink's ``_minimize_init_njit`` on prominences already sorted.
+
+    The initial Beta parameters (mean of the method-of-moments and the
+    mode estimates, the mode from a Freedman-Diaconis histogram), the
+    midpoints, their complements, the widths and quantiles of the
+    Wasserstein-1 objective, and the tolerance: the same arithmetic with
+    the same compiler flags, without the sort (NumPy's gives the same
+    values), ``np.bincount`` and ``np.concatenate``, which
+    made AstroLink's kernel slow to compile (3.7-5.9 s). Returns
+    ``(params, mid_points, one_minus_mid_points, widths, quantiles, tol)``;
+    a negative histogram bin raises ValueError where numba's ``np.bincount``
+    raises one (any bin but the first).
+    """
+    n = prominence_sorted.size
+    binwidth = 2 * (prominence_sorted[3 * n // 4] - prominence_sorted[n // 4]) * n ** (-1 / 3)
+    bins = (prominence_sorted // binwidth).astype(np.int64)
+    # numba's np.bincount, step by step: it checks every bin but the first,
+    # and a negative first bin counts from the end.
+    a_max = bins[0]
+    for i in range(1, n):
+        if bins[i] < 0:
+            raise ValueError("bincount(): first argument must be non-negative")
+        a_max = max(a_max, bins[i])
+    counts = np.zeros(max(a_max + 1, 0), np.intp)
+    for i in range(n):
+        counts[bins[i]] += 1
+    mode = binwidth * (counts.argmax() + 0.5)
+    mu, var = prominence_sorted.mean(), prominence_sorted.var()
+    term1 = 1 - mu
+    term2 = mu * term1 / var - 1
+    a1, b1 = mu * term2, term1 * term2
+    a2 = (2 * mode - 1) * mu / (term1 * mode - (1 - mode) * mu)
+    b2 = a2 * term1 / mu
+    params = np.array([0.5 * (a1 + a2), 0.5 * (b1 + b2)])
+    widths = np.empty(n)
+    mid_points = np.empty(n)
+    previous = 0.0
+    for i in range(n):
+        widths[i] = prominence_sorted[i] - previous
+        mid_points[i] = (prominence_sorted[i] + previous) / 2
+        previous = prominence_sorted[i]
+    one_minus_mid_points = 1 - mid_points
+    half = 1 / (2 * n)
+    quantiles = np.linspace(half, 1 - half, n)
+    tol = 10 ** (-np.ceil(np.log10(n)) - 3)
+    return params, mid_points, one_minus_mid_points, widths, quantiles, tol
