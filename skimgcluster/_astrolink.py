@@ -42,8 +42,10 @@ from ._kernels.astrolink import (
     copy_neighbours,
     kruskal_aggregate,
     log_density,
+    make_graph_part,
 )
 from ._neighbors import GridIndex, kd_tree_knn
+from ._threads import threaded
 
 __all__ = []
 
@@ -55,7 +57,6 @@ _KERNELS = (
     "_compute_logRho_njit",
     "_compute_weighted_logRho_njit",
     "_normalise_njit",
-    "_make_graph_njit",
     "_wasserstein1_beta_njit",
 )
 
@@ -384,14 +385,15 @@ class CachedAstroLink(AstroLink):
         return out
 
     def aggregate(self):
-        """AstroLink's aggregation, with its kernel replaced by :func:`._kernels.astrolink.kruskal_aggregate`.
+        """AstroLink's aggregation, with its kernels replaced by ours.
 
-        The graph, the order of its edges and the final clean-up are
-        AstroLink's; the aggregation kernel is ours, on arrays instead of
-        AstroLink's lists of lists, and gives the same ordering, groups and
-        prominences to the bit (tested against raw AstroLink) while it
-        compiles in a small part of the time (AstroLink's took 13-15 s in a
-        new environment, most of the first run's compiling).
+        The order of the edges and the final clean-up are AstroLink's; the
+        graph (:meth:`_make_graph_njit`) and the aggregation kernel
+        (:func:`._kernels.astrolink.kruskal_aggregate`, on arrays instead of
+        AstroLink's lists of lists) are ours. They give the same ordering,
+        groups and prominences to the bit (tested against raw AstroLink) and
+        compile in a small part of the time (AstroLink's aggregation kernel
+        took 13-15 s in a new environment, most of the first run's compiling).
         """
         pairs, edges = self._make_graph_njit(self.logRho, self.kNN)
         del self.kNN
@@ -410,6 +412,19 @@ class CachedAstroLink(AstroLink):
         reorder = np.argsort(groups[:, 1], kind="stable")[1:]
         self.ordering, self.groups, self.prominences = ordering, groups[reorder], prominences[reorder]
         self._aggregateTime = 0.0
+
+    @staticmethod
+    def _make_graph_njit(logRho, kNN):
+        """AstroLink's graph of edges to the neighbours, from :func:`._kernels.astrolink.make_graph_part`.
+
+        The same ``(pairs, edges)``, on threads instead of numba's
+        ``parallel=True`` (whose kernel compiled in 0.7-1.5 s).
+        """
+        n, k_link = kNN.shape
+        edges = np.empty(n * (k_link - 1), dtype=logRho.dtype)
+        pairs = np.empty((n * (k_link - 1), 2), dtype=kNN.dtype)
+        threaded(make_graph_part, n, logRho, kNN, pairs, edges, min_per_thread=2**16)
+        return pairs, edges
 
     @staticmethod
     def _minimize_init_njit(prominences):

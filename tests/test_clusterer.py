@@ -855,10 +855,10 @@ def test_log_density_kernel_is_astrolinks_to_the_bit(d_intrinsic):
 
 @pytest.mark.parametrize("case", ["blobs", "ties", "components"])
 def test_aggregation_kernel_is_astrolinks_to_the_bit(case):
-    # kruskal_aggregate replaces AstroLink's aggregation kernel (13-15 s to
-    # compile): the same ordering, groups and prominences to the bit, also on
-    # tied densities (points on a grid) and on several components, which
-    # AstroLink merges at the end by size.
+    # kruskal_aggregate and make_graph_part replace AstroLink's aggregation
+    # kernels (13-15 s to compile): the same graph, ordering, groups and
+    # prominences to the bit, also on tied densities (points on a grid) and on
+    # several components, which AstroLink merges at the end by size.
     X = _image_like_points(7, 3000)
     if case == "ties":
         X = np.round(X)
@@ -871,6 +871,10 @@ def test_aggregation_kernel_is_astrolinks_to_the_bit(case):
     ours.aggregate()
     raw = _raw_astrolink_class()
     pairs, edges = raw._make_graph_njit(log_rho, knn)
+    # The graph too (ours runs on threads instead of parallel=True).
+    for g, w in zip(CachedAstroLink._make_graph_njit(log_rho, knn), (pairs, edges)):
+        assert g.dtype == w.dtype
+        np.testing.assert_array_equal(g, w)
     want = raw._aggregate_njit_float64_uint32(log_rho, pairs[edges.argsort()[::-1]])
     got = (ours.ordering, ours.groups, ours.prominences)
     for g, w in zip(got, want):

@@ -283,3 +283,31 @@ def beta_fit_start(prominence_sorted):
     quantiles = np.linspace(half, 1 - half, n)
     tol = 10 ** (-np.ceil(np.log10(n)) - 3)
     return params, mid_points, one_minus_mid_points, widths, quantiles, tol
+
+
+@njit(cache=True, nogil=True)
+def make_graph_part(i0, i1, log_rho, knn, pairs, edges):
+    """Rows ``i0`` to ``i1`` of AstroLink's ``_make_graph_njit``, into ``pairs`` and ``edges``.
+
+    Each point's edges to its neighbours but itself, weighted by the lower
+    density, the denser point first: the same arrays (only comparisons and
+    copies), run by :func:`.._threads.threaded` instead of numba's
+    ``parallel=True``, which compiled several times as slowly.
+    """
+    k_link = knn.shape[1]
+    for i in range(i0, i1):
+        lr_i = log_rho[i]
+        pos = i * (k_link - 1)
+        for t in range(k_link):
+            j = knn[i, t]
+            if i != j:
+                lr_j = log_rho[j]
+                if lr_i >= lr_j:
+                    edges[pos] = lr_j
+                    pairs[pos, 0] = i
+                    pairs[pos, 1] = j
+                else:
+                    edges[pos] = lr_i
+                    pairs[pos, 0] = j
+                    pairs[pos, 1] = i
+                pos += 1
