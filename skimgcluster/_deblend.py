@@ -352,18 +352,23 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0):
     ``a1 * s1 + a2 * s2``: two spectra ``s1`` and ``s2`` (band fractions)
     taken from the two ends of the segment's bright pixels along the main
     axis of their colour scatter, and ``a1``, ``a2`` the fluxes of each,
-    by least squares weighted by the band noise. These are linear in the
-    bands, so their noise follows from the band noise. The segment is two
-    objects when each component peaks in its own place: ``a1`` is at least
-    ``z`` standard deviations higher at its peak than at the peak of
-    ``a2``, and the other way round. A single object with a colour
-    gradient centred on it (a red bulge in a blue disk) has both peaks in
-    one place; one colour throughout makes ``s1`` and ``s2`` differ by
-    noise only, and the fluxes ``a1``, ``a2`` too noisy to pass. The cut
-    follows the colour boundary: each part is the connected region about
-    its peak where its own component is the brighter one, and the other
-    pixels go to the part they are reached from first, flooding down the
-    smoothed luminosity (a watershed from the two colour seeds).
+    by least squares weighted by the band noise. The segment is two objects
+    when ``a1`` and ``a2`` peak in different places and its colour has a
+    significant dipole: the colour contrast of every pixel (its bands
+    projected on the main axis of the colour scatter, made orthogonal to
+    the segment's mean spectrum; zero in expectation wherever the light is
+    of one spectrum) has a first moment about the light's centroid at least
+    ``z`` standard deviations from zero (a chi of 2 degrees of freedom, from
+    the pixel noise of the unsmoothed bands, so that pixels are
+    independent). Two objects of different colours side by side make the
+    contrast positive on one side and negative on the other. A colour
+    gradient centred on one object (a red bulge in a blue disk, inclined or
+    not) makes it point-symmetric, with no first moment, even where the
+    fitted fluxes peak apart; one colour throughout gives noise only. The
+    cut follows the colour boundary: each part is the connected region
+    about its peak where its own component is the brighter one, and the
+    other pixels go to the part they are reached from first, flooding down
+    the smoothed luminosity (a watershed from the two colour seeds).
 
     Parameters
     ----------
@@ -373,8 +378,7 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0):
         The sampler's maps of a multi-band image (``smoothed_luminosity``,
         ``smooth_noise`` and the smoothed bands).
     z : float
-        Least significance, in standard deviations, of each component's
-        peak above its level at the other component's peak.
+        Least significance, in standard deviations, of the colour dipole.
     min_area : int
         Least number of pixels of each part.
     first : int, default=0
@@ -442,21 +446,13 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0):
             continue
         unmix = np.linalg.solve(normal, spectra.T * weight[None, :])  # (2, C)
         flux = bands @ unmix.T  # (n, 2)
-        # Noise of each flux per unit of the luminosity's smoothed noise.
-        unit = np.sqrt(np.sum(unmix**2 * band_unit[None, :] ** 2, axis=1))
         valid = np.isfinite(flux).all(axis=1) & np.isfinite(noise)
         if not valid.any():
             continue
         peak = [int(np.argmax(np.where(valid, flux[:, k], -np.inf))) for k in (0, 1)]
         if peak[0] == peak[1]:
             continue
-        significant = True
-        for k in (0, 1):
-            own, other = peak[k], peak[1 - k]
-            sd = unit[k] * np.hypot(noise[own], noise[other])
-            if not flux[own, k] - flux[other, k] >= z * sd:
-                significant = False
-        if not significant:
+        if _colour_dipole(maps, rows_abs[bright], cols_abs[bright], axis, band_unit) < z:
             continue
         # The spectra again, from the pixels beyond each peak, away from the
         # other: there the other object's light is least.
@@ -525,6 +521,40 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0):
 # beyond this weighted quantile at either end (chosen on the tuning seeds of
 # bench_families.py: 0.05 against 0.02, 0.1 and 0.2).
 _END_QUANTILE = 0.05
+
+
+def _colour_dipole(maps, rows, cols, axis, band_unit):
+    """Significance of the colour dipole of a segment's pixels, in standard deviations.
+
+    The colour contrast ``c = B @ a`` of every pixel's background-subtracted
+    bands ``B`` (not smoothed, so that pixels have independent noise), with
+    ``a`` the colour ``axis`` made orthogonal to the mean spectrum of the
+    pixels (``a @ s0 = 0``), has a mean of zero wherever the light is of one
+    spectrum, and is point-symmetric about the centre of a source whose
+    colour changes with radius alone (a red bulge in a blue disk). Two
+    objects of different colours side by side make it positive on one side
+    and negative on the other: a first moment ``m = sum(c * (x - x0))``
+    about the light's centroid ``x0``. Returns ``sqrt(m @ inv(V) @ m)``,
+    ``V`` the covariance of ``m`` from the pixel noise (``maps.noise``
+    times ``band_unit`` in each band): a chi of 2 degrees of freedom.
+    """
+    raw = maps.image[rows, cols, :].astype(np.float64) - maps.band_sky(rows, cols).T
+    noise = maps.noise[rows, cols].astype(np.float64)
+    ok = np.isfinite(raw).all(axis=1) & np.isfinite(noise)
+    raw, noise = raw[ok], noise[ok]
+    pos = np.stack([rows[ok], cols[ok]], axis=1).astype(np.float64)
+    light = np.clip(raw.sum(axis=1), 0.0, None)
+    total = raw.sum(axis=0)
+    if raw.shape[0] < 6 or light.sum() <= 0 or total.sum() <= 0:
+        return 0.0
+    pos -= np.average(pos, axis=0, weights=light)
+    contrast = axis - axis @ (total / total.sum())
+    moment = pos.T @ (raw @ contrast)
+    var = noise**2 * np.sum(contrast**2 * band_unit**2)
+    cov = (pos * var[:, None]).T @ pos
+    if not np.all(np.isfinite(cov)) or np.linalg.det(cov) <= 0:
+        return 0.0
+    return float(np.sqrt(max(moment @ np.linalg.solve(cov, moment), 0.0)))
 
 
 def _weighted_quantile(values, weights, q):

@@ -326,15 +326,17 @@ class ImageSegmenter(BaseEstimator):
         when ``deblend_dip`` is not ``None``. In the segment the smoothed
         bands are written per pixel as the sum of two spectra (the two ends
         of the colour scatter of its bright pixels) with fluxes fitted by
-        least squares; it is cut when each of the two fluxes is at least this
-        many noise deviations (propagated from each band's noise, measured
-        on the sky) higher at its own peak than at the other's. Each part
-        is the region about its peak where its own spectrum dominates, and
-        the remaining pixels go to the part they are reached from first,
-        flooding down the smoothed luminosity. A colour gradient centred on
-        one object (a red bulge in a blue disk) peaks in one place and is
-        not cut; the parts then face the ``deblend_color_z`` test like any
-        two touching segments. ``None`` never cuts by colour; single-band
+        least squares; it is cut when the two fluxes peak in different
+        places and the colour has a dipole of at least this many noise
+        deviations (propagated from each band's noise, measured on the
+        sky): one colour on one side of the light's centroid, the other on
+        the other side. Each part is the region about its peak where its
+        own spectrum dominates, and the remaining pixels go to the part they
+        are reached from first, flooding down the smoothed luminosity. A
+        colour gradient centred on one object (a red bulge in a blue disk,
+        inclined or not) is point-symmetric, has no dipole and is not cut;
+        the parts then face the ``deblend_color_z`` test like any two
+        touching segments. ``None`` never cuts by colour; single-band
         images are never cut.
     min_area : int, default=7
         A source has at least this many pixels above the analysis threshold
