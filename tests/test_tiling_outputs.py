@@ -88,7 +88,7 @@ def test_tiles_spill_their_labels_and_the_folder_goes_with_close(image, monkeypa
         result.label_image  # noqa: B018
 
 
-@pytest.mark.parametrize("suffix", [".zarr", ".fits", ".npy"])
+@pytest.mark.parametrize("suffix", [".zarr", ".fits", ".tif", ".npy"])
 @pytest.mark.parametrize("kept", ["memory", "disk"])
 def test_write_labels_tile_by_tile(in_memory, on_disk, tmp_path, suffix, kept):
     from skimgcluster._io import read_image
@@ -103,6 +103,13 @@ def test_write_labels_tile_by_tile(in_memory, on_disk, tmp_path, suffix, kept):
     elif suffix == ".fits":
         written = fits.getdata(path)
         assert fits.getheader(path)["BITPIX"] == 32
+    elif suffix == ".tif":
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            assert page.compression == 1 and page.dtype == np.int32  # written in place
+            written = tif.asarray()
     else:
         written = np.load(path)
     if suffix != ".npy":
@@ -128,8 +135,8 @@ def test_write_labels_fits_keeps_the_wcs(in_memory, tmp_path):
 
 
 def test_write_labels_refuses_other_formats_and_keeps_the_old_file(in_memory, tmp_path):
-    with pytest.raises(ValueError, match=r"\.zarr, \.fits or \.npy"):
-        in_memory.write_labels(tmp_path / "labels.png")
+    with pytest.raises(ValueError, match=r"\.zarr, \.fits, \.tif or \.npy"):
+        in_memory.write_labels(tmp_path / "labels.bmp")
     path = tmp_path / "labels.npy"
     np.save(path, np.ones((2, 2), dtype=np.int32))
 
