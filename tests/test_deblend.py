@@ -363,13 +363,20 @@ def test_colour_split_helpers_give_numpys_bits():
         assert np.array_equal(_average(values, weights), expected)
         order = np.argsort(values[:, 0], kind="stable")
         cum = np.cumsum(weights[order])
-        for q, got in zip((0.05, 0.95), _weighted_quantiles(values[:, 0], weights, (0.05, 0.95))):
+        got = _weighted_quantiles(values[:, 0], weights, (0.05, 0.95))
+        for q, value in zip((0.05, 0.95), got, strict=True):
             i = min(np.searchsorted(cum, q * cum[-1]), n - 1)
-            assert got == values[order][i, 0]
+            assert value == values[order][i, 0]
     with pytest.raises(ZeroDivisionError):
         _average(np.ones((3, 2)), np.zeros(3))
     near = np.array([[1.0, 1.0], [1.0, 1.0 + 1e-13]])
-    cases = [rng.normal(size=(2, 2)), np.zeros((2, 2)), near, np.diag([1.0, 1e-13]), np.ones((2, 2))]
+    cases = [
+        rng.normal(size=(2, 2)),
+        np.zeros((2, 2)),
+        near,
+        np.diag([1.0, 1e-13]),
+        np.ones((2, 2)),
+    ]
     for matrix in cases:
         with np.errstate(all="ignore"):
             assert _ill_conditioned(matrix) == bool(np.linalg.cond(matrix) > 1e12)
