@@ -236,9 +236,11 @@ def test_deblend_color_split_none_turns_the_step_off(two_source_image):
 def test_segment_cuts_an_isolated_pair_by_colour():
     # A red and a blue source 4 px apart, alone in the image: AstroLink finds
     # no cluster, the region becomes one isolated source, and colour cuts it.
+    # (At 4 points per footprint pixel: with these 1,000-odd points the
+    # premise, no cluster, holds at that density.)
     image = _colour_image([(32, 30, 90.0, 3.0, RED), (32, 34, 90.0, 3.0, BLUE)], 0, (64, 64))
-    whole = segment(image, random_state=0, deblend_color_split=None)
-    cut = segment(image, random_state=0)
+    whole = segment(image, random_state=0, deblend_color_split=None, samples_per_pixel=4.0)
+    cut = segment(image, random_state=0, samples_per_pixel=4.0)
     assert whole.n_sources == 1
     assert cut.n_sources == 2
     assert cut.label_image[32, 28] != cut.label_image[32, 36]
