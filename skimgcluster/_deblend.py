@@ -292,7 +292,8 @@ def _h_maxima(level, inside, h, by_groups=None):
     ``level`` holds ``min(floor, 0)`` outside ``inside``, ``floor`` being
     its lowest value inside, as :func:`split_segments` builds it. Both ways
     give the same result; ``by_groups=None`` takes the one expected to be
-    faster, ``True`` the groups whenever they give the same result.
+    faster (the groups when their boxes cover less than the image), ``True``
+    the groups whenever they give the same result.
     """
     floor = float(level[inside].min())
     resolution = np.finfo(level.dtype).resolution
@@ -305,20 +306,51 @@ def _h_maxima(level, inside, h, by_groups=None):
     background = min(floor, 0.0)
     groups, _ = ndimage.label(inside, structure=np.ones((3, 3)))
     boxes = ndimage.find_objects(groups)
+    top = np.array([b[0].start for b in boxes])
+    left = np.array([b[1].start for b in boxes])
+    # Each box with a margin of one background pixel.
+    heights = np.array([b[0].stop for b in boxes]) - top + 2
+    widths = np.array([b[1].stop for b in boxes]) - left + 2
     if by_groups is None:
-        # Measured: a call of h_maxima costs as much as reconstructing about
-        # 500 more pixels, so many small groups on a small image are slower
-        # one by one (the Hubble Deep Field) and a large field much faster.
-        area = sum((b[0].stop - b[0].start + 2) * (b[1].stop - b[1].start + 2) for b in boxes)
-        by_groups = 500 * len(boxes) + area < level.size
+        by_groups = int(np.sum(heights * widths)) < level.size
     if not by_groups:
         return h_maxima(level, h) > 0
+    # The groups side by side in one mosaic, each in its box with its
+    # margin (so two groups are never neighbours) and the other groups'
+    # pixels of its box as background: one call of h_maxima instead of one
+    # a group, whose fixed cost was most of the time on a large field. The
+    # reconstruction is exact (it only compares values), so the mosaic
+    # gives each group what its own padded box gives.
+    row0, col0, shape = _shelf_pack(heights, widths)
+    rows, cols = np.nonzero(groups)
+    g = groups[rows, cols] - 1
+    m_rows = rows - top[g] + row0[g] + 1
+    m_cols = cols - left[g] + col0[g] + 1
+    mosaic = np.full(shape, background, dtype=level.dtype)
+    mosaic[m_rows, m_cols] = level[rows, cols]
     out = np.zeros(level.shape, dtype=bool)
-    for index, box in enumerate(boxes):
-        own = groups[box] == index + 1
-        sub = np.pad(np.where(own, level[box], background), 1, constant_values=background)
-        out[box] |= own & (h_maxima(sub, h)[1:-1, 1:-1] > 0)
+    out[rows, cols] = h_maxima(mosaic, h)[m_rows, m_cols] > 0
     return out
+
+
+def _shelf_pack(heights, widths):
+    """Places of boxes in a mosaic: rows of boxes, the tallest first.
+
+    Returns the top row and left column of every box and the mosaic's
+    shape, about as wide as it is tall (at least the widest box).
+    """
+    order = np.argsort(-heights, kind="stable")
+    width = max(int(widths.max()), int(np.ceil(np.sqrt(np.sum(heights * widths)))))
+    row0 = np.empty(heights.size, dtype=np.intp)
+    col0 = np.empty(heights.size, dtype=np.intp)
+    y = x = shelf = 0
+    for i in order.tolist():
+        if x + widths[i] > width:
+            y, x, shelf = y + shelf, 0, 0
+        shelf = max(shelf, int(heights[i]))
+        row0[i], col0[i] = y, x
+        x += int(widths[i])
+    return row0, col0, (y + shelf, width)
 
 
 def band_noise_ratios(maps, n_sky=20_000):
@@ -404,45 +436,49 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0):
     next_value = max(int(first), int(label_image.max()) + 1)
     parents = []
     boxes = ndimage.find_objects(label_image)
-    for index, box in enumerate(boxes):
+    # The pixels of every segment large enough, in raster order, with their
+    # band values, luminosity and noise, gathered at once: per segment,
+    # these calls cost more than the arithmetic on a few hundred pixels.
+    flat = label_image.ravel()
+    where = np.flatnonzero(flat)
+    n_pixels = np.bincount(flat[where], minlength=len(boxes) + 1)
+    where = where[n_pixels[flat[where]] >= 2 * min_area]
+    where = where[np.argsort(flat[where], kind="stable")]
+    stops = np.cumsum(np.where(n_pixels >= 2 * min_area, n_pixels, 0))
+    all_rows, all_cols = np.divmod(where, label_image.shape[1])
+    all_bands = maps.band_values(all_rows, all_cols)
+    all_lum = smoothed.ravel()[where].astype(np.float64)
+    all_noise = smooth_noise.ravel()[where].astype(np.float64)
+    all_total = all_bands.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        all_snr = all_lum / all_noise
+    all_bright = np.isfinite(all_snr) & (all_snr >= 3.0) & (all_total > 0)
+    n_bright = np.bincount(flat[where[all_bright]], minlength=n_pixels.size)
+    for value in np.flatnonzero(n_bright >= 2 * min_area).tolist():
+        box = boxes[value - 1] if value > 0 else None
         if box is None:
             continue
-        value = index + 1
-        mask = label_image[box] == value
-        n_pix = int(np.count_nonzero(mask))
-        if n_pix < 2 * min_area:
-            continue
-        rows, cols = np.nonzero(mask)
-        rows_abs, cols_abs = rows + box[0].start, cols + box[1].start
-        bands = maps.band_values(rows_abs, cols_abs)
-        lum = smoothed[rows_abs, cols_abs].astype(np.float64)
-        noise = smooth_noise[rows_abs, cols_abs].astype(np.float64)
-        total = bands.sum(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            snr = lum / noise
-        bright = np.isfinite(snr) & (snr >= 3.0) & (total > 0)
-        if np.count_nonzero(bright) < 2 * min_area:
-            continue
+        part = slice(stops[value - 1], stops[value])
+        rows, cols = all_rows[part] - box[0].start, all_cols[part] - box[1].start
+        bands, noise, total = all_bands[part], all_noise[part], all_total[part]
+        snr, bright = all_snr[part], all_bright[part]
         frac = bands[bright] / total[bright, None]
         w = snr[bright] ** 2
-        centre = np.average(frac, axis=0, weights=w)
+        centre = _average(frac, w)
         dev = frac - centre
         cov = (dev * w[:, None]).T @ dev / w.sum()
         axis = np.linalg.eigh(cov)[1][:, -1]
         t = dev @ axis
         # The two ends of the colour scatter (by weight, so bright pixels,
         # whose colours are sure, count most).
-        lo, hi = (
-            _weighted_quantile(t, w, _END_QUANTILE),
-            _weighted_quantile(t, w, 1 - _END_QUANTILE),
-        )
+        lo, hi = _weighted_quantiles(t, w, (_END_QUANTILE, 1 - _END_QUANTILE))
         ends = []
         for side in (t <= lo, t >= hi):
-            s = np.average(frac[side], axis=0, weights=w[side])
+            s = _average(frac[side], w[side])
             ends.append(s / s.sum())
         spectra = np.stack(ends, axis=1)  # (C, 2)
         normal = spectra.T @ (spectra * weight[:, None])
-        if np.linalg.cond(normal) > 1e12:
+        if _ill_conditioned(normal):
             continue
         unmix = np.linalg.solve(normal, spectra.T * weight[None, :])  # (2, C)
         flux = bands @ unmix.T  # (n, 2)
@@ -452,7 +488,7 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0):
         peak = [int(np.argmax(np.where(valid, flux[:, k], -np.inf))) for k in (0, 1)]
         if peak[0] == peak[1]:
             continue
-        if _colour_dipole(maps, rows_abs[bright], cols_abs[bright], axis, band_unit) < z:
+        if _colour_dipole(maps, all_rows[part][bright], all_cols[part][bright], axis, band_unit) < z:
             continue
         # The spectra again, from the pixels beyond each peak, away from the
         # other: there the other object's light is least.
@@ -467,15 +503,16 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0):
             if np.count_nonzero(side) < 3:
                 ends.append(spectra[:, k])
                 continue
-            sp = np.average(bands[side] / total[side, None], axis=0, weights=snr[side] ** 2)
+            sp = _average(bands[side] / total[side, None], snr[side] ** 2)
             ends.append(sp / sp.sum())
         spectra = np.stack(ends, axis=1)
         normal = spectra.T @ (spectra * weight[:, None])
-        if np.linalg.cond(normal) > 1e12:
+        if _ill_conditioned(normal):
             continue
         unmix = np.linalg.solve(normal, spectra.T * weight[None, :])
         flux = bands @ unmix.T
         # The colour boundary: where each component is the brighter one.
+        mask = label_image[box] == value
         dominant = np.zeros(mask.shape, dtype=np.int32)
         dominant[rows, cols] = np.where(flux[:, 1] > flux[:, 0], 2, 1)
         markers = np.zeros(mask.shape, dtype=np.int32)
@@ -557,8 +594,32 @@ def _colour_dipole(maps, rows, cols, axis, band_unit):
     return float(np.sqrt(max(moment @ np.linalg.solve(cov, moment), 0.0)))
 
 
-def _weighted_quantile(values, weights, q):
-    """The value below which a fraction ``q`` of the weight lies."""
+def _average(values, weights):
+    """``np.average(values, axis=0, weights=weights)`` of (n, C) values, bit for bit.
+
+    The same operations as NumPy's, in the same order, without its checks
+    of the arguments, which cost more than the sums on a segment's pixels.
+    """
+    wgt = weights.reshape(-1, 1)
+    scale = wgt.sum(axis=0)
+    if np.any(scale == 0.0):
+        raise ZeroDivisionError("Weights sum to zero, can't be normalized")
+    return np.multiply(values, wgt).sum(axis=0) / scale
+
+
+def _ill_conditioned(matrix, limit=1e12):
+    """``np.linalg.cond(matrix) > limit`` for a square matrix, without its checks."""
+    s = np.linalg.svd(matrix, compute_uv=False)
+    with np.errstate(all="ignore"):
+        ratio = s[0] / s[-1]
+    if np.isnan(ratio) and not np.isnan(matrix).any():
+        ratio = np.inf  # as np.linalg.cond: singular, unless NaN came in
+    return bool(ratio > limit)
+
+
+def _weighted_quantiles(values, weights, qs):
+    """The values below which fractions ``qs`` of the weight lie (one sort for all)."""
     order = np.argsort(values, kind="stable")
     cum = np.cumsum(weights[order])
-    return values[order][min(np.searchsorted(cum, q * cum[-1]), values.size - 1)]
+    ordered = values[order]
+    return [ordered[min(np.searchsorted(cum, q * cum[-1]), values.size - 1)] for q in qs]

@@ -45,7 +45,7 @@ def segment(image, **params):
     n_samples : int or 'auto', default='auto'
         Number of points to draw (see :class:`LuminositySampler`, as the
         sampler's parameters below).
-    samples_per_pixel : float, default=4.0
+    samples_per_pixel : float, default=3.0
         Mean number of points per footprint pixel when ``n_samples='auto'``.
     max_samples : int, default=5_000_000
         Upper bound on the number of points when ``n_samples='auto'``.
