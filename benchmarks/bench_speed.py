@@ -6,8 +6,9 @@ Run by hand (needs the benchmark extras for the peers: ``pip install ".[bench]"`
 
 Every case runs in a fresh Python process, after a warm-up on a small image (so numba's
 compiled kernels are loaded and raw AstroLink has compiled its own), and reports its wall
-time and its peak memory above what the process held before the case started (resident
-set size, read from ``/proc`` every 2 ms by a thread). Cases:
+time, its CPU time (``cpu_seconds``, all threads: steadier than the wall time on a busy
+machine) and its peak memory above what the process held before the case started
+(resident set size, read from ``/proc`` every 2 ms by a thread). Cases:
 
 1. ``sampler``: ``LuminositySampler(n_samples=N).fit_transform`` on the field, against
    ``notebook``, the original notebook's sampling recipe, on the same image;
@@ -231,7 +232,7 @@ def run_case(case, size, n_samples):
         segment(small, random_state=0)
         truth = np.load(truth_path)
     with _PeakWatcher() as memory:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         if case == "sampler":
             points = sampler.fit_transform(image)
             out["n_points"] = len(points)
@@ -256,6 +257,7 @@ def run_case(case, size, n_samples):
         elif case == "sep":
             label_image = run_sep(image)
         out["seconds"] = time.perf_counter() - start
+        out["cpu_seconds"] = time.process_time() - cpu
     out["peak_mb"] = (memory.peak - memory.start) / 2**20
     if case in ("segment", "photutils", "sep"):
         scores = detection_scores(label_image, truth)

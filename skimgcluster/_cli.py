@@ -54,10 +54,12 @@ into DIR together once all succeeded; existing files are never replaced without
 --overwrite, and are left as they were if the run fails or is interrupted;
 with --separate, DIR/NAME for each image NAME.ext, all or none per image):
   labels.png            label image, 0 = background, sources 1..K (16-bit PNG;
-                        labels.tif above 65535 labels, labels.fits for FITS input,
+                        labels.tif above 65535 labels or for a tiled image
+                        stitched on disk, labels.fits for FITS input,
                         labels.zarr, a folder, for Zarr input or with
-                        --labels-format zarr; FITS and Zarr labels of tiled
-                        images are written a tile at a time)
+                        --labels-format zarr; FITS, TIFF and Zarr labels of
+                        tiled images are written a tile at a time, a PNG
+                        whole in memory)
   sources.csv           one row per source: label, cluster id, parent id,
                         significance, samples, area, centroid (RA, Dec with a
                         WCS), bounding box, shape, flux per band
@@ -211,7 +213,7 @@ def _parser():
     outputs.add_argument(
         "--labels-format", choices=["auto", *LABEL_FORMATS], default="auto",
         help="format of the label image; auto: fits for FITS input, zarr for Zarr input, "
-        "else png (tif above 65535 labels)",
+        "else png (tif above 65535 labels or for a tiled image stitched on disk)",
     )  # fmt: skip
     outputs.add_argument(
         "--catalog-format", choices=list(CATALOG_FORMATS), default="csv",
@@ -449,18 +451,22 @@ def _label_names(args):
         if args.fits_input:
             return ["labels.fits"]
         # A Zarr image may be larger than memory: its labels are written as
-        # Zarr, a tile at a time, rather than as a PNG or TIFF from memory.
+        # Zarr, a tile at a time, rather than as a PNG from memory.
         if args.images and is_zarr_path(args.images[0]):
             return ["labels.zarr"]
         return ["labels.png", "labels.tif"]
     return [f"labels{LABEL_FORMATS[fmt]}"]
 
 
-def _output_names(args, n_labels=None):
-    """File names of the outputs; every candidate label name if ``n_labels`` is None."""
+def _output_names(args, n_labels=None, *, on_disk=False):
+    """File names of the outputs; every candidate label name if ``n_labels`` is None.
+
+    ``on_disk``: the labels are a tiled result's, stitched on disk; of PNG
+    and TIFF, only TIFF is then written a tile at a time.
+    """
     labels = _label_names(args)
     if n_labels is not None and len(labels) > 1:
-        labels = [labels[0] if n_labels <= 65535 else labels[1]]
+        labels = [labels[0] if n_labels <= 65535 and not on_disk else labels[1]]
     names = {"labels": labels} if n_labels is None else {"labels": labels[0]}
     names["sources"] = f"sources{CATALOG_FORMATS[args.catalog_format]}"
     for name in args.plots:
@@ -617,8 +623,9 @@ def _segment_command(args, progress):
             # of sources, known without reading them.
             tiled = hasattr(result, "write_labels")
             names = _output_names(
-                args, result.n_sources if tiled else int(result.label_image.max())
-            )
+                args, result.n_sources if tiled else int(result.label_image.max()),
+                on_disk=tiled and result.on_disk,
+            )  # fmt: skip
             _write(args, progress, staging, names, image, result, wcs)
             staging.commit(list(names.values()))
         finally:
@@ -697,8 +704,8 @@ def _write(args, progress, staging, names, image, result, wcs):
     progress(f"writing {names['labels']} and {names['sources']} to {args.output}")
     label_path = staging.path(names["labels"])
     tiled = hasattr(result, "write_labels")
-    if tiled and label_path.suffix.lower() in (".zarr", ".fits", ".npy"):
-        # A tile at a time, from the labels stitched on disk: never whole in memory.
+    if tiled:
+        # A tile at a time but for PNG, from the labels stitched on disk.
         result.write_labels(label_path, header=wcs)
     else:
         write_label_image(label_path, result.label_image, header=wcs)

@@ -80,6 +80,68 @@ def _n_threads(n_jobs):
     return min(n_jobs, n_cpu, numba.config.NUMBA_NUM_THREADS)
 
 
+# Candidates of the KD-tree that serves the leaf searches of many clusters.
+_GROUP_BATCH = 2**20
+
+
+def _group_step(Xt):
+    """A power of two larger than twice the diameter of the points, or None.
+
+    Points of different groups set this far apart in an added feature are
+    never each other's nearest; ``None`` if that step would overflow.
+    """
+    if Xt.shape[0] == 0:
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):
+        diameter = float(np.sqrt(np.sum((Xt.max(axis=0) - Xt.min(axis=0)) ** 2)))
+    if not np.isfinite(diameter) or diameter > 1e100:
+        return None
+    return 2.0 ** np.ceil(np.log2(2.0 * diameter + 1.0))
+
+
+def _nearest_in_groups(Xt, X_fit, scale, groups, step):
+    """Nearest candidate of each query, every group searched on its own.
+
+    ``groups`` holds ``(queries, candidates)`` pairs of indices into the
+    points (candidates in increasing order); returns, per group, the index
+    into its candidates of each query's nearest by (distance, index). With
+    ``step`` (from :func:`_group_step`) all groups share one KD-tree: an
+    added feature ``rank * step`` keeps each search within its group, and
+    adds exactly 0 to the squared distances within it, so the result is
+    that of one tree a group (whose fixed cost, many small trees on a large
+    image, was most of the time). ``step=None`` takes one group.
+    """
+    if step is None:
+        ((todo, candidates),) = groups
+        Xc = np.ascontiguousarray(X_fit[candidates] / scale)
+        _, nearest = kd_tree_knn(KDTree(Xc), Xc, np.ascontiguousarray(Xt[todo]), 1)
+        return [nearest[:, 0]]
+    n_cand = np.array([g[1].size for g in groups])
+    n_query = np.array([g[0].size for g in groups])
+    d = Xt.shape[1]
+    check_memory(
+        # The points with their added feature, the tree's index and the
+        # query's distances and indices (kd_tree_knn's k + 1 = 2 per row).
+        (n_cand.sum() + n_query.sum()) * 8.0 * (d + 1) + n_cand.sum() * 16 + n_query.sum() * 64,
+        what=f"the nearest leaf members of {n_query.sum()} points among {n_cand.sum()}",
+        advice="Sample fewer points, or use label_level='deepest'.",
+    )
+    candidates = np.concatenate([g[1] for g in groups])
+    queries = np.concatenate([g[0] for g in groups])
+    rank = np.arange(len(groups), dtype=np.float64) * step
+    Xc = np.empty((candidates.size, d + 1))
+    Xc[:, :d] = X_fit[candidates] / scale
+    Xc[:, d] = np.repeat(rank, n_cand)
+    Xq = np.empty((queries.size, d + 1))
+    Xq[:, :d] = Xt[queries]
+    Xq[:, d] = np.repeat(rank, n_query)
+    _, nearest = kd_tree_knn(KDTree(Xc), Xc, Xq, 1)
+    # Back to indices into each group's own candidates.
+    offset = np.repeat(np.cumsum(n_cand) - n_cand, n_query)
+    local = nearest[:, 0].astype(np.intp) - offset
+    return np.split(local, np.cumsum(n_query)[:-1])
+
+
 class AstroLinkClusterer(ClusterMixin, BaseEstimator):
     """Hierarchical density-based clustering with AstroLink.
 
@@ -475,14 +537,16 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
         out[ok] = top[clusters[ok]]
         return out
 
-    def _leaf(self, clusters, Xt):
+    def _leaf(self, clusters, Xt, batched=True):
         """Leaf cluster for points in ``clusters`` (their deepest cluster).
 
         A point whose cluster has children takes the leaf descendant of that
         cluster that holds its nearest neighbour among the leaves' members.
         A cluster's descendants are the sub-ranges of its range in
         ``ordering_``, so the candidates of cluster ``j`` are read off its
-        range.
+        range. With ``batched``, the searches of many clusters share one
+        KD-tree (:func:`_nearest_in_groups`), with the same result as one
+        tree a cluster.
         """
         clusters = clusters.copy()
         has_child = np.zeros(self.n_clusters_, dtype=bool)
@@ -499,17 +563,25 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
         todo_all = todo_all[order]
         bounds = np.searchsorted(clusters[todo_all], inner, side="left")
         ends = np.searchsorted(clusters[todo_all], inner, side="right")
+        groups = []
         for j, lo, hi in zip(inner, bounds, ends, strict=True):
             if lo == hi:
                 continue
-            todo = todo_all[lo:hi]
             start, stop = self.cluster_bounds_[j]
             members = self.ordering_[start:stop]
             # In index order, so that ties in distance go to the lower index.
-            candidates = np.sort(members[in_leaf[members]])
-            Xc = np.ascontiguousarray(self._X_fit[candidates] / self._scale)
-            _, nearest = kd_tree_knn(KDTree(Xc), Xc, np.ascontiguousarray(Xt[todo]), 1)
-            clusters[todo] = self._deepest[candidates[nearest[:, 0]]]
+            groups.append((todo_all[lo:hi], np.sort(members[in_leaf[members]])))
+        step = _group_step(Xt) if batched else None
+        # Trees of about _GROUP_BATCH candidates or one cluster's (the nested
+        # clusters' candidates overlap: all of them may be many times n_samples).
+        limit = _GROUP_BATCH
+        while groups:
+            size = np.cumsum([g[1].size for g in groups])
+            n_batch = 1 if step is None else int(np.searchsorted(size, limit, side="left")) + 1
+            batch, groups = groups[:n_batch], groups[n_batch:]
+            nearest = _nearest_in_groups(Xt, self._X_fit, self._scale, batch, step)
+            for (todo, candidates), near in zip(batch, nearest, strict=True):
+                clusters[todo] = self._deepest[candidates[near]]
         return clusters
 
     def _choose(self, cluster_of_point, Xt):

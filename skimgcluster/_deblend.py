@@ -292,7 +292,8 @@ def _h_maxima(level, inside, h, by_groups=None):
     ``level`` holds ``min(floor, 0)`` outside ``inside``, ``floor`` being
     its lowest value inside, as :func:`split_segments` builds it. Both ways
     give the same result; ``by_groups=None`` takes the one expected to be
-    faster, ``True`` the groups whenever they give the same result.
+    faster (the groups when their boxes cover less than the image), ``True``
+    the groups whenever they give the same result.
     """
     floor = float(level[inside].min())
     resolution = np.finfo(level.dtype).resolution
@@ -305,20 +306,51 @@ def _h_maxima(level, inside, h, by_groups=None):
     background = min(floor, 0.0)
     groups, _ = ndimage.label(inside, structure=np.ones((3, 3)))
     boxes = ndimage.find_objects(groups)
+    top = np.array([b[0].start for b in boxes])
+    left = np.array([b[1].start for b in boxes])
+    # Each box with a margin of one background pixel.
+    heights = np.array([b[0].stop for b in boxes]) - top + 2
+    widths = np.array([b[1].stop for b in boxes]) - left + 2
     if by_groups is None:
-        # Measured: a call of h_maxima costs as much as reconstructing about
-        # 500 more pixels, so many small groups on a small image are slower
-        # one by one (the Hubble Deep Field) and a large field much faster.
-        area = sum((b[0].stop - b[0].start + 2) * (b[1].stop - b[1].start + 2) for b in boxes)
-        by_groups = 500 * len(boxes) + area < level.size
+        by_groups = int(np.sum(heights * widths)) < level.size
     if not by_groups:
         return h_maxima(level, h) > 0
+    # The groups side by side in one mosaic, each in its box with its
+    # margin (so two groups are never neighbours) and the other groups'
+    # pixels of its box as background: one call of h_maxima instead of one
+    # a group, whose fixed cost was most of the time on a large field. The
+    # reconstruction is exact (it only compares values), so the mosaic
+    # gives each group what its own padded box gives.
+    row0, col0, shape = _shelf_pack(heights, widths)
+    rows, cols = np.nonzero(groups)
+    g = groups[rows, cols] - 1
+    m_rows = rows - top[g] + row0[g] + 1
+    m_cols = cols - left[g] + col0[g] + 1
+    mosaic = np.full(shape, background, dtype=level.dtype)
+    mosaic[m_rows, m_cols] = level[rows, cols]
     out = np.zeros(level.shape, dtype=bool)
-    for index, box in enumerate(boxes):
-        own = groups[box] == index + 1
-        sub = np.pad(np.where(own, level[box], background), 1, constant_values=background)
-        out[box] |= own & (h_maxima(sub, h)[1:-1, 1:-1] > 0)
+    out[rows, cols] = h_maxima(mosaic, h)[m_rows, m_cols] > 0
     return out
+
+
+def _shelf_pack(heights, widths):
+    """Places of boxes in a mosaic: rows of boxes, the tallest first.
+
+    Returns the top row and left column of every box and the mosaic's
+    shape, about as wide as it is tall (at least the widest box).
+    """
+    order = np.argsort(-heights, kind="stable")
+    width = max(int(widths.max()), int(np.ceil(np.sqrt(np.sum(heights * widths)))))
+    row0 = np.empty(heights.size, dtype=np.intp)
+    col0 = np.empty(heights.size, dtype=np.intp)
+    y = x = shelf = 0
+    for i in order.tolist():
+        if x + widths[i] > width:
+            y, x, shelf = y + shelf, 0, 0
+        shelf = max(shelf, int(heights[i]))
+        row0[i], col0[i] = y, x
+        x += int(widths[i])
+    return row0, col0, (y + shelf, width)
 
 
 def band_noise_ratios(maps, n_sky=20_000):
@@ -352,18 +384,23 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0):
     ``a1 * s1 + a2 * s2``: two spectra ``s1`` and ``s2`` (band fractions)
     taken from the two ends of the segment's bright pixels along the main
     axis of their colour scatter, and ``a1``, ``a2`` the fluxes of each,
-    by least squares weighted by the band noise. These are linear in the
-    bands, so their noise follows from the band noise. The segment is two
-    objects when each component peaks in its own place: ``a1`` is at least
-    ``z`` standard deviations higher at its peak than at the peak of
-    ``a2``, and the other way round. A single object with a colour
-    gradient centred on it (a red bulge in a blue disk) has both peaks in
-    one place; one colour throughout makes ``s1`` and ``s2`` differ by
-    noise only, and the fluxes ``a1``, ``a2`` too noisy to pass. The cut
-    follows the colour boundary: each part is the connected region about
-    its peak where its own component is the brighter one, and the other
-    pixels go to the part they are reached from first, flooding down the
-    smoothed luminosity (a watershed from the two colour seeds).
+    by least squares weighted by the band noise. The segment is two objects
+    when ``a1`` and ``a2`` peak in different places and its colour has a
+    significant dipole: the colour contrast of every pixel (its bands
+    projected on the main axis of the colour scatter, made orthogonal to
+    the segment's mean spectrum; zero in expectation wherever the light is
+    of one spectrum) has a first moment about the light's centroid at least
+    ``z`` standard deviations from zero (a chi of 2 degrees of freedom, from
+    the pixel noise of the unsmoothed bands, so that pixels are
+    independent). Two objects of different colours side by side make the
+    contrast positive on one side and negative on the other. A colour
+    gradient centred on one object (a red bulge in a blue disk, inclined or
+    not) makes it point-symmetric, with no first moment, even where the
+    fitted fluxes peak apart; one colour throughout gives noise only. The
+    cut follows the colour boundary: each part is the connected region
+    about its peak where its own component is the brighter one, and the
+    other pixels go to the part they are reached from first, flooding down
+    the smoothed luminosity (a watershed from the two colour seeds).
 
     Parameters
     ----------
@@ -373,8 +410,7 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0):
         The sampler's maps of a multi-band image (``smoothed_luminosity``,
         ``smooth_noise`` and the smoothed bands).
     z : float
-        Least significance, in standard deviations, of each component's
-        peak above its level at the other component's peak.
+        Least significance, in standard deviations, of the colour dipole.
     min_area : int
         Least number of pixels of each part.
     first : int, default=0
@@ -400,63 +436,59 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0):
     next_value = max(int(first), int(label_image.max()) + 1)
     parents = []
     boxes = ndimage.find_objects(label_image)
-    for index, box in enumerate(boxes):
+    # The pixels of every segment large enough, in raster order, with their
+    # band values, luminosity and noise, gathered at once: per segment,
+    # these calls cost more than the arithmetic on a few hundred pixels.
+    flat = label_image.ravel()
+    where = np.flatnonzero(flat)
+    n_pixels = np.bincount(flat[where], minlength=len(boxes) + 1)
+    where = where[n_pixels[flat[where]] >= 2 * min_area]
+    where = where[np.argsort(flat[where], kind="stable")]
+    stops = np.cumsum(np.where(n_pixels >= 2 * min_area, n_pixels, 0))
+    all_rows, all_cols = np.divmod(where, label_image.shape[1])
+    all_bands = maps.band_values(all_rows, all_cols)
+    all_lum = smoothed.ravel()[where].astype(np.float64)
+    all_noise = smooth_noise.ravel()[where].astype(np.float64)
+    all_total = all_bands.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        all_snr = all_lum / all_noise
+    all_bright = np.isfinite(all_snr) & (all_snr >= 3.0) & (all_total > 0)
+    n_bright = np.bincount(flat[where[all_bright]], minlength=n_pixels.size)
+    for value in np.flatnonzero(n_bright >= 2 * min_area).tolist():
+        box = boxes[value - 1] if value > 0 else None
         if box is None:
             continue
-        value = index + 1
-        mask = label_image[box] == value
-        n_pix = int(np.count_nonzero(mask))
-        if n_pix < 2 * min_area:
-            continue
-        rows, cols = np.nonzero(mask)
-        rows_abs, cols_abs = rows + box[0].start, cols + box[1].start
-        bands = maps.band_values(rows_abs, cols_abs)
-        lum = smoothed[rows_abs, cols_abs].astype(np.float64)
-        noise = smooth_noise[rows_abs, cols_abs].astype(np.float64)
-        total = bands.sum(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            snr = lum / noise
-        bright = np.isfinite(snr) & (snr >= 3.0) & (total > 0)
-        if np.count_nonzero(bright) < 2 * min_area:
-            continue
+        part = slice(stops[value - 1], stops[value])
+        rows, cols = all_rows[part] - box[0].start, all_cols[part] - box[1].start
+        bands, noise, total = all_bands[part], all_noise[part], all_total[part]
+        snr, bright = all_snr[part], all_bright[part]
         frac = bands[bright] / total[bright, None]
         w = snr[bright] ** 2
-        centre = np.average(frac, axis=0, weights=w)
+        centre = _average(frac, w)
         dev = frac - centre
         cov = (dev * w[:, None]).T @ dev / w.sum()
         axis = np.linalg.eigh(cov)[1][:, -1]
         t = dev @ axis
         # The two ends of the colour scatter (by weight, so bright pixels,
         # whose colours are sure, count most).
-        lo, hi = (
-            _weighted_quantile(t, w, _END_QUANTILE),
-            _weighted_quantile(t, w, 1 - _END_QUANTILE),
-        )
+        lo, hi = _weighted_quantiles(t, w, (_END_QUANTILE, 1 - _END_QUANTILE))
         ends = []
         for side in (t <= lo, t >= hi):
-            s = np.average(frac[side], axis=0, weights=w[side])
+            s = _average(frac[side], w[side])
             ends.append(s / s.sum())
         spectra = np.stack(ends, axis=1)  # (C, 2)
         normal = spectra.T @ (spectra * weight[:, None])
-        if np.linalg.cond(normal) > 1e12:
+        if _ill_conditioned(normal):
             continue
         unmix = np.linalg.solve(normal, spectra.T * weight[None, :])  # (2, C)
         flux = bands @ unmix.T  # (n, 2)
-        # Noise of each flux per unit of the luminosity's smoothed noise.
-        unit = np.sqrt(np.sum(unmix**2 * band_unit[None, :] ** 2, axis=1))
         valid = np.isfinite(flux).all(axis=1) & np.isfinite(noise)
         if not valid.any():
             continue
         peak = [int(np.argmax(np.where(valid, flux[:, k], -np.inf))) for k in (0, 1)]
         if peak[0] == peak[1]:
             continue
-        significant = True
-        for k in (0, 1):
-            own, other = peak[k], peak[1 - k]
-            sd = unit[k] * np.hypot(noise[own], noise[other])
-            if not flux[own, k] - flux[other, k] >= z * sd:
-                significant = False
-        if not significant:
+        if _colour_dipole(maps, all_rows[part][bright], all_cols[part][bright], axis, band_unit) < z:
             continue
         # The spectra again, from the pixels beyond each peak, away from the
         # other: there the other object's light is least.
@@ -471,15 +503,16 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0):
             if np.count_nonzero(side) < 3:
                 ends.append(spectra[:, k])
                 continue
-            sp = np.average(bands[side] / total[side, None], axis=0, weights=snr[side] ** 2)
+            sp = _average(bands[side] / total[side, None], snr[side] ** 2)
             ends.append(sp / sp.sum())
         spectra = np.stack(ends, axis=1)
         normal = spectra.T @ (spectra * weight[:, None])
-        if np.linalg.cond(normal) > 1e12:
+        if _ill_conditioned(normal):
             continue
         unmix = np.linalg.solve(normal, spectra.T * weight[None, :])
         flux = bands @ unmix.T
         # The colour boundary: where each component is the brighter one.
+        mask = label_image[box] == value
         dominant = np.zeros(mask.shape, dtype=np.int32)
         dominant[rows, cols] = np.where(flux[:, 1] > flux[:, 0], 2, 1)
         markers = np.zeros(mask.shape, dtype=np.int32)
@@ -527,8 +560,66 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0):
 _END_QUANTILE = 0.05
 
 
-def _weighted_quantile(values, weights, q):
-    """The value below which a fraction ``q`` of the weight lies."""
+def _colour_dipole(maps, rows, cols, axis, band_unit):
+    """Significance of the colour dipole of a segment's pixels, in standard deviations.
+
+    The colour contrast ``c = B @ a`` of every pixel's background-subtracted
+    bands ``B`` (not smoothed, so that pixels have independent noise), with
+    ``a`` the colour ``axis`` made orthogonal to the mean spectrum of the
+    pixels (``a @ s0 = 0``), has a mean of zero wherever the light is of one
+    spectrum, and is point-symmetric about the centre of a source whose
+    colour changes with radius alone (a red bulge in a blue disk). Two
+    objects of different colours side by side make it positive on one side
+    and negative on the other: a first moment ``m = sum(c * (x - x0))``
+    about the light's centroid ``x0``. Returns ``sqrt(m @ inv(V) @ m)``,
+    ``V`` the covariance of ``m`` from the pixel noise (``maps.noise``
+    times ``band_unit`` in each band): a chi of 2 degrees of freedom.
+    """
+    raw = maps.image[rows, cols, :].astype(np.float64) - maps.band_sky(rows, cols).T
+    noise = maps.noise[rows, cols].astype(np.float64)
+    ok = np.isfinite(raw).all(axis=1) & np.isfinite(noise)
+    raw, noise = raw[ok], noise[ok]
+    pos = np.stack([rows[ok], cols[ok]], axis=1).astype(np.float64)
+    light = np.clip(raw.sum(axis=1), 0.0, None)
+    total = raw.sum(axis=0)
+    if raw.shape[0] < 6 or light.sum() <= 0 or total.sum() <= 0:
+        return 0.0
+    pos -= np.average(pos, axis=0, weights=light)
+    contrast = axis - axis @ (total / total.sum())
+    moment = pos.T @ (raw @ contrast)
+    var = noise**2 * np.sum(contrast**2 * band_unit**2)
+    cov = (pos * var[:, None]).T @ pos
+    if not np.all(np.isfinite(cov)) or np.linalg.det(cov) <= 0:
+        return 0.0
+    return float(np.sqrt(max(moment @ np.linalg.solve(cov, moment), 0.0)))
+
+
+def _average(values, weights):
+    """``np.average(values, axis=0, weights=weights)`` of (n, C) values, bit for bit.
+
+    The same operations as NumPy's, in the same order, without its checks
+    of the arguments, which cost more than the sums on a segment's pixels.
+    """
+    wgt = weights.reshape(-1, 1)
+    scale = wgt.sum(axis=0)
+    if np.any(scale == 0.0):
+        raise ZeroDivisionError("Weights sum to zero, can't be normalized")
+    return np.multiply(values, wgt).sum(axis=0) / scale
+
+
+def _ill_conditioned(matrix, limit=1e12):
+    """``np.linalg.cond(matrix) > limit`` for a square matrix, without its checks."""
+    s = np.linalg.svd(matrix, compute_uv=False)
+    with np.errstate(all="ignore"):
+        ratio = s[0] / s[-1]
+    if np.isnan(ratio) and not np.isnan(matrix).any():
+        ratio = np.inf  # as np.linalg.cond: singular, unless NaN came in
+    return bool(ratio > limit)
+
+
+def _weighted_quantiles(values, weights, qs):
+    """The values below which fractions ``qs`` of the weight lie (one sort for all)."""
     order = np.argsort(values, kind="stable")
     cum = np.cumsum(weights[order])
-    return values[order][min(np.searchsorted(cum, q * cum[-1]), values.size - 1)]
+    ordered = values[order]
+    return [ordered[min(np.searchsorted(cum, q * cum[-1]), values.size - 1)] for q in qs]

@@ -513,9 +513,10 @@ def _atomic_write_folder(path, fill):
 class _LabelTarget:
     """A label image being written, which a task opens to write its part.
 
-    Sent to the tasks (and to worker processes) instead of an open file:
-    each opens the Zarr array, the FITS file's data (a memory map of
-    big-endian int32 at ``offset``) or the ``.npy`` file by itself.
+    Sent to the tasks instead of an open file: each opens the Zarr array,
+    the FITS file's data (a memory map of big-endian int32 at ``offset``),
+    the TIFF file's (little-endian int32 at ``offset``) or the ``.npy`` file
+    by itself.
     """
 
     def __init__(self, kind, path, shape, offset=0):
@@ -532,8 +533,9 @@ class _LabelTarget:
 
             zarr.open_array(self.path, mode="r+")[row:r1, col:c1] = values
             return
-        if self.kind == "fits":
-            array = np.memmap(self.path, dtype=">i4", mode="r+", offset=self.offset,
+        if self.kind in ("fits", "tiff"):
+            dtype = ">i4" if self.kind == "fits" else "<i4"
+            array = np.memmap(self.path, dtype=dtype, mode="r+", offset=self.offset,
                               shape=self.shape)  # fmt: skip
         else:
             array = np.load(self.path, mmap_mode="r+")
@@ -592,6 +594,19 @@ def write_labels_by_parts(path, shape, chunks, write, *, header=None):
 
         atomic_write(path, write_file)
         return
+    if suffix in _TIFF:
+        import tifffile
+
+        def write_file(tmp):
+            # An uncompressed TIFF of one contiguous image (BigTIFF above 4 GB),
+            # its pixels zeros of a sparse file until written in place.
+            where = tifffile.imwrite(
+                tmp, shape=(m, n), dtype="<i4", byteorder="<", returnoffset=True
+            )
+            write(_LabelTarget("tiff", tmp, (m, n), offset=where[0]))
+
+        atomic_write(path, write_file)
+        return
     if suffix == ".npy":
 
         def write_file(tmp):
@@ -601,8 +616,8 @@ def write_labels_by_parts(path, shape, chunks, write, *, header=None):
         atomic_write(path, write_file)
         return
     raise ValueError(
-        f"path must name a .zarr, .fits or .npy file, the formats written a tile at a "
-        f"time; got path={str(path)!r}."
+        f"path must name a .zarr, .fits, .tif or .npy file, the formats written a tile "
+        f"at a time; got path={str(path)!r}."
     )
 
 

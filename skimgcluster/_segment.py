@@ -45,7 +45,7 @@ def segment(image, **params):
     n_samples : int or 'auto', default='auto'
         Number of points to draw (see :class:`LuminositySampler`, as the
         sampler's parameters below).
-    samples_per_pixel : float, default=4.0
+    samples_per_pixel : float, default=3.0
         Mean number of points per footprint pixel when ``n_samples='auto'``.
     max_samples : int, default=5_000_000
         Upper bound on the number of points when ``n_samples='auto'``.
@@ -119,6 +119,10 @@ def segment(image, **params):
     min_area : int, default=7
         Fewest pixels above the analysis threshold that make a source (see
         :class:`ImageSegmenter`).
+    max_edge_ratio : float or None, default=1.75
+        A segment with more than this many pixels within one noise deviation
+        of the analysis isophote per pixel above it is cleared: its edge is
+        decided by the noise (see :class:`ImageSegmenter`); ``None`` keeps it.
     tile_size : int, 'auto' or None, default='auto'
         Segment the image in tiles of this many pixels a side, with a halo,
         on the active Dask scheduler, and stitch them (see
@@ -231,6 +235,50 @@ def _snr(values, n_values, maps):
         return np.where(var > 0, flux / np.sqrt(var), 0.0), area
 
 
+def _edge_ratio(label_image, maps, threshold):
+    """How far the noise decides each segment's edge at the analysis isophote.
+
+    The ratio, per value of ``label_image`` (0 included), of its pixels
+    whose smoothed luminosity lies within one standard deviation of its
+    noise of the isophote (``threshold`` times the pixel noise), on either
+    side, to its pixels at or above the isophote. Those pixels are in or out
+    of the segment by the noise: the isophote of a segment is uncertain by
+    about half their number. A shallow edge (a broad or faint profile) has
+    many, a steep one few, whatever the image's resolution, so that the
+    ratio judges a footprint against the image's own scale. ``label_image``
+    holds the segments over the whole footprint, before the cut at the
+    isophote; a value without a pixel above the isophote has an infinite
+    ratio.
+
+    Parameters
+    ----------
+    label_image : (M, N) ndarray of int
+        0 for background, ``k + 1`` for label ``k``.
+    maps : SampledImage
+        The sampler's maps (``smoothed_luminosity``, ``noise``,
+        ``smooth_noise``).
+    threshold : float
+        The analysis threshold, in standard deviations of the pixel noise.
+
+    Returns
+    -------
+    ratio : ndarray of float of shape (label_image.max() + 1,)
+    """
+    n_values = int(label_image.max(initial=0)) + 1
+    where = np.flatnonzero(label_image)
+    values = label_image.ravel()[where]
+    smoothed = maps.smoothed_luminosity.ravel()[where].astype(np.float64)
+    edge = threshold * maps.noise.ravel()[where].astype(np.float64)
+    spread = maps.smooth_noise.ravel()[where].astype(np.float64)
+    valid = np.isfinite(smoothed) & np.isfinite(edge) & np.isfinite(spread)
+    above = valid & (smoothed >= edge)
+    near = valid & (np.abs(smoothed - edge) < spread)
+    n_above = np.bincount(values[above], minlength=n_values).astype(np.float64)
+    n_near = np.bincount(values[near], minlength=n_values).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(n_above > 0, n_near / n_above, np.inf)
+
+
 def _add_isolated_sources(label_image, labels, points, maps, *, min_snr, min_area, first):
     """Footprint regions without a cluster, as sources of their own.
 
@@ -326,15 +374,17 @@ class ImageSegmenter(BaseEstimator):
         when ``deblend_dip`` is not ``None``. In the segment the smoothed
         bands are written per pixel as the sum of two spectra (the two ends
         of the colour scatter of its bright pixels) with fluxes fitted by
-        least squares; it is cut when each of the two fluxes is at least this
-        many noise deviations (propagated from each band's noise, measured
-        on the sky) higher at its own peak than at the other's. Each part
-        is the region about its peak where its own spectrum dominates, and
-        the remaining pixels go to the part they are reached from first,
-        flooding down the smoothed luminosity. A colour gradient centred on
-        one object (a red bulge in a blue disk) peaks in one place and is
-        not cut; the parts then face the ``deblend_color_z`` test like any
-        two touching segments. ``None`` never cuts by colour; single-band
+        least squares; it is cut when the two fluxes peak in different
+        places and the colour has a dipole of at least this many noise
+        deviations (propagated from each band's noise, measured on the
+        sky): one colour on one side of the light's centroid, the other on
+        the other side. Each part is the region about its peak where its
+        own spectrum dominates, and the remaining pixels go to the part they
+        are reached from first, flooding down the smoothed luminosity. A
+        colour gradient centred on one object (a red bulge in a blue disk,
+        inclined or not) is point-symmetric, has no dipole and is not cut;
+        the parts then face the ``deblend_color_z`` test like any two
+        touching segments. ``None`` never cuts by colour; single-band
         images are never cut.
     min_area : int, default=7
         A source has at least this many pixels above the analysis threshold
@@ -342,6 +392,18 @@ class ImageSegmenter(BaseEstimator):
         cleared from the label image (their points keep their label), peaks
         with fewer pixels do not split a segment, and smaller footprint
         regions do not become isolated sources.
+    max_edge_ratio : float or None, default=1.75
+        A segment whose edge the noise decides is cleared: one with more than
+        this many pixels within one standard deviation of the smoothed noise
+        of the analysis isophote (on either side: pixels the noise puts in
+        or out) per pixel above it. The isophote of a faint source with a
+        shallow profile (a broad PSF) is mostly such pixels, and its
+        footprint is then more noise than source; a bright or a steep one
+        has a thin band of them. The ratio follows the image's own scale: a
+        faint source of a broad PSF covers more pixels than one of a sharp
+        PSF at the same significance, so a fixed ``min_area`` alone keeps
+        it. Not applied when the sampler's ``analysis_threshold`` is
+        ``None``; ``None`` keeps every segment of ``min_area`` pixels.
     tile_size : int, 'auto' or None, default='auto'
         Images larger than this are segmented in tiles on the active Dask
         scheduler and stitched (see :func:`segment`); ``'auto'`` tiles images
@@ -381,6 +443,7 @@ class ImageSegmenter(BaseEstimator):
         "deblend_color_z": [Interval(Real, None, None, closed="neither"), None],
         "deblend_color_split": [Interval(Real, None, None, closed="neither"), None],
         "min_area": [Interval(Integral, 1, None, closed="left")],
+        "max_edge_ratio": [Interval(Real, 0, None, closed="neither"), None],
         **TILE_SIZE_CONSTRAINTS,
         "halo": [Interval(Integral, 0, None, closed="left"), None],
     }
@@ -395,6 +458,7 @@ class ImageSegmenter(BaseEstimator):
         deblend_color_z=3.0,
         deblend_color_split=4.0,
         min_area=7,
+        max_edge_ratio=1.75,
         tile_size="auto",
         halo=None,
     ):
@@ -405,6 +469,7 @@ class ImageSegmenter(BaseEstimator):
         self.deblend_color_z = deblend_color_z
         self.deblend_color_split = deblend_color_split
         self.min_area = min_area
+        self.max_edge_ratio = max_edge_ratio
         self.tile_size = tile_size
         self.halo = halo
 
@@ -545,6 +610,12 @@ class ImageSegmenter(BaseEstimator):
                 )
         elif extra_snr.size:
             isolated = (labels, extra_snr)
+        noisy_edge = None
+        if self.max_edge_ratio is not None and sampler.analysis_threshold is not None:
+            # Measured on the whole flood, before the cut removes the pixels
+            # just below the isophote.
+            ratio = _edge_ratio(label_image, maps, sampler.analysis_threshold)
+            noisy_edge = ratio > self.max_edge_ratio
         # Segments end at the analysis isophote. The flood runs through the
         # whole footprint so that the pixels kept are those nearest to their
         # segment's points along it, wherever the cut leaves them.
@@ -553,6 +624,8 @@ class ImageSegmenter(BaseEstimator):
         # photutils' n_pixels): fewer pixels above the isophote are no source.
         area = np.bincount(label_image.ravel())
         small = area < self.min_area
+        if noisy_edge is not None:
+            small[: noisy_edge.size] |= noisy_edge[: small.size]
         small[0] = False
         if small.any():
             label_image[small[label_image]] = 0

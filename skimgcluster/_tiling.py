@@ -103,12 +103,15 @@ class TiledSegmentation:
     of the image's shape with one provisional value per kept source; a
     look-up table then maps these values to the consecutive ``1..n_sources``.
     Above ``LABELS_ON_DISK_ABOVE`` pixels that array is a ``.npy`` file in a
-    temporary folder (:func:`tempfile.mkdtemp`, so under ``TMPDIR``), opened
-    for one tile at a time, and each tile's labels reach it through a file
-    of that folder too: no process holds the whole label image. The folder
-    is removed by :meth:`close` or when the result is garbage-collected. It
-    must be reachable by the Dask workers (a local cluster, or a file
-    system shared with the cluster).
+    temporary folder of this process (:func:`tempfile.mkdtemp`, so under
+    ``TMPDIR``), opened for one tile at a time, and each tile's labels reach
+    it through a file of that folder too: no process holds the whole label
+    image. With the threaded or multiprocessing scheduler the tasks save
+    these files; on a ``distributed`` cluster the labels come back through
+    the scheduler as each tile finishes and this process saves them, so the
+    workers need not see the folder (a remote cluster without a shared file
+    system works). The folder is removed by :meth:`close` or when the
+    result is garbage-collected.
     """
 
     def __init__(self, canvas, lut, columns, *, shape, n_bands, tile_size, halo, folder=None):
@@ -196,13 +199,15 @@ class TiledSegmentation:
         return self._lut[canvas[start:stop]]
 
     def write_labels(self, path, *, header=None):
-        """Write the label image to ``path``, a tile at a time.
+        """Write the label image to ``path``, a tile at a time for most formats.
 
-        Every tile core is relabelled and written by one task on the active
-        Dask scheduler (in this process without Dask), from the stitched
-        labels on disk or in memory: the label image is never whole in one
-        process. The file appears only when complete (written beside it, then
-        moved into place); an existing one is replaced.
+        For ``.zarr``, ``.fits``, ``.tif`` and ``.npy`` every tile core is
+        relabelled and written by one task on threads of this process (the
+        stitched labels are a file of this process, which the workers of a
+        remote cluster may not see), from the stitched labels on disk or in
+        memory: the label image is never whole in memory. A PNG is encoded
+        whole (see Raises). The file appears only when complete (written
+        beside it, then moved into place); an existing one is replaced.
 
         Parameters
         ----------
@@ -210,7 +215,10 @@ class TiledSegmentation:
             ``.zarr`` (a Zarr array of int32, in chunks of ``tile_size``, one
             per tile core, so that no two tasks write the same chunk),
             ``.fits``/``.fit``/``.fts`` (int32; the data of a pre-sized file
-            written through a memory map) or ``.npy``.
+            written through a memory map), ``.tif``/``.tiff`` (int32, an
+            uncompressed TIFF, BigTIFF above 4 GB, written the same way),
+            ``.npy``, or ``.png`` (16-bit, at most 65,535 labels, encoded
+            whole in memory).
         header : astropy.io.fits.Header, astropy.wcs.WCS or None, default=None
             Header (or WCS) of the segmented image, whose celestial WCS the
             label image carries (FITS cards; for Zarr the attribute ``'wcs'``).
@@ -218,11 +226,34 @@ class TiledSegmentation:
         Raises
         ------
         ValueError
-            If ``path`` has another suffix.
+            If ``path`` has another suffix; for ``.png``, if there are more
+            than 65,535 sources, or if the labels are kept on disk and the
+            label image does not fit in the available memory
+            (:class:`~skimgcluster.exceptions.InsufficientMemoryError`, a
+            ValueError): no PNG encoder of the usual libraries takes an image
+            by parts, so write ``.zarr``, ``.fits`` or ``.tif`` instead.
         """
-        from ._io import write_labels_by_parts
+        from ._io import write_label_image, write_labels_by_parts
 
         self._check_open()
+        if Path(path).suffix.lower() == ".png":
+            if self.n_sources > 65535:
+                raise ValueError(
+                    f"a PNG label image holds labels 0..65535; this one has {self.n_sources} "
+                    f"sources. Write a .tif, .fits or .zarr instead; got path={str(path)!r}."
+                )
+            labels = self._label_image
+            if labels is None:  # read for the PNG only, not kept
+                h, w = self.shape
+                check_memory(
+                    6.0 * h * w,  # the int32 labels and their uint16 copy
+                    what=f"a PNG of the label image of shape {(h, w)}, encoded whole",
+                    advice="Write the labels as .zarr, .fits or .tif, which are written a "
+                    "tile at a time, instead.",
+                )  # fmt: skip
+                labels = self._lut[np.load(self._canvas, mmap_mode="r")]
+            write_label_image(path, labels)
+            return
         cores = _cores(self.shape, self.tile_size)
         in_memory = self._label_image is not None
 
@@ -233,7 +264,7 @@ class TiledSegmentation:
                 return
             calls = [(_write_core, (str(self._canvas), self._lut, target, core), {})
                      for core in cores]  # fmt: skip
-            _compute(calls, lambda done: None)
+            _compute(calls, lambda done: None, local=True)
 
         write_labels_by_parts(
             path, self.shape, (self.tile_size, self.tile_size), write, header=header
@@ -441,7 +472,8 @@ def _run_tile(segmenter, image, mask, *, spill=None, slots=1, **kwargs):
 
     ``spill``, a folder, receives the kept labels as a ``.npy`` file whose
     path replaces them in the result: the driver then reads one tile's
-    labels at a time instead of holding all of them.
+    labels at a time instead of holding all of them. Only tasks of this
+    machine's schedulers get one (see :func:`segment_tiled`).
     """
     import numba
 
@@ -461,12 +493,17 @@ def _run_tile(segmenter, image, mask, *, spill=None, slots=1, **kwargs):
     finally:
         numba.set_num_threads(previous)
     if spill is not None:
-        i, j = result["index"]
-        (r0, r1), (c0, c1) = result["window"]
-        path = Path(spill) / f"tile-r{i}c{j}-{r0}-{r1}-{c0}-{c1}.npy"
-        np.save(path, result["labels"])
-        result["labels"] = str(path)
+        _spill(result, spill)
     return result
+
+
+def _spill(result, folder):
+    """Save a tile's labels as a ``.npy`` file of ``folder``, its path in their place."""
+    i, j = result["index"]
+    (r0, r1), (c0, c1) = result["window"]
+    path = Path(folder) / f"tile-r{i}c{j}-{r0}-{r1}-{c0}-{c1}.npy"
+    np.save(path, result["labels"])
+    result["labels"] = str(path)
 
 
 def _segment_tile(segmenter, image, mask, *, index, window, core, shape, seed):
@@ -609,11 +646,12 @@ def _scheduler_client():
         return None
 
 
-def _compute(calls, progress):
+def _compute(calls, progress, *, local=False):
     """Results of ``calls`` (function, args, kwargs), in order, on the active scheduler.
 
     ``progress(n_done)`` is called as tiles finish. Without Dask the calls
-    run one after the other in this process.
+    run one after the other in this process; with ``local``, on threads of
+    this process whatever the active scheduler (for calls on its own files).
     """
     try:
         import dask
@@ -630,7 +668,7 @@ def _compute(calls, progress):
         dask.delayed(func, pure=False)(*args, **kwargs, dask_key_name=f"{prefix}{i}")
         for i, (func, args, kwargs) in enumerate(calls)
     ]
-    client = _scheduler_client()
+    client = None if local else _scheduler_client()
     if client is not None:
         from distributed import as_completed
 
@@ -649,7 +687,7 @@ def _compute(calls, progress):
             progress(counter["n"])
 
     with Callback(posttask=posttask):
-        return list(dask.compute(*tasks))
+        return list(dask.compute(*tasks, scheduler="threads" if local else None))
 
 
 # -- stitching -------------------------------------------------------------------
@@ -859,6 +897,13 @@ def segment_tiled(segmenter, image, *, mask=None, tile_size, halo=None, callback
     ]
     halos = np.full((n_rows, n_cols), halo, dtype=np.int64)
     folder = Path(tempfile.mkdtemp(prefix="skimgcluster-labels-")) if on_disk else None
+    # Tasks of the local schedulers (threads, processes) save their labels to
+    # the folder themselves: dask.compute returns all results at once, so
+    # labels returned with them would all be in memory together. The workers
+    # of a distributed cluster may not see this machine's folder: their
+    # labels come back through the scheduler, one tile at a time as tiles
+    # finish, and this process saves them (see finished()).
+    spill = folder if _scheduler_client() is None else None
     try:
         slots = _task_slots(len(index))
 
@@ -869,7 +914,7 @@ def segment_tiled(segmenter, image, *, mask=None, tile_size, halo=None, callback
             cols = _span(cc0, cc1, int(halos[i, j]), w, box)
             data, window_mask = source.window(rows, cols)
             kwargs = dict(index=index[t], window=(rows, cols), core=cores[t], shape=(h, w),
-                          seed=_tile_seed(entropy, i, j), spill=folder, slots=slots)  # fmt: skip
+                          seed=_tile_seed(entropy, i, j), spill=spill, slots=slots)  # fmt: skip
             return _run_tile, (segmenter, data, window_mask), kwargs
 
         def finished(t, res):
@@ -880,6 +925,8 @@ def segment_tiled(segmenter, image, *, mask=None, tile_size, halo=None, callback
                 if isinstance(res["labels"], str):
                     Path(res["labels"]).unlink(missing_ok=True)
                 return True
+            if on_disk and not isinstance(res["labels"], str):
+                _spill(res, folder)
             results[t] = res
             return False
 

@@ -853,6 +853,43 @@ def test_log_density_kernel_is_astrolinks_to_the_bit(d_intrinsic):
         np.testing.assert_array_equal(got.view(np.int64), want.view(np.int64))
 
 
+@pytest.mark.parametrize("batch", [2**20, 50])
+def test_leaf_searches_in_one_tree_are_those_of_one_tree_a_cluster(nested, monkeypatch, batch):
+    # Points on a coarse grid have many ties in distance: those go to the
+    # lower index either way. A small batch makes several shared trees.
+    from skimgcluster import _clusterer
+
+    monkeypatch.setattr(_clusterer, "_GROUP_BATCH", batch)
+    rng = np.random.default_rng(0)
+    X = np.round(nested[0] * 2) / 2
+    X = np.concatenate([X, X[rng.integers(0, X.shape[0], 300)]])  # exact copies
+    c = AstroLinkClusterer(k_den=20, min_significance=3.0, label_level="leaf").fit(X)
+    Xt = c._X_fit / c._scale
+    deepest = c._deepest[c._nearest]
+    batched = c._leaf(deepest, Xt, batched=True)
+    np.testing.assert_array_equal(batched, c._leaf(deepest, Xt, batched=False))
+    assert (batched != deepest).any()  # points were moved to leaves
+
+
+def test_nearest_in_groups_is_the_nearest_by_distance_then_index():
+    from skimgcluster._clusterer import _group_step, _nearest_in_groups
+
+    rng = np.random.default_rng(1)
+    X = rng.integers(0, 6, (400, 3)).astype(float)  # many ties and copies
+    scale = np.ones(3)
+    groups = []
+    for _ in range(30):
+        candidates = np.sort(rng.choice(400, rng.integers(1, 60), replace=False))
+        groups.append((rng.choice(400, rng.integers(1, 20), replace=False), candidates))
+    shared = _nearest_in_groups(X, X, scale, groups, _group_step(X))
+    for (queries, candidates), got in zip(groups, shared, strict=True):
+        sqr = ((X[queries, None, :] - X[None, candidates, :]) ** 2).sum(axis=2)
+        np.testing.assert_array_equal(got, np.argmin(sqr, axis=1))  # first of ties
+        alone = _nearest_in_groups(X, X, scale, [(queries, candidates)], None)[0]
+        np.testing.assert_array_equal(got, alone)
+    assert _group_step(np.array([[0.0], [1e300]])) is None
+
+
 @pytest.mark.parametrize("case", ["blobs", "ties", "components"])
 def test_aggregation_kernel_is_astrolinks_to_the_bit(case):
     # kruskal_aggregate and make_graph_part replace AstroLink's aggregation

@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import THREE_SOURCES, TWO_SOURCES
+from conftest import THREE_SOURCES, TWO_SOURCES, gaussian_image
 from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 
@@ -16,7 +16,7 @@ from skimgcluster import (
     labels_to_image,
     segment,
 )
-from skimgcluster._segment import DEFAULT_CLUSTERER
+from skimgcluster._segment import DEFAULT_CLUSTERER, _edge_ratio
 
 
 def _labels_at_centres(label_image, sources):
@@ -406,3 +406,70 @@ def test_segment_takes_colour_scale_with_a_future_warning(two_source_image):
         old = segment(two_source_image, random_state=0, colour_scale=0.0)
     np.testing.assert_array_equal(old.label_image, new.label_image)
     assert old.sampler._color_scale == 0.0
+
+
+# -- max_edge_ratio: footprints whose edge the noise decides --------------------------
+
+
+def _isophote_iou(label_image, truth):
+    found = label_image > 0
+    return np.count_nonzero(found & truth) / np.count_nonzero(found | truth)
+
+
+@pytest.mark.parametrize("fwhm", [8.0, 12.0])
+def test_a_bright_broad_source_is_one_segment_at_its_isophote(fwhm):
+    sigma = fwhm / (2 * np.sqrt(2 * np.log(2)))
+    image = gaussian_image((96, 96), [(48, 48, 20.0, sigma)], seed=3)
+    truth = gaussian_image((96, 96), [(48, 48, 20.0, sigma)], noise=0.0) >= 1.5
+    result = segment(image, random_state=0)
+    assert result.n_sources == 1
+    # The analysis isophote is 1.5 sigma of the pixel noise: the segment is
+    # the true 1.5-sigma isophote, up to its noisy edge.
+    assert _isophote_iou(result.label_image, truth) > 0.85
+
+
+def test_faint_broad_sources_whose_edge_is_noise_are_cleared():
+    # A Gaussian of FWHM 8 px and peak 2 sigma: its 1.5-sigma isophote covers
+    # about 21 pixels, where the noise moves the smoothed map by about a
+    # quarter of a sigma on a shallow slope. Over ten noise draws, the
+    # segments the ratio clears are those that miss the true isophote.
+    sigma = 8.0 / (2 * np.sqrt(2 * np.log(2)))
+    truth = gaussian_image((96, 96), [(48, 48, 2.0, sigma)], noise=0.0) >= 1.5
+    good, bad = {None: 0, 1.75: 0}, {None: 0, 1.75: 0}
+    for seed in range(10):
+        image = gaussian_image((96, 96), [(48, 48, 2.0, sigma)], seed=seed)
+        for ratio in (None, 1.75):
+            result = segment(image, random_state=0, max_edge_ratio=ratio)
+            if result.n_sources:
+                matched = _isophote_iou(result.label_image, truth) >= 0.5
+                good[ratio] += matched
+                bad[ratio] += not matched
+    assert good[1.75] == good[None] > 0
+    assert bad[1.75] < bad[None] - 1
+
+
+def test_a_compact_faint_source_keeps_its_steep_edge():
+    # A point-like source of the same peak has a steep edge: kept.
+    image = gaussian_image((64, 64), [(32, 32, 6.0, 1.3)], seed=1)
+    assert segment(image, random_state=0).n_sources == 1
+
+
+def test_edge_ratio_counts_the_pixels_the_noise_puts_in_or_out():
+    image = gaussian_image((64, 64), [(32, 32, 20.0, 3.4)], seed=0)
+    result = segment(image, random_state=0, analysis_threshold=None, max_edge_ratio=None)
+    maps = result.maps
+    ratio = _edge_ratio(result.label_image, maps, 1.5)
+    level = (maps.smoothed_luminosity - 1.5 * maps.noise) / maps.smooth_noise
+    inside = result.label_image == 1
+    expected = np.count_nonzero(inside & (np.abs(level) < 1)) / np.count_nonzero(
+        inside & (level >= 0)
+    )
+    assert ratio[1] == pytest.approx(expected)
+    assert ratio[0] == np.inf  # the background has no pixel above the isophote here
+    assert 0 < ratio[1] < 0.5
+
+
+@pytest.mark.parametrize(("value", "error"), [(0.0, ValueError), ("2", TypeError)])
+def test_max_edge_ratio_is_checked(two_source_image, value, error):
+    with pytest.raises(error, match="max_edge_ratio"):
+        segment(two_source_image, random_state=0, max_edge_ratio=value)

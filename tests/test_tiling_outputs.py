@@ -33,9 +33,9 @@ def _cluster(*, processes):
         distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=processes, dashboard_address=":0"
         ) as cluster,
-        distributed.Client(cluster),
+        distributed.Client(cluster) as client,
     ):
-        yield
+        yield client
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,7 @@ def test_tiles_spill_their_labels_and_the_folder_goes_with_close(image, monkeypa
         result.label_image  # noqa: B018
 
 
-@pytest.mark.parametrize("suffix", [".zarr", ".fits", ".npy"])
+@pytest.mark.parametrize("suffix", [".zarr", ".fits", ".tif", ".npy"])
 @pytest.mark.parametrize("kept", ["memory", "disk"])
 def test_write_labels_tile_by_tile(in_memory, on_disk, tmp_path, suffix, kept):
     from skimgcluster._io import read_image
@@ -103,12 +103,41 @@ def test_write_labels_tile_by_tile(in_memory, on_disk, tmp_path, suffix, kept):
     elif suffix == ".fits":
         written = fits.getdata(path)
         assert fits.getheader(path)["BITPIX"] == 32
+    elif suffix == ".tif":
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            assert page.compression == 1 and page.dtype == np.int32  # written in place
+            written = tif.asarray()
     else:
         written = np.load(path)
     if suffix != ".npy":
         np.testing.assert_array_equal(np.asarray(read_image(path)[0]), in_memory.label_image)
     np.testing.assert_array_equal(written, in_memory.label_image)
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # no parts left
+
+
+def test_write_labels_png_whole_only_under_the_memory_guard(in_memory, on_disk, tmp_path,
+                                                            monkeypatch):  # fmt: skip
+    from skimgcluster import _validation
+    from skimgcluster._io import read_image
+    from skimgcluster.exceptions import InsufficientMemoryError
+
+    in_memory.write_labels(tmp_path / "a.png")
+    on_disk.write_labels(tmp_path / "b.png")
+    assert on_disk._label_image is None  # read for the PNG, not kept
+    for name in ("a.png", "b.png"):
+        np.testing.assert_array_equal(read_image(tmp_path / name)[0], in_memory.label_image)
+    # Labels on disk that do not fit in memory: refused, naming the formats to use.
+    monkeypatch.setattr(_validation, "available_memory", lambda: 2**10)
+    with pytest.raises(InsufficientMemoryError, match=r"\.zarr, \.fits or \.tif"):
+        on_disk.write_labels(tmp_path / "c.png")
+    on_disk.write_labels(tmp_path / "c.tif")  # the same labels, a tile at a time
+    monkeypatch.setattr(on_disk, "n_sources", 70000)
+    with pytest.raises(ValueError, match=r"0\.\.65535; this one has 70000 sources"):
+        on_disk.write_labels(tmp_path / "d.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png", "c.tif"]
 
 
 def test_write_labels_fits_keeps_the_wcs(in_memory, tmp_path):
@@ -128,8 +157,8 @@ def test_write_labels_fits_keeps_the_wcs(in_memory, tmp_path):
 
 
 def test_write_labels_refuses_other_formats_and_keeps_the_old_file(in_memory, tmp_path):
-    with pytest.raises(ValueError, match=r"\.zarr, \.fits or \.npy"):
-        in_memory.write_labels(tmp_path / "labels.png")
+    with pytest.raises(ValueError, match=r"\.zarr, \.fits, \.tif or \.npy"):
+        in_memory.write_labels(tmp_path / "labels.bmp")
     path = tmp_path / "labels.npy"
     np.save(path, np.ones((2, 2), dtype=np.int32))
 
@@ -144,19 +173,67 @@ def test_write_labels_refuses_other_formats_and_keeps_the_old_file(in_memory, tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.npy"]
 
 
-def test_spill_and_write_labels_on_a_distributed_cluster(image, in_memory, tmp_path, monkeypatch):
+def test_stitching_on_a_cluster_whose_workers_cannot_see_the_folder(
+    image, in_memory, tmp_path, monkeypatch
+):
+    import os
+    import tempfile
+
+    if not os.path.isdir("/proc/self/cwd"):
+        pytest.skip("needs /proc/self/cwd (Linux) to give the workers another view")
+    monkeypatch.setattr(_tiling, "LABELS_ON_DISK_ABOVE", 0)
+    driver, workers = tmp_path / "driver", tmp_path / "workers"
+    driver.mkdir()
+    workers.mkdir()
+    with _cluster(processes=True) as client, pytest.MonkeyPatch.context() as mp:
+        # /proc/self/cwd/... names a folder of the driver's working directory in
+        # the driver and of another one in the workers: as on a remote cluster
+        # without a shared file system, the workers cannot see the driver's
+        # temporary folder, nor the files it writes.
+        client.run(os.chdir, str(workers))
+        mp.chdir(driver)
+        mp.setattr(tempfile, "tempdir", "/proc/self/cwd")
+        on_disk = segment(image, tile_size=TILE, **PARAMS)
+        folder = on_disk._folder
+        assert on_disk.on_disk and str(folder).startswith("/proc/self/cwd/")
+        assert folder.is_dir() and not any(client.run(os.path.isdir, str(folder)).values())
+        on_disk.write_labels("/proc/self/cwd/labels.zarr")
+        on_disk.write_labels("/proc/self/cwd/labels.fits")
+        on_disk.write_labels("/proc/self/cwd/labels.tif")
+        labels = on_disk.label_image
+        on_disk.close()  # while /proc/self/cwd is the driver's folder
+    expected = in_memory.label_image
+    np.testing.assert_array_equal(labels, expected)
+    np.testing.assert_array_equal(zarr.open_array(str(driver / "labels.zarr"))[:], expected)
+    np.testing.assert_array_equal(fits.getdata(driver / "labels.fits"), expected)
+    import tifffile
+
+    np.testing.assert_array_equal(tifffile.imread(driver / "labels.tif"), expected)
+    assert sorted(p.name for p in driver.iterdir()) == ["labels.fits", "labels.tif", "labels.zarr"]
+    assert list(workers.iterdir()) == []
+
+
+def test_driver_spills_the_labels_it_gathers(image, in_memory, monkeypatch):
     pytest.importorskip("distributed")
     monkeypatch.setattr(_tiling, "LABELS_ON_DISK_ABOVE", 0)
-    with _cluster(processes=True):
-        # The worker processes write each tile's labels to the result's folder.
+    spilled = []
+    spill = _tiling._spill
+
+    def spy(result, folder):
+        import os
+
+        spilled.append(os.getpid())
+        spill(result, folder)
+
+    monkeypatch.setattr(_tiling, "_spill", spy)
+    with _cluster(processes=False):  # workers in this process: the spy sees every spill
         on_disk = segment(image, tile_size=TILE, **PARAMS)
-        assert on_disk.on_disk
-        on_disk.write_labels(tmp_path / "labels.zarr")
-        on_disk.write_labels(tmp_path / "labels.fits")
+    import os
+
+    # One spill per tile, by the driver (no task was given the folder).
+    assert len(spilled) == on_disk.n_tiles and set(spilled) == {os.getpid()}
+    np.testing.assert_array_equal(on_disk.label_image, in_memory.label_image)
     on_disk.close()
-    expected = in_memory.label_image
-    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "labels.zarr"))[:], expected)
-    np.testing.assert_array_equal(fits.getdata(tmp_path / "labels.fits"), expected)
 
 
 def test_tasks_share_the_cores(monkeypatch):
@@ -243,6 +320,42 @@ def test_cli_streams_labels_and_draws_tiled_figures(image, tmp_path, monkeypatch
     np.testing.assert_array_equal(
         zarr.open_array(str(tmp_path / "z" / "labels.zarr"), mode="r")[:], expected
     )
+
+
+def test_cli_tiff_labels_of_a_tiled_image_never_whole_in_memory(image, tmp_path, monkeypatch,
+                                                                 capsys):  # fmt: skip
+    import tifffile
+
+    from skimgcluster import exceptions
+    from skimgcluster._cli import main
+
+    monkeypatch.setattr(_tiling, "LABELS_ON_DISK_ABOVE", 0)
+    expected = segment(image, tile_size=TILE, random_state=0).label_image
+    path = tmp_path / "image.tif"
+    tifffile.imwrite(path, image)
+    whole = []
+    monkeypatch.setattr(TiledSegmentation, "label_image", property(lambda self: whole.append(1)))
+    args = ["segment", str(path), "-q", "--seed", "0", "--tile-size", str(TILE)]
+    # Labels stitched on disk: labels.tif (not .png) by default, a tile at a time.
+    assert main([*args, "-o", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "labels.tif", "overview.png", "sources.csv"
+    ]  # fmt: skip
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "out" / "labels.tif"), expected)
+    assert whole == []
+    # A PNG asked for, that would not fit in memory: refused, naming the formats to use.
+    check_memory = _tiling.check_memory
+
+    def no_room_for_png(n_bytes, *, what, advice):
+        if "PNG" in what:
+            raise exceptions.InsufficientMemoryError(f"{what} needs too much. {advice}")
+        check_memory(n_bytes, what=what, advice=advice)
+
+    monkeypatch.setattr(_tiling, "check_memory", no_room_for_png)
+    out = tmp_path / "png"
+    assert main([*args, "-o", str(out), "--labels-format", "png", "--plots", "none"]) == 1
+    assert ".zarr, .fits or .tif" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_lazy_image_on_a_distributed_cluster_reads_windows_on_the_workers(image, in_memory):
