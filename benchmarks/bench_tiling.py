@@ -130,10 +130,11 @@ def run_measured(command, interval=0.05):
     """Run ``command``; its wall time, the largest resident set of one process of its tree and
     the CPU time of the whole tree.
 
-    The CPU time is the sum over the processes of their user + system time, as last seen by
-    the sampler (a process's final few milliseconds can be missed). Unlike the wall time it
-    does not grow when other jobs share the machine, so it is the figure to compare across
-    image sizes on a busy machine.
+    The CPU time is the sum over the processes of their own user + system time, as last
+    seen by the sampler (a process's final few milliseconds can be missed). The children's
+    times that the kernel adds to a parent when it reaps them are left out: they would
+    count every worker twice. Unlike the wall time it grows little when other jobs share
+    the machine, so it is the figure to compare across image sizes on a busy machine.
     """
     import psutil
 
@@ -157,7 +158,7 @@ def run_measured(command, interval=0.05):
                     times = p.cpu_times()
                 except psutil.Error:  # a worker ending between listing and reading
                     continue
-                cpu[p.pid] = times.user + times.system + times.children_user + times.children_system
+                cpu[p.pid] = times.user + times.system
                 if rss > peak:
                     peak, peak_by = rss, "driver" if p.pid == proc.pid else "worker"
             stop.wait(interval)
