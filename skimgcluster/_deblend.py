@@ -477,10 +477,9 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0):
             s = _average(frac[side], w[side])
             ends.append(s / s.sum())
         spectra = np.stack(ends, axis=1)  # (C, 2)
-        normal = spectra.T @ (spectra * weight[:, None])
-        if _ill_conditioned(normal):
+        unmix = _unmixing(spectra, weight)
+        if unmix is None:
             continue
-        unmix = np.linalg.solve(normal, spectra.T * weight[None, :])  # (2, C)
         flux = bands @ unmix.T  # (n, 2)
         valid = np.isfinite(flux).all(axis=1) & np.isfinite(noise)
         if not valid.any():
@@ -495,21 +494,18 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0):
         d = np.array([rows[peak[1]] - rows[peak[0]], cols[peak[1]] - cols[peak[0]]], float)
         pos = np.stack([rows, cols], axis=1).astype(float)
         own = flux[:, 1] > flux[:, 0]
-        usable = np.isfinite(snr) & (snr >= 3.0) & (total > 0)
         ends = []
         for k, sign in ((0, -1.0), (1, 1.0)):
             beyond = sign * ((pos - pos[peak[k]]) @ d) >= 0
-            side = usable & beyond & (own == bool(k))
+            side = bright & beyond & (own == bool(k))
             if np.count_nonzero(side) < 3:
                 ends.append(spectra[:, k])
                 continue
             sp = _average(bands[side] / total[side, None], snr[side] ** 2)
             ends.append(sp / sp.sum())
-        spectra = np.stack(ends, axis=1)
-        normal = spectra.T @ (spectra * weight[:, None])
-        if _ill_conditioned(normal):
+        unmix = _unmixing(np.stack(ends, axis=1), weight)
+        if unmix is None:
             continue
-        unmix = np.linalg.solve(normal, spectra.T * weight[None, :])
         flux = bands @ unmix.T
         # The colour boundary: where each component is the brighter one.
         mask = label_image[box] == value
@@ -592,6 +588,20 @@ def _colour_dipole(maps, rows, cols, axis, band_unit):
     if not np.all(np.isfinite(cov)) or np.linalg.det(cov) <= 0:
         return 0.0
     return float(np.sqrt(max(moment @ np.linalg.solve(cov, moment), 0.0)))
+
+
+def _unmixing(spectra, weight):
+    """The (2, C) weighted least-squares solution for two spectra, or None.
+
+    ``spectra`` (C, 2) holds the two spectra as columns, ``weight`` (C,)
+    the inverse variance of each band; ``bands @ unmixing.T`` are then the
+    two fluxes of each pixel. None when the two spectra are too alike to
+    tell apart (an ill-conditioned normal matrix).
+    """
+    normal = spectra.T @ (spectra * weight[:, None])
+    if _ill_conditioned(normal):
+        return None
+    return np.linalg.solve(normal, spectra.T * weight[None, :])
 
 
 def _average(values, weights):
