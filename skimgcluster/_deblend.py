@@ -14,6 +14,8 @@ peak have no dip between them: :func:`colour_split_segments` cuts a
 segment whose light is two spectra that each peak in their own place.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 from scipy import ndimage
 from skimage.morphology import h_maxima
@@ -454,41 +456,26 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0):
         all_snr = all_lum / all_noise
     all_bright = np.isfinite(all_snr) & (all_snr >= 3.0) & (all_total > 0)
     n_bright = np.bincount(flat[where[all_bright]], minlength=n_pixels.size)
-    for value in np.flatnonzero(n_bright >= 2 * min_area).tolist():
-        box = boxes[value - 1] if value > 0 else None
-        if box is None:
-            continue
+    values = np.flatnonzero(n_bright >= 2 * min_area)
+    if values.size == 0:
+        return out, no_parts
+    # Every segment's colour axis, spectra, peaks and dipole at once: on a
+    # large image thousands of segments are tested and few are cut, and per
+    # segment the array calls cost more than their arithmetic.
+    stage = _colour_candidates(
+        flat[where], values, all_rows, all_cols, all_bands, all_noise, all_total, all_snr,
+        all_bright, maps, weight, band_unit,
+    )  # fmt: skip
+    for i in np.flatnonzero(stage.dipole >= z).tolist():
+        value = int(values[i])
+        box = boxes[value - 1]
         part = slice(stops[value - 1], stops[value])
         rows, cols = all_rows[part] - box[0].start, all_cols[part] - box[1].start
-        bands, noise, total = all_bands[part], all_noise[part], all_total[part]
+        bands, total = all_bands[part], all_total[part]
         snr, bright = all_snr[part], all_bright[part]
-        frac = bands[bright] / total[bright, None]
-        w = snr[bright] ** 2
-        centre = _average(frac, w)
-        dev = frac - centre
-        cov = (dev * w[:, None]).T @ dev / w.sum()
-        axis = np.linalg.eigh(cov)[1][:, -1]
-        t = dev @ axis
-        # The two ends of the colour scatter (by weight, so bright pixels,
-        # whose colours are sure, count most).
-        lo, hi = _weighted_quantiles(t, w, (_END_QUANTILE, 1 - _END_QUANTILE))
-        ends = []
-        for side in (t <= lo, t >= hi):
-            s = _average(frac[side], w[side])
-            ends.append(s / s.sum())
-        spectra = np.stack(ends, axis=1)  # (C, 2)
-        unmix = _unmixing(spectra, weight)
-        if unmix is None:
-            continue
-        flux = bands @ unmix.T  # (n, 2)
-        valid = np.isfinite(flux).all(axis=1) & np.isfinite(noise)
-        if not valid.any():
-            continue
-        peak = [int(np.argmax(np.where(valid, flux[:, k], -np.inf))) for k in (0, 1)]
-        if peak[0] == peak[1]:
-            continue
-        if _colour_dipole(maps, all_rows[part][bright], all_cols[part][bright], axis, band_unit) < z:
-            continue
+        spectra = stage.spectra[i]
+        peak = stage.peaks[i].tolist()
+        flux = bands @ stage.unmixing[i].T
         # The spectra again, from the pixels beyond each peak, away from the
         # other: there the other object's light is least.
         d = np.array([rows[peak[1]] - rows[peak[0]], cols[peak[1]] - cols[peak[0]]], float)
@@ -556,8 +543,110 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0):
 _END_QUANTILE = 0.05
 
 
-def _colour_dipole(maps, rows, cols, axis, band_unit):
-    """Significance of the colour dipole of a segment's pixels, in standard deviations.
+class _ColourStage(NamedTuple):
+    """The colour test of many segments (see :func:`_colour_candidates`)."""
+
+    spectra: np.ndarray  # (S, C, 2): the two end spectra, as columns
+    unmixing: np.ndarray  # (S, 2, C): their weighted least-squares solution
+    peaks: np.ndarray  # (S, 2): each flux's peak, an index into the segment's pixels
+    dipole: np.ndarray  # (S,): the dipole's significance, -inf where not tested
+
+
+def _colour_candidates(
+    label, values, rows, cols, bands, noise, total, snr, bright, maps, weight, band_unit
+):
+    """The first test of :func:`colour_split_segments` for many segments at once.
+
+    ``label`` is the segment of each gathered pixel, in increasing order
+    and raster order within a segment; ``rows`` to ``bright`` their
+    coordinates, smoothed bands, smoothed-luminosity noise, band sums,
+    signal-to-noise ratios and brightness (see the caller); ``values`` the
+    segments to test, each with enough bright pixels. For each: the main
+    axis of its bright pixels' colour scatter, the spectra of its two ends,
+    the fluxes of the two spectra in each pixel and where each peaks, and
+    the significance of the colour dipole (see :func:`_colour_dipole_stats`).
+    Sums are taken per segment with ``np.bincount``, so their last bits may
+    differ from a segment's own sums in another order.
+    """
+    n = values.size
+    n_bands = bands.shape[1]
+    group = np.full(int(label.max()) + 1, -1, dtype=np.intp)
+    group[values] = np.arange(n)
+    g_all = group[label]
+    tested = np.flatnonzero(g_all >= 0)
+    lit = tested[bright[tested]]
+    g = g_all[lit]
+    frac = bands[lit] / total[lit, None]
+    w = snr[lit] ** 2
+    w_sum = np.bincount(g, weights=w, minlength=n)
+    centre = _group_sum(frac * w[:, None], g, n) / w_sum[:, None]
+    dev = frac - centre[g]
+    cov = np.empty((n, n_bands, n_bands))
+    for a in range(n_bands):
+        for b in range(a, n_bands):
+            cov[:, a, b] = cov[:, b, a] = np.bincount(g, weights=dev[:, a] * w * dev[:, b], minlength=n)
+    axis = np.linalg.eigh(cov / w_sum[:, None, None])[1][:, :, -1]
+    t = np.einsum("ij,ij->i", dev, axis[g])
+    # The two ends of the colour scatter: the pixels beyond the weighted
+    # quantiles (by weight, so bright pixels, whose colours are sure, count
+    # most), from one sort of all segments' pixels by segment and position.
+    order = np.lexsort((t, g))
+    cum = np.cumsum(w[order])
+    start = np.searchsorted(g[order], np.arange(n))
+    stop = np.append(start[1:], g.size)
+    before = np.where(start > 0, cum[np.maximum(start - 1, 0)], 0.0)
+    ordered = t[order]
+    ends = []
+    for q, side in ((_END_QUANTILE, -1.0), (1 - _END_QUANTILE, 1.0)):
+        at = np.searchsorted(cum, before + q * (cum[stop - 1] - before))
+        limit = ordered[np.minimum(at, stop - 1)]
+        beyond = side * (t - limit[g]) >= 0
+        s = _group_sum(frac[beyond] * w[beyond, None], g[beyond], n)
+        s /= np.bincount(g[beyond], weights=w[beyond], minlength=n)[:, None]
+        ends.append(s / s.sum(axis=1, keepdims=True))
+    spectra = np.stack(ends, axis=2)  # (S, C, 2)
+    normal = np.einsum("sck,c,scl->skl", spectra, weight, spectra)
+    with np.errstate(all="ignore"):
+        singular = np.linalg.svd(normal, compute_uv=False)
+        ratio = singular[:, 0] / singular[:, -1]
+    solvable = ~(ratio > 1e12) & ~(np.isnan(ratio) & ~np.isnan(normal).any(axis=(1, 2)))
+    unmixing = np.full((n, 2, n_bands), np.nan)
+    if solvable.any():
+        rhs = np.transpose(spectra[solvable], (0, 2, 1)) * weight
+        unmixing[solvable] = np.linalg.solve(normal[solvable], rhs)
+    # Each flux's peak: its first largest valid value in raster order.
+    g = g_all[tested]
+    flux = np.einsum("ic,ikc->ik", bands[tested], unmixing[g])
+    valid = np.isfinite(flux).all(axis=1) & np.isfinite(noise[tested])
+    peaks = np.zeros((n, 2), dtype=np.intp)
+    first = np.searchsorted(g, np.arange(n))
+    for k in (0, 1):
+        level = np.where(valid, flux[:, k], -np.inf)
+        top = np.maximum.reduceat(level, first)
+        at = np.flatnonzero(level == top[g])
+        seen, where_first = np.unique(g[at], return_index=True)
+        peaks[seen, k] = at[where_first] - first[seen]
+    has_valid = np.bincount(g[valid], minlength=n) > 0
+    test = solvable & has_valid & (peaks[:, 0] != peaks[:, 1])
+    dipole = np.full(n, -np.inf)
+    lit_test = lit[test[g_all[lit]]]
+    if lit_test.size:
+        dipole[test] = _colour_dipole(
+            maps, rows[lit_test], cols[lit_test], group[label[lit_test]], test, axis, band_unit
+        )[test]
+    return _ColourStage(spectra, unmixing, peaks, dipole)
+
+
+def _group_sum(values, group, n):
+    """Sums of the rows of (m, K) ``values`` by ``group``, as an (n, K) array."""
+    return np.stack(
+        [np.bincount(group, weights=values[:, k], minlength=n) for k in range(values.shape[1])],
+        axis=1,
+    )
+
+
+def _colour_dipole(maps, rows, cols, group, tested, axis, band_unit):
+    """Significance of the colour dipole of segments' pixels, in standard deviations.
 
     The colour contrast ``c = B @ a`` of every pixel's background-subtracted
     bands ``B`` (not smoothed, so that pixels have independent noise), with
@@ -569,25 +658,42 @@ def _colour_dipole(maps, rows, cols, axis, band_unit):
     and negative on the other: a first moment ``m = sum(c * (x - x0))``
     about the light's centroid ``x0``. Returns ``sqrt(m @ inv(V) @ m)``,
     ``V`` the covariance of ``m`` from the pixel noise (``maps.noise``
-    times ``band_unit`` in each band): a chi of 2 degrees of freedom.
+    times ``band_unit`` in each band): a chi of 2 degrees of freedom; 0
+    where it cannot be measured. ``group`` is each pixel's segment, an
+    index into ``axis`` (S, C) and the returned (S,) array; only the
+    segments where ``tested`` is True are computed.
     """
+    n = axis.shape[0]
     raw = maps.image[rows, cols, :].astype(np.float64) - maps.band_sky(rows, cols).T
     noise = maps.noise[rows, cols].astype(np.float64)
     ok = np.isfinite(raw).all(axis=1) & np.isfinite(noise)
-    raw, noise = raw[ok], noise[ok]
+    raw, noise, group = raw[ok], noise[ok], group[ok]
     pos = np.stack([rows[ok], cols[ok]], axis=1).astype(np.float64)
     light = np.clip(raw.sum(axis=1), 0.0, None)
-    total = raw.sum(axis=0)
-    if raw.shape[0] < 6 or light.sum() <= 0 or total.sum() <= 0:
-        return 0.0
-    pos -= np.average(pos, axis=0, weights=light)
-    contrast = axis - axis @ (total / total.sum())
-    moment = pos.T @ (raw @ contrast)
-    var = noise**2 * np.sum(contrast**2 * band_unit**2)
-    cov = (pos * var[:, None]).T @ pos
-    if not np.all(np.isfinite(cov)) or np.linalg.det(cov) <= 0:
-        return 0.0
-    return float(np.sqrt(max(moment @ np.linalg.solve(cov, moment), 0.0)))
+    total = _group_sum(raw, group, n)
+    light_sum = np.bincount(group, weights=light, minlength=n)
+    count = np.bincount(group, minlength=n)
+    usable = tested & (count >= 6) & (light_sum > 0) & (total.sum(axis=1) > 0)
+    with np.errstate(all="ignore"):
+        pos -= (_group_sum(pos * light[:, None], group, n) / light_sum[:, None])[group]
+        mean_spectrum = total / total.sum(axis=1, keepdims=True)
+        contrast = axis - np.einsum("sc,sc->s", axis, mean_spectrum)[:, None]
+        moment = _group_sum(pos * np.einsum("ic,ic->i", raw, contrast[group])[:, None], group, n)
+        var = noise**2 * np.sum(contrast**2 * band_unit**2, axis=1)[group]
+        cov = np.empty((n, 2, 2))
+        cov[:, 0, 0] = np.bincount(group, weights=var * pos[:, 0] ** 2, minlength=n)
+        cov[:, 1, 1] = np.bincount(group, weights=var * pos[:, 1] ** 2, minlength=n)
+        cov[:, 0, 1] = cov[:, 1, 0] = np.bincount(
+            group, weights=var * pos[:, 0] * pos[:, 1], minlength=n
+        )
+    usable &= np.isfinite(cov).all(axis=(1, 2))
+    usable[usable] &= np.linalg.det(cov[usable]) > 0
+    out = np.zeros(n)
+    if usable.any():
+        m = moment[usable]
+        chi2 = np.einsum("sk,sk->s", m, np.linalg.solve(cov[usable], m[:, :, None])[:, :, 0])
+        out[usable] = np.sqrt(np.maximum(chi2, 0.0))
+    return out
 
 
 def _unmixing(spectra, weight):
@@ -625,11 +731,3 @@ def _ill_conditioned(matrix, limit=1e12):
     if np.isnan(ratio) and not np.isnan(matrix).any():
         ratio = np.inf  # as np.linalg.cond: singular, unless NaN came in
     return bool(ratio > limit)
-
-
-def _weighted_quantiles(values, weights, qs):
-    """The values below which fractions ``qs`` of the weight lie (one sort for all)."""
-    order = np.argsort(values, kind="stable")
-    cum = np.cumsum(weights[order])
-    ordered = values[order]
-    return [ordered[min(np.searchsorted(cum, q * cum[-1]), values.size - 1)] for q in qs]

@@ -373,19 +373,13 @@ def test_h_maxima_of_many_groups_in_one_mosaic_is_that_of_the_whole_image(seed):
 
 
 def test_colour_split_helpers_give_numpys_bits():
-    from skimgcluster._deblend import _average, _ill_conditioned, _weighted_quantiles
+    from skimgcluster._deblend import _average, _ill_conditioned
 
     rng = np.random.default_rng(0)
     for n in (1, 2, 7, 300):
         values, weights = rng.normal(size=(n, 3)), rng.uniform(0.1, 50.0, n)
         expected = np.average(values, axis=0, weights=weights)
         assert np.array_equal(_average(values, weights), expected)
-        order = np.argsort(values[:, 0], kind="stable")
-        cum = np.cumsum(weights[order])
-        got = _weighted_quantiles(values[:, 0], weights, (0.05, 0.95))
-        for q, value in zip((0.05, 0.95), got, strict=True):
-            i = min(np.searchsorted(cum, q * cum[-1]), n - 1)
-            assert value == values[order][i, 0]
     with pytest.raises(ZeroDivisionError):
         _average(np.ones((3, 2)), np.zeros(3))
     near = np.array([[1.0, 1.0], [1.0, 1.0 + 1e-13]])
@@ -431,3 +425,87 @@ def test_colour_split_of_many_segments_is_that_of_each_segment_alone():
         next_value += own.size
     np.testing.assert_array_equal(out, expected)
     np.testing.assert_array_equal(parents, expected_parents)
+
+
+def _one_segment_colour_test(rows, cols, bands, noise_map, raw, snr, bright, weight, band_unit):
+    """The colour test of one segment written out as NumPy calls on its own pixels."""
+    total = bands.sum(axis=1)
+    frac = bands[bright] / total[bright, None]
+    w = snr[bright] ** 2
+    centre = np.average(frac, axis=0, weights=w)
+    dev = frac - centre
+    axis = np.linalg.eigh((dev * w[:, None]).T @ dev / w.sum())[1][:, -1]
+    t = dev @ axis
+    order = np.argsort(t, kind="stable")
+    cum = np.cumsum(w[order])
+    ends = []
+    for q, side in ((0.05, -1), (0.95, 1)):
+        limit = t[order][min(np.searchsorted(cum, q * cum[-1]), t.size - 1)]
+        beyond = side * (t - limit) >= 0
+        s = np.average(frac[beyond], axis=0, weights=w[beyond])
+        ends.append(s / s.sum())
+    spectra = np.stack(ends, axis=1)
+    normal = spectra.T @ (spectra * weight[:, None])
+    unmix = np.linalg.solve(normal, spectra.T * weight[None, :])
+    flux = bands @ unmix.T
+    peaks = [int(np.argmax(flux[:, k])) for k in (0, 1)]
+    raw, noise = raw[bright], noise_map[bright]
+    pos = np.stack([rows[bright], cols[bright]], axis=1).astype(float)
+    pos -= np.average(pos, axis=0, weights=np.clip(raw.sum(axis=1), 0, None))
+    contrast = axis - axis @ (raw.sum(axis=0) / raw.sum())
+    moment = pos.T @ (raw @ contrast)
+    cov = (pos * (noise**2 * np.sum(contrast**2 * band_unit**2))[:, None]).T @ pos
+    return spectra, peaks, np.sqrt(moment @ np.linalg.solve(cov, moment))
+
+
+def test_colour_test_of_all_segments_at_once_is_each_segments_own():
+    # The first stage of the colour split runs on all segments' pixels with
+    # grouped sums; it must give each segment what its own pixels give.
+    from skimgcluster._deblend import _colour_candidates, band_noise_ratios
+
+    components = []
+    for i, (row, col) in enumerate((r, c) for r in (20, 60) for c in (20, 60, 100)):
+        components.append((row, col - 2.5, 60.0, 3.0, RED))
+        if i % 2 == 0:
+            components.append((row, col + 2.5, 40.0 + 10 * i, 3.0, BLUE))
+    image = _colour_image(components, 1, shape=(80, 120))
+    sampler = LuminositySampler(analysis_threshold=1.5).fit(image)
+    data, quantum = check_image(image)
+    maps = sampler._analyse(data, quantum, None)
+    label_image, n = ndimage.label(maps.analysis_footprint)
+    where = np.flatnonzero(label_image.ravel())
+    where = where[np.argsort(label_image.ravel()[where], kind="stable")]
+    label = label_image.ravel()[where]
+    rows, cols = np.divmod(where, label_image.shape[1])
+    bands = maps.band_values(rows, cols)
+    lum = maps.smoothed_luminosity.ravel()[where].astype(float)
+    noise = maps.smooth_noise.ravel()[where].astype(float)
+    snr = lum / noise
+    total = bands.sum(axis=1)
+    bright = (snr >= 3.0) & (total > 0)
+    values = np.flatnonzero(np.bincount(label[bright]) >= 14)
+    assert values.size >= 6
+    ratio = band_noise_ratios(maps)
+    band_unit = ratio * 3 / np.sqrt(np.sum(ratio**2))
+    weight = 1.0 / band_unit**2
+    stage = _colour_candidates(
+        label, values, rows, cols, bands, noise, total, snr, bright, maps, weight, band_unit
+    )
+    raw = image[rows, cols, :] - maps.band_sky(rows, cols).T
+    pixel_noise = maps.noise[rows, cols].astype(float)
+    n_tested = 0
+    for i, value in enumerate(values):
+        own = label == value
+        spectra, peaks, dipole = _one_segment_colour_test(
+            rows[own], cols[own], bands[own], pixel_noise[own], raw[own], snr[own], bright[own],
+            weight, band_unit,
+        )  # fmt: skip
+        np.testing.assert_allclose(stage.spectra[i], spectra, rtol=1e-10)
+        assert stage.peaks[i].tolist() == peaks
+        if peaks[0] != peaks[1]:
+            np.testing.assert_allclose(stage.dipole[i], dipole, rtol=1e-8)
+            n_tested += 1
+        else:
+            assert stage.dipole[i] == -np.inf
+    assert n_tested >= 3
+    assert (stage.dipole >= 4.0).sum() >= 2  # the pairs: some stand out
