@@ -584,7 +584,9 @@ def _colour_candidates(
     cov = np.empty((n, n_bands, n_bands))
     for a in range(n_bands):
         for b in range(a, n_bands):
-            cov[:, a, b] = cov[:, b, a] = np.bincount(g, weights=dev[:, a] * w * dev[:, b], minlength=n)
+            cov[:, a, b] = cov[:, b, a] = np.bincount(
+                g, weights=dev[:, a] * w * dev[:, b], minlength=n
+            )
     axis = np.linalg.eigh(cov / w_sum[:, None, None])[1][:, :, -1]
     t = np.einsum("ij,ij->i", dev, axis[g])
     # The two ends of the colour scatter: the pixels beyond the weighted
