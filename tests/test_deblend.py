@@ -509,3 +509,38 @@ def test_colour_test_of_all_segments_at_once_is_each_segments_own():
             assert stage.dipole[i] == -np.inf
     assert n_tested >= 3
     assert (stage.dipole >= 4.0).sum() >= 2  # the pairs: some stand out
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("quantum", [0.0, 0.25])
+def test_segments_flooded_in_one_mosaic_are_each_flooded_alone(seed, quantum):
+    # quantum > 0 rounds the levels so that segments hold equal levels and
+    # flood alone; the others share one mosaic.
+    from skimgcluster._deblend import _flood_alone, _flood_segments
+
+    label_image, smoothed = _noisy_segments(seed, shape=(160, 200), n_sources=40)
+    level = smoothed / 0.3
+    if quantum:
+        level = np.round(level / quantum) * quantum
+    peaks, _ = ndimage.label(_h_maxima_mask(level, label_image > 0, 2.0), structure=np.ones((3, 3)))
+    boxes = ndimage.find_objects(label_image)
+    counts = [np.unique(peaks[label_image == v]).size - 1 for v in range(1, len(boxes) + 1)]
+    values = np.flatnonzero(np.array(counts) >= 2) + 1
+    assert values.size >= 3
+    got = _flood_segments(level, label_image, peaks, values, boxes, min_area=7)
+    n_cut = 0
+    for value, (parts, ids) in zip(values, got, strict=True):
+        box = boxes[value - 1]
+        mask = label_image[box] == value
+        markers = np.where(mask, peaks[box], 0)
+        alone, alone_ids = _flood_alone(-level[box], markers, mask, min_area=7)
+        np.testing.assert_array_equal(parts, alone)
+        np.testing.assert_array_equal(ids, alone_ids)
+        n_cut += ids.size >= 2
+    assert n_cut >= 2
+
+
+def _h_maxima_mask(level, inside, h):
+    from skimage.morphology import h_maxima
+
+    return h_maxima(np.where(inside, level, 0.0), h) > 0
