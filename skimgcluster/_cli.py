@@ -53,7 +53,8 @@ outputs (in DIR, all or none: they are written to a temporary folder and moved
 into DIR together once all succeeded; existing files are never replaced without
 --overwrite, and are left as they were if the run fails or is interrupted;
 with --separate, DIR/NAME for each image NAME.ext, all or none per image):
-  labels.png            label image, 0 = background, sources 1..K (16-bit PNG;
+  labels.png            label image, 0 = background, each source its value
+                        in the label column of sources.csv (16-bit PNG;
                         labels.tif above 65535 labels or for a tiled image
                         stitched on disk, labels.fits for FITS input,
                         labels.zarr, a folder, for Zarr input or with

@@ -537,7 +537,7 @@ def write_label_fits(path, label_image, *, header=None, overwrite=False):
     check_label_range(label_image, np.int32, "FITS")
     check_overwrite(path, overwrite)
     hdr = label_header(header, fits, wcs_module)
-    hdr["COMMENT"] = "Label image of skimgcluster: 0 = background, 1..K = sources."
+    hdr["COMMENT"] = "Label image of skimgcluster: 0 = background, a value > 0 per source."
     hdu = fits.PrimaryHDU(data=label_image.astype(np.int32, copy=False), header=hdr)
 
     def write(tmp):

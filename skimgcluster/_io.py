@@ -475,7 +475,7 @@ def _write_label_zarr(path, label_image, header):
 
 def _zarr_label_attrs(header):
     """Attributes of a Zarr label image: what it holds, and the cards of its WCS."""
-    attrs = {"skimgcluster": "label image: 0 = background, 1..K = sources"}
+    attrs = {"skimgcluster": "label image: 0 = background, a positive value per source"}
     if header is not None:
         attrs["wcs"] = dict(label_header(header, *import_astropy("a Zarr label image's WCS")))
     return attrs
