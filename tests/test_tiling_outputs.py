@@ -39,6 +39,21 @@ def _cluster(*, processes):
 
 
 @pytest.fixture(scope="module")
+def process_cluster():
+    """A LocalCluster of 2 single-thread worker processes, shared by the module.
+
+    Starting the processes and loading the package and its kernels in them takes
+    seconds on two cores. A test connects its own client, so the cluster is the
+    default scheduler only while that client is open.
+    """
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
 def image():
     return gaussian_image((192, 200), SOURCES, seed=4).astype(np.float32)
 
@@ -174,10 +189,12 @@ def test_write_labels_refuses_other_formats_and_keeps_the_old_file(in_memory, tm
 
 
 def test_stitching_on_a_cluster_whose_workers_cannot_see_the_folder(
-    image, in_memory, tmp_path, monkeypatch
+    image, in_memory, tmp_path, monkeypatch, process_cluster
 ):
     import os
     import tempfile
+
+    import distributed
 
     if not os.path.isdir("/proc/self/cwd"):
         pytest.skip("needs /proc/self/cwd (Linux) to give the workers another view")
@@ -185,23 +202,32 @@ def test_stitching_on_a_cluster_whose_workers_cannot_see_the_folder(
     driver, workers = tmp_path / "driver", tmp_path / "workers"
     driver.mkdir()
     workers.mkdir()
-    with _cluster(processes=True) as client, pytest.MonkeyPatch.context() as mp:
+    with (
+        distributed.Client(process_cluster) as client,
+        pytest.MonkeyPatch.context() as mp,
+    ):
+        # The workers go back to their folder after, for the module's other tests.
+        worker_cwds = client.run(os.getcwd)
         # /proc/self/cwd/... names a folder of the driver's working directory in
         # the driver and of another one in the workers: as on a remote cluster
         # without a shared file system, the workers cannot see the driver's
         # temporary folder, nor the files it writes.
         client.run(os.chdir, str(workers))
-        mp.chdir(driver)
-        mp.setattr(tempfile, "tempdir", "/proc/self/cwd")
-        on_disk = segment(image, tile_size=TILE, **PARAMS)
-        folder = on_disk._folder
-        assert on_disk.on_disk and str(folder).startswith("/proc/self/cwd/")
-        assert folder.is_dir() and not any(client.run(os.path.isdir, str(folder)).values())
-        on_disk.write_labels("/proc/self/cwd/labels.zarr")
-        on_disk.write_labels("/proc/self/cwd/labels.fits")
-        on_disk.write_labels("/proc/self/cwd/labels.tif")
-        labels = on_disk.label_image
-        on_disk.close()  # while /proc/self/cwd is the driver's folder
+        try:
+            mp.chdir(driver)
+            mp.setattr(tempfile, "tempdir", "/proc/self/cwd")
+            on_disk = segment(image, tile_size=TILE, **PARAMS)
+            folder = on_disk._folder
+            assert on_disk.on_disk and str(folder).startswith("/proc/self/cwd/")
+            assert folder.is_dir() and not any(client.run(os.path.isdir, str(folder)).values())
+            on_disk.write_labels("/proc/self/cwd/labels.zarr")
+            on_disk.write_labels("/proc/self/cwd/labels.fits")
+            on_disk.write_labels("/proc/self/cwd/labels.tif")
+            labels = on_disk.label_image
+            on_disk.close()  # while /proc/self/cwd is the driver's folder
+        finally:
+            for worker, cwd in worker_cwds.items():
+                client.run(os.chdir, cwd, workers=[worker])
     expected = in_memory.label_image
     np.testing.assert_array_equal(labels, expected)
     np.testing.assert_array_equal(zarr.open_array(str(driver / "labels.zarr"))[:], expected)
@@ -358,10 +384,13 @@ def test_cli_tiff_labels_of_a_tiled_image_never_whole_in_memory(image, tmp_path,
     assert not out.exists()
 
 
-def test_lazy_image_on_a_distributed_cluster_reads_windows_on_the_workers(image, in_memory):
-    pytest.importorskip("distributed")
+def test_lazy_image_on_a_distributed_cluster_reads_windows_on_the_workers(
+    image, in_memory, process_cluster
+):
+    import distributed
+
     lazy = da.from_array(image, chunks=(64, 64))
-    with _cluster(processes=True):
+    with distributed.Client(process_cluster):
         result = segment(lazy, tile_size=TILE, **PARAMS)
     np.testing.assert_array_equal(result.label_image, in_memory.label_image)
 
