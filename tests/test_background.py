@@ -2,11 +2,12 @@
 
 import numpy as np
 import pytest
+from numba import njit
 from conftest import gaussian_image
 from helpers import band_mean, clipped_stats, grid_samples
 
 from skimgcluster import _background, estimate_background
-from skimgcluster._kernels.background import median_select
+from skimgcluster._kernels.background import median_select, sort
 
 
 @pytest.mark.parametrize(
@@ -246,6 +247,41 @@ def test_median_by_selection():
         x = rng.integers(0, 5, n).astype(np.float64) if n % 2 else rng.normal(size=n)
         s = np.sort(x)
         assert median_select(x.copy(), n) == 0.5 * (s[(n - 1) // 2] + s[n // 2])
+
+
+@njit
+def _numba_sort(x):
+    return np.sort(x)
+
+
+def _sort_cases():
+    rng = np.random.default_rng(5)
+    yield np.empty(0, np.float32)
+    yield np.array([1.0])
+    for n in (2, 3, 14, 15, 16, 17, 100, 1000, 4096):
+        yield rng.normal(size=n).astype(np.float32)
+        yield rng.integers(-2, 3, n).astype(np.float64)  # many ties
+        yield np.sort(rng.normal(size=n))  # sorted
+        yield np.sort(rng.normal(size=n))[::-1].copy()  # reversed
+        yield np.full(n, 7.0, np.float32)
+        zeros = np.where(rng.random(n) < 0.5, -0.0, 0.0)  # -0.0 and 0.0 mixed
+        zeros[rng.random(n) < 0.2] = 1.0
+        yield zeros.astype(np.float32)
+        inf = rng.normal(size=n)
+        inf[rng.random(n) < 0.3] = np.inf
+        inf[rng.random(n) < 0.3] = -np.inf
+        yield inf
+
+
+def test_sort_is_numbas_np_sort():
+    # The same values as np.sort, and -0.0 and 0.0 in the same places as
+    # numba's np.sort, which the clipping used before: the bits agree.
+    for x in _sort_cases():
+        got = x.copy()
+        sort(got)
+        np.testing.assert_array_equal(got, np.sort(x))
+        bits = np.uint64 if x.dtype == np.float64 else np.uint32
+        np.testing.assert_array_equal(got.view(bits), _numba_sort(x).view(bits))
 
 
 def test_luminosity_kernel_is_band_mean_minus_sky():

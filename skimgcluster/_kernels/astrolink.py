@@ -94,18 +94,31 @@ def kruskal_aggregate(log_rho, ordered_pairs):
     """
     n = log_rho.size
     m_max = n // 2 + 1  # a new group takes two points not yet aggregated
-    ids = np.full(n, n, np.int64)
-    nxt = np.full(n, -1, np.int64)
+    # np.empty and fills rather than np.full and np.zeros: each of those is
+    # compiled again for every signature, which made most of this kernel's
+    # compile time.
+    ids = np.empty(n, np.int64)
+    ids[:] = n
+    nxt = np.empty(n, np.int64)
+    nxt[:] = -1
     head = np.empty(m_max, np.int64)
     tail = np.empty(m_max, np.int64)
-    start = np.zeros(m_max, np.int64)
-    offset = np.zeros(m_max, np.int64)
-    size = np.zeros(m_max, np.int64)
-    prom = np.zeros((m_max, 2))
-    first_child = np.full(m_max, -1, np.int64)
-    last_child = np.full(m_max, -1, np.int64)
-    next_child = np.full(m_max, -1, np.int64)
-    merged = np.zeros(m_max, np.bool_)
+    start = np.empty(m_max, np.int64)
+    start[:] = 0
+    offset = np.empty(m_max, np.int64)
+    offset[:] = 0
+    size = np.empty(m_max, np.int64)
+    size[:] = 0
+    prom = np.empty((m_max, 2))
+    prom[:] = 0.0
+    first_child = np.empty(m_max, np.int64)
+    first_child[:] = -1
+    last_child = np.empty(m_max, np.int64)
+    last_child[:] = -1
+    next_child = np.empty(m_max, np.int64)
+    next_child[:] = -1
+    merged = np.empty(m_max, np.bool_)
+    merged[:] = False
     count = 0
     for e in range(ordered_pairs.shape[0]):
         p_0 = np.int64(ordered_pairs[e, 0])
@@ -156,7 +169,8 @@ def kruskal_aggregate(log_rho, ordered_pairs):
             prom[id_1, 1] = max(prom[id_1, 1], log_rho[p_0])
     # The components left, by increasing (size, id): a counting sort by size
     # of the ids in increasing order.
-    n_sizes = np.zeros(n + 2, np.int64)
+    n_sizes = np.empty(n + 2, np.int64)
+    n_sizes[:] = 0
     n_left = 0
     for g in range(count):
         if not merged[g]:
