@@ -94,9 +94,8 @@ def kruskal_aggregate(log_rho, ordered_pairs):
     """
     n = log_rho.size
     m_max = n // 2 + 1  # a new group takes two points not yet aggregated
-    # np.empty and fills rather than np.full and np.zeros: each of those is
-    # compiled again for every signature, which made most of this kernel's
-    # compile time.
+    # np.empty and fills, not np.full and np.zeros: numba compiles those
+    # again for every signature (half of this kernel's compile time).
     ids = np.empty(n, np.int64)
     ids[:] = n
     nxt = np.empty(n, np.int64)
@@ -258,8 +257,9 @@ def beta_fit_start(prominence_sorted):
     midpoints, their complements, the widths and quantiles of the
     Wasserstein-1 objective, and the tolerance: the same arithmetic with
     the same compiler flags, without the sort (NumPy's gives the same
-    values), ``np.bincount`` and ``np.concatenate``, which
-    made AstroLink's kernel slow to compile (3.7-5.9 s). Returns
+    values), ``np.bincount``, ``np.concatenate``, ``argmax``, ``mean``,
+    ``var`` and ``np.zeros``, each a function numba compiles on first use
+    (AstroLink's kernel took 3.7-5.9 s to compile, this one 1.2 s). Returns
     ``(params, mid_points, one_minus_mid_points, widths, quantiles, tol)``;
     a negative histogram bin raises ValueError where numba's ``np.bincount``
     raises one (any bin but the first).
@@ -274,17 +274,33 @@ def beta_fit_start(prominence_sorted):
         if bins[i] < 0:
             raise ValueError("bincount(): first argument must be non-negative")
         a_max = max(a_max, bins[i])
-    counts = np.zeros(max(a_max + 1, 0), np.intp)
+    counts = np.empty(max(a_max + 1, 0), np.intp)
+    counts[:] = 0
     for i in range(n):
         counts[bins[i]] += 1
-    mode = binwidth * (counts.argmax() + 0.5)
-    mu, var = prominence_sorted.mean(), prominence_sorted.var()
+    most = 0  # counts.argmax(): the first largest count
+    for i in range(1, counts.size):
+        if counts[i] > counts[most]:
+            most = i
+    mode = binwidth * (most + 0.5)
+    # mean() and var() as numba computes them: sums from the first value on.
+    total = 0.0
+    for i in range(n):
+        total += prominence_sorted[i]
+    mu = total / n
+    ssd = 0.0
+    for i in range(n):
+        deviation = prominence_sorted[i] - mu
+        ssd += deviation * deviation
+    var = ssd / n
     term1 = 1 - mu
     term2 = mu * term1 / var - 1
     a1, b1 = mu * term2, term1 * term2
     a2 = (2 * mode - 1) * mu / (term1 * mode - (1 - mode) * mu)
     b2 = a2 * term1 / mu
-    params = np.array([0.5 * (a1 + a2), 0.5 * (b1 + b2)])
+    params = np.empty(2)
+    params[0] = 0.5 * (a1 + a2)
+    params[1] = 0.5 * (b1 + b2)
     widths = np.empty(n)
     mid_points = np.empty(n)
     previous = 0.0

@@ -205,7 +205,7 @@ def clip_rows_part(r0, r1, values, n_sigma, max_iters, med, std, lo, hi, flag):
     """Rows ``r0`` to ``r1`` of :func:`_clip_rows`, into its outputs."""
     m = values.shape[1]
     for r in range(r0, r1):
-        buf = np.empty(m, values.dtype)
+        buf = np.empty(m)  # float64 whatever the values: one compile of the helpers
         k = gather_kept(values, r, values, -np.inf, np.inf, buf)  # the values not NaN
         if k == 0:
             med[r] = np.nan
@@ -246,7 +246,7 @@ def kept_median_part(r0, r1, values, ref, lo, hi, with_mad, med, std):
     """Rows ``r0`` to ``r1`` of :func:`_kept_median`, into its outputs."""
     m = values.shape[1]
     for r in range(r0, r1):
-        buf = np.empty(m, values.dtype)
+        buf = np.empty(m)  # float64, as in clip_rows_part
         k = gather_kept(values, r, ref, lo[r], hi[r], buf)
         if k == 0:
             med[r] = np.nan
@@ -272,7 +272,7 @@ def grid_band_sky_part(b0, b1, data, ref, lo, hi, ny, nx, box_y, box_x, start, s
     for b in range(b0, b1):
         by = b // nx
         bx = b - by * nx
-        buf = np.empty(sy * sx, np.float32)
+        buf = np.empty(sy * sx)  # float64, as in clip_rows_part
         for q in range(n_bands):
             k = _ZERO  # not the literal 0: see _ZERO
             for a in range(sy):
@@ -406,21 +406,9 @@ def luminosity_part(i0, i1, data, mask, rows, segments, j0, j1, w0, w1, out):
                     row[j] = np.nan
         for j in range(w):
             row[j] = row[j] - sky[j]
-        # The largest finite |value|: on the bits of float32 with the sign
-        # cleared, finite values are those below the exponent of inf and
-        # their order is the integers' (a loop the compiler vectorises).
-        bits = row.view(np.int32)
-        m = np.int32(0)
+        # The largest finite |value| (inf and NaN fail the first test).
         for j in range(w):
-            a = bits[j] & np.int32(0x7FFFFFFF)
-            m = max(m, a if a < np.int32(0x7F800000) else np.int32(0))
-        best = max(best, bits_to_float(m))
+            a = abs(row[j])
+            if a < np.inf and a > best:
+                best = np.float64(a)
     return best
-
-
-@njit(cache=True)
-def bits_to_float(bits):
-    """The float32 whose bits are the non-negative int32 ``bits``, as float64."""
-    a = np.empty(1, np.int32)
-    a[0] = bits
-    return np.float64(a.view(np.float32)[0])

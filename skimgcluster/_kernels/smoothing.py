@@ -29,21 +29,6 @@ def smooth_x(image, ii, kernel, pad, s, out):
     for j in range(w + 2 * r):
         v = np.float64(image[ii, min(max(j - r, 0), w - 1)])
         pad[j] = v if v == v else 0.0
-    if r == 4:  # sigma = 1, the default: the same sums, held in registers
-        k0, k1, k2, k3, k4 = kernel[0], kernel[1], kernel[2], kernel[3], kernel[4]
-        k5, k6, k7, k8 = kernel[5], kernel[6], kernel[7], kernel[8]
-        for j in range(w):
-            v = 0.0 + k0 * pad[j]
-            v += k1 * pad[j + 1]
-            v += k2 * pad[j + 2]
-            v += k3 * pad[j + 3]
-            v += k4 * pad[j + 4]
-            v += k5 * pad[j + 5]
-            v += k6 * pad[j + 6]
-            v += k7 * pad[j + 7]
-            v += k8 * pad[j + 8]
-            out[j] = v
-        return
     s[:] = 0.0
     for t in range(2 * r + 1):
         kt = kernel[t]
@@ -94,31 +79,6 @@ def smooth_y(tmp, i, lo, h, kernel, acc):
     array accumulates.
     """
     r = (kernel.size - 1) // 2
-    if r == 4:  # sigma = 1, the default: the same sums, held in registers
-        s0 = tmp[min(max(i - 4, 0), h - 1) - lo]
-        s1 = tmp[min(max(i - 3, 0), h - 1) - lo]
-        s2 = tmp[min(max(i - 2, 0), h - 1) - lo]
-        s3 = tmp[min(max(i - 1, 0), h - 1) - lo]
-        s4 = tmp[min(max(i, 0), h - 1) - lo]
-        s5 = tmp[min(max(i + 1, 0), h - 1) - lo]
-        s6 = tmp[min(max(i + 2, 0), h - 1) - lo]
-        s7 = tmp[min(max(i + 3, 0), h - 1) - lo]
-        s8 = tmp[min(max(i + 4, 0), h - 1) - lo]
-        k0, k1, k2, k3, k4 = kernel[0], kernel[1], kernel[2], kernel[3], kernel[4]
-        k5, k6, k7, k8 = kernel[5], kernel[6], kernel[7], kernel[8]
-        # In two loops of few arrays each, which the compiler vectorises.
-        for j in range(acc.size):
-            a = np.float32(0.0 + k0 * s0[j])
-            a = np.float32(a + k1 * s1[j])
-            a = np.float32(a + k2 * s2[j])
-            a = np.float32(a + k3 * s3[j])
-            acc[j] = np.float32(a + k4 * s4[j])
-        for j in range(acc.size):
-            a = np.float32(acc[j] + k5 * s5[j])
-            a = np.float32(a + k6 * s6[j])
-            a = np.float32(a + k7 * s7[j])
-            acc[j] = np.float32(a + k8 * s8[j])
-        return
     acc[:] = 0.0
     for t in range(-r, r + 1):
         src = tmp[min(max(i + t, 0), h - 1) - lo]
