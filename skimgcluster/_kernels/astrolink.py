@@ -94,8 +94,6 @@ def kruskal_aggregate(log_rho, ordered_pairs):
     """
     n = log_rho.size
     m_max = n // 2 + 1  # a new group takes two points not yet aggregated
-    # np.empty and fills, not np.full and np.zeros: numba compiles those
-    # again for every signature (half of this kernel's compile time).
     ids = np.empty(n, np.int64)
     ids[:] = n
     nxt = np.empty(n, np.int64)

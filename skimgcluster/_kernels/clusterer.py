@@ -22,13 +22,15 @@ def hierarchy(clusters, keep, ordering, raw):
     """
     m = clusters.shape[0] - 1
     n = ordering.size
-    new_index = np.full(m + 1, -1, np.intp)
+    new_index = np.empty(m + 1, np.intp)
+    new_index[:] = -1
     k = 0
     for i in range(1, m + 1):
         if keep[i - 1]:
             new_index[i] = k
             k += 1
-    parents = np.full(k, -1, np.intp)
+    parents = np.empty(k, np.intp)
+    parents[:] = -1
     stack = np.empty(m + 1, np.intp)
     stack[0] = 0
     top = 0
@@ -43,7 +45,8 @@ def hierarchy(clusters, keep, ordering, raw):
             parents[j] = new_index[parent]
     # Deepest cluster by position in ordering (children overwrite parents),
     # then by point.
-    position = np.full(n, -1, np.intp)
+    position = np.empty(n, np.intp)
+    position[:] = -1
     floor = np.empty(k)
     for i in range(1, m + 1):
         j = new_index[i]
@@ -65,11 +68,13 @@ def hierarchy(clusters, keep, ordering, raw):
 @numba.njit(cache=True)
 def number_used(chosen, n_clusters):
     """Labels of points and clusters: the clusters that label a point, in order."""
-    used = np.zeros(n_clusters, np.bool_)
+    used = np.empty(n_clusters, np.bool_)
+    used[:] = False
     for c in chosen:
         if c >= 0:
             used[c] = True
-    cluster_labels = np.full(n_clusters, -1, np.intp)
+    cluster_labels = np.empty(n_clusters, np.intp)
+    cluster_labels[:] = -1
     k = 0
     for j in range(n_clusters):
         if used[j]:

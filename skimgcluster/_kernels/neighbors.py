@@ -99,7 +99,8 @@ def sort_rows(sqr, idx, k, more):
     at that distance, with a lower index, may then have been left out.
     """
     rows, kq = idx.shape
-    still_open = np.zeros(rows, dtype=np.bool_)
+    still_open = np.empty(rows, dtype=np.bool_)
+    still_open[:] = False
     for i in range(rows):
         for a in range(1, kq):
             s = sqr[i, a]
