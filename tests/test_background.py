@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from numba import njit
 from conftest import gaussian_image
 from helpers import band_mean, clipped_stats, grid_samples
+from numba import njit
 
 from skimgcluster import _background, estimate_background
 from skimgcluster._kernels.background import median_select, sort
