@@ -302,17 +302,15 @@ def _flood_segments(level, label_image, peaks, values, boxes, min_area):
         box = boxes[value - 1]
         done[value] = _flood_alone(-level[box], markers[value], label_image[box] == value, min_area)
     while pending:
-        heights = np.array([boxes[v - 1][0].stop - boxes[v - 1][0].start for v in pending]) + 2
-        widths = np.array([boxes[v - 1][1].stop - boxes[v - 1][1].start for v in pending]) + 2
-        row0, col0, shape = _shelf_pack(heights, widths)
+        dy, dx, shape = _pack_boxes([boxes[v - 1] for v in pending])
         mosaic = np.zeros(shape)
         mask = np.zeros(shape, dtype=bool)
         seeds = np.zeros(shape, dtype=np.int32)
         places = []
-        for value, r, c in zip(pending, row0.tolist(), col0.tolist(), strict=True):
+        for value, y, x in zip(pending, dy.tolist(), dx.tolist(), strict=True):
             box = boxes[value - 1]
-            place = (slice(r + 1, r + 1 + box[0].stop - box[0].start),
-                     slice(c + 1, c + 1 + box[1].stop - box[1].start))  # fmt: skip
+            place = (slice(box[0].start + y, box[0].stop + y),
+                     slice(box[1].start + x, box[1].stop + x))  # fmt: skip
             own = label_image[box] == value
             mosaic[place] = np.where(own, -level[box], 0.0)
             mask[place] = own
@@ -367,7 +365,7 @@ def _h_maxima(level, inside, h, by_groups=None):
     ``level`` holds ``min(floor, 0)`` outside ``inside``, ``floor`` being
     its lowest value inside, as :func:`split_segments` builds it. Both ways
     give the same result; ``by_groups=None`` takes the one expected to be
-    faster (the groups when their boxes cover less than the image), ``True``
+    faster (the groups when their mosaic is smaller than the image), ``True``
     the groups whenever they give the same result.
     """
     floor = float(level[inside].min())
@@ -380,14 +378,9 @@ def _h_maxima(level, inside, h, by_groups=None):
         return h_maxima(level, h) > 0
     background = min(floor, 0.0)
     groups, _ = ndimage.label(inside, structure=np.ones((3, 3)))
-    boxes = ndimage.find_objects(groups)
-    top = np.array([b[0].start for b in boxes])
-    left = np.array([b[1].start for b in boxes])
-    # Each box with a margin of one background pixel.
-    heights = np.array([b[0].stop for b in boxes]) - top + 2
-    widths = np.array([b[1].stop for b in boxes]) - left + 2
+    dy, dx, shape = _pack_boxes(ndimage.find_objects(groups))
     if by_groups is None:
-        by_groups = int(np.sum(heights * widths)) < level.size
+        by_groups = shape[0] * shape[1] < level.size
     if not by_groups:
         return h_maxima(level, h) > 0
     # The groups side by side in one mosaic, each in its box with its
@@ -396,16 +389,29 @@ def _h_maxima(level, inside, h, by_groups=None):
     # a group, whose fixed cost was most of the time on a large field. The
     # reconstruction is exact (it only compares values), so the mosaic
     # gives each group what its own padded box gives.
-    row0, col0, shape = _shelf_pack(heights, widths)
     rows, cols = np.nonzero(groups)
     g = groups[rows, cols] - 1
-    m_rows = rows - top[g] + row0[g] + 1
-    m_cols = cols - left[g] + col0[g] + 1
+    m_rows, m_cols = rows + dy[g], cols + dx[g]
     mosaic = np.full(shape, background, dtype=level.dtype)
     mosaic[m_rows, m_cols] = level[rows, cols]
     out = np.zeros(level.shape, dtype=bool)
     out[rows, cols] = h_maxima(mosaic, h)[m_rows, m_cols] > 0
     return out
+
+
+def _pack_boxes(boxes):
+    """Places of boxes (slices of an image) side by side in one mosaic.
+
+    Each box gets a margin of one pixel, so that no two boxes touch. Returns
+    ``(dy, dx, shape)``: pixel ``(r, c)`` of the image in box ``i`` goes to
+    ``(r + dy[i], c + dx[i])`` of a mosaic of that shape.
+    """
+    top = np.array([b[0].start for b in boxes])
+    left = np.array([b[1].start for b in boxes])
+    heights = np.array([b[0].stop for b in boxes]) - top + 2
+    widths = np.array([b[1].stop for b in boxes]) - left + 2
+    row0, col0, shape = _shelf_pack(heights, widths)
+    return row0 + 1 - top, col0 + 1 - left, shape
 
 
 def _shelf_pack(heights, widths):
@@ -637,7 +643,7 @@ def _colour_candidates(
     segments to test, each with enough bright pixels. For each: the main
     axis of its bright pixels' colour scatter, the spectra of its two ends,
     the fluxes of the two spectra in each pixel and where each peaks, and
-    the significance of the colour dipole (see :func:`_colour_dipole_stats`).
+    the significance of the colour dipole (see :func:`_colour_dipole`).
     Sums are taken per segment with ``np.bincount``, so their last bits may
     differ from a segment's own sums in another order.
     """
@@ -681,10 +687,7 @@ def _colour_candidates(
         ends.append(s / s.sum(axis=1, keepdims=True))
     spectra = np.stack(ends, axis=2)  # (S, C, 2)
     normal = np.einsum("sck,c,scl->skl", spectra, weight, spectra)
-    with np.errstate(all="ignore"):
-        singular = np.linalg.svd(normal, compute_uv=False)
-        ratio = singular[:, 0] / singular[:, -1]
-    solvable = ~(ratio > 1e12) & ~(np.isnan(ratio) & ~np.isnan(normal).any(axis=(1, 2)))
+    solvable = ~_ill_conditioned(normal)
     unmixing = np.full((n, 2, n_bands), np.nan)
     if solvable.any():
         rhs = np.transpose(spectra[solvable], (0, 2, 1)) * weight
@@ -799,10 +802,14 @@ def _average(values, weights):
 
 
 def _ill_conditioned(matrix, limit=1e12):
-    """``np.linalg.cond(matrix) > limit`` for a square matrix, without its checks."""
+    """``np.linalg.cond(matrix) > limit`` for a square matrix or a stack of them.
+
+    The same test without its checks of the arguments: a bool, or an array
+    of them for a stack.
+    """
     s = np.linalg.svd(matrix, compute_uv=False)
     with np.errstate(all="ignore"):
-        ratio = s[0] / s[-1]
-    if np.isnan(ratio) and not np.isnan(matrix).any():
-        ratio = np.inf  # as np.linalg.cond: singular, unless NaN came in
-    return bool(ratio > limit)
+        ratio = s[..., 0] / s[..., -1]
+    # As np.linalg.cond: singular, unless NaN came in.
+    ratio = np.where(np.isnan(ratio) & ~np.isnan(matrix).any(axis=(-2, -1)), np.inf, ratio)
+    return ratio > limit if ratio.ndim else bool(ratio > limit)

@@ -390,9 +390,12 @@ def test_colour_split_helpers_give_numpys_bits():
         np.diag([1.0, 1e-13]),
         np.ones((2, 2)),
     ]
-    for matrix in cases:
-        with np.errstate(all="ignore"):
-            assert _ill_conditioned(matrix) == bool(np.linalg.cond(matrix) > 1e12)
+    with np.errstate(all="ignore"):
+        expected = [bool(np.linalg.cond(matrix) > 1e12) for matrix in cases]
+        for matrix, want in zip(cases, expected, strict=True):
+            assert _ill_conditioned(matrix) == want
+        # A stack of them at once, as the colour test of all segments asks.
+        assert _ill_conditioned(np.stack(cases)).tolist() == expected
     for check in (_ill_conditioned, np.linalg.cond):  # NaN fails alike
         with pytest.raises(np.linalg.LinAlgError):
             check(np.array([[np.nan, 1.0], [1.0, 1.0]]))

@@ -14,8 +14,7 @@ first result's time. The kernels therefore allocate with ``np.empty`` and
 fill, and write their loops out rather than call NumPy's functions
 (``np.zeros``, ``np.full``, ``np.sort``, ``mean``, ``argmax``...): numba
 compiles each of those once more, for every signature, in the process that
-first needs it. :mod:`.._compiling` lists the kernels of a segmentation,
-which a cold cache compiles in two processes at once.
+first needs it.
 
 Their coverage is measured with the JIT turned off, so that the loops run
 as plain Python and count like any other line (the configuration is
