@@ -382,10 +382,11 @@ class ImageSegmenter(BaseEstimator):
         own spectrum dominates, and the remaining pixels go to the part they
         are reached from first, flooding down the smoothed luminosity. A
         colour gradient centred on one object (a red bulge in a blue disk,
-        inclined or not) is point-symmetric, has no dipole and is not cut;
-        the parts then face the ``deblend_color_z`` test like any two
-        touching segments. ``None`` never cuts by colour; single-band
-        images are never cut.
+        inclined or not) is point-symmetric, has no dipole and is not cut.
+        The two parts are not merged again (their dipole is the test of
+        their colours); with other touching segments they face the
+        ``deblend_color_z`` test like any two. ``None`` never cuts by
+        colour; single-band images are never cut.
     min_area : int, default=7
         A source has at least this many pixels above the analysis threshold
         (SEP's ``minarea``, photutils' ``n_pixels``): smaller segments are
@@ -681,6 +682,7 @@ class ImageSegmenter(BaseEstimator):
         smooth_noise = maps.smooth_noise
         n_clustered = int(labels.max(initial=-1)) + 1
         first_new = max(int(label_image.max()), n_clustered) + 1
+        colour_pairs = None
         label_image, parents = split_segments(
             label_image, smoothed, smooth_noise, dip=self.deblend_dip, min_area=self.min_area,
             first=first_new,
@@ -691,6 +693,10 @@ class ImageSegmenter(BaseEstimator):
                 label_image, maps, z=self.deblend_color_split, min_area=self.min_area,
                 first=first_new + parents.size,
             )  # fmt: skip
+            # Each part cut by colour and its segment: the merge keeps them apart.
+            colour_pairs = np.stack(
+                [first_new + parents.size + np.arange(colour_parents.size), colour_parents], axis=1
+            )
             parents = np.concatenate([parents, colour_parents])
             # Points in pixels given to a touching segment take its label.
             pixel = _pixel_of(points, label_image.shape)
@@ -716,6 +722,8 @@ class ImageSegmenter(BaseEstimator):
                     back[first_new + j] = renumbered[j] if held[j] else back[parent]
                 label_image = back[label_image].astype(np.int32)
                 value = back[value]
+                if colour_pairs is not None:
+                    colour_pairs = back[colour_pairs]
             labels = labels.copy()
             labels[moved] = value[moved] - 1
         new_value = merge_segments(
@@ -728,6 +736,7 @@ class ImageSegmenter(BaseEstimator):
             colour_z=self.deblend_color_z,
             samples_per_pixel=max(points.shape[0] / max(maps.candidates.size, 1), 1.0),
             correlation_area=max(4 * np.pi * smoothing**2, 1.0),
+            apart=colour_pairs,
         )
         # Consecutive values again: the kept values in increasing order.
         kept = np.unique(new_value[1:])
