@@ -97,6 +97,51 @@ def test_labels_beyond_the_label_image_are_mapped():
     np.testing.assert_array_equal(new_value, [0, 1, 2, 3, 4])
 
 
+def test_segments_kept_apart_are_never_merged():
+    # One smooth source cut in three: without a dip or a colour all merge;
+    # 1 and 3 kept apart stay in two segments, even through 2 between them.
+    smoothed = _blobs((40, 60), [(20, 30, 100.0, 10.0)])
+    label_image = np.ones((40, 60), dtype=int)
+    label_image[:, 20:40] = 2
+    label_image[:, 40:] = 3
+    np.testing.assert_array_equal(_merge(label_image, smoothed), [0, 1, 1, 1])
+    kept = _merge(label_image, smoothed, apart=np.array([[3, 1]]))
+    assert kept[1] != kept[3]
+    assert kept[2] in (kept[1], kept[3])
+    # Two halves, kept apart: each stays its own.
+    halves = np.where(_blobs((40, 40), [(20, 20, 100.0, 6.0)]) > 1, 1, 0)
+    halves[:, 20:] *= 2
+    smooth = _blobs((40, 40), [(20, 20, 100.0, 6.0)])
+    np.testing.assert_array_equal(_merge(halves, smooth, apart=[[1, 2]]), [0, 1, 2])
+    np.testing.assert_array_equal(_merge(halves, smooth, apart=[[1, 1]]), [0, 1, 1])
+
+
+def test_segment_keeps_parts_cut_by_colour_apart_in_the_merge(monkeypatch):
+    # A red and a blue source on one peak beside three others, so that
+    # AstroLink clusters them: the parts that the colour split cuts reach the
+    # merge as pairs to keep apart, and both are sources of the result.
+    import skimgcluster._segment as segment_module
+
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append((args[0].copy(), kwargs["apart"]))
+        return merge_segments(*args, **kwargs)
+
+    monkeypatch.setattr(segment_module, "merge_segments", spy)
+    image = _colour_image(
+        [(32, 30, 90.0, 2.5, RED), (32, 34, 30.0, 2.5, BLUE), (12, 12, 60.0, 2.5, RED),
+         (50, 52, 60.0, 2.5, BLUE), (12, 52, 40.0, 2.0, RED)], 0, (64, 64),
+    )  # fmt: skip
+    result = segment(image, random_state=0)
+    ((before, apart),) = calls
+    # The pair kept apart is the part about each source.
+    assert sorted(apart.ravel().tolist()) == sorted([before[32, 29], before[32, 35]])
+    assert before[32, 29] != before[32, 35]
+    assert result.label_image[32, 29] > 0 and result.label_image[32, 35] > 0
+    assert result.label_image[32, 29] != result.label_image[32, 35]
+
+
 def test_segment_keeps_a_broad_source_whole():
     # A broad, smooth source: the pixel noise must not cut it into pieces.
     image = gaussian_image((96, 96), [(48, 48, 12.0, 9.0)], seed=3)
