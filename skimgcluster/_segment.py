@@ -313,6 +313,15 @@ def _add_isolated_sources(label_image, labels, points, maps, *, min_snr, min_are
     return label_image, (labels, snr[chosen])
 
 
+# The colour difference, in standard errors, that keeps the two parts of a
+# colour split apart in the merge (their dipole has already tested their
+# colours). Chosen on the tuning seeds of bench_families.py: close pairs 176,
+# 176, 176, 172 of 272 (families psf5, psf8, dense, wide, pairs, pairsvivid)
+# at 1, 1.5, 2, 2.5, and 169 at 3 (the merge's ``deblend_color_z``); below 2
+# a part cut from one source of `wide` stays apart.
+_COLOUR_SPLIT_MERGE_Z = 2.0
+
+
 class ImageSegmenter(BaseEstimator):
     """Segment images with a sampler and a clusterer, as one estimator.
 
@@ -383,10 +392,11 @@ class ImageSegmenter(BaseEstimator):
         are reached from first, flooding down the smoothed luminosity. A
         colour gradient centred on one object (a red bulge in a blue disk,
         inclined or not) is point-symmetric, has no dipole and is not cut.
-        The two parts are not merged again (their dipole is the test of
-        their colours); with other touching segments they face the
-        ``deblend_color_z`` test like any two. ``None`` never cuts by
-        colour; single-band images are never cut.
+        The two parts then face the merge's colour test with a threshold
+        of 2 standard errors (or ``deblend_color_z`` if lower), since the
+        dipole has already found their colours different; with other
+        touching segments, that of ``deblend_color_z``. ``None`` never cuts
+        by colour; single-band images are never cut.
     min_area : int, default=7
         A source has at least this many pixels above the analysis threshold
         (SEP's ``minarea``, photutils' ``n_pixels``): smaller segments are
@@ -737,6 +747,9 @@ class ImageSegmenter(BaseEstimator):
             samples_per_pixel=max(points.shape[0] / max(maps.candidates.size, 1), 1.0),
             correlation_area=max(4 * np.pi * smoothing**2, 1.0),
             apart=colour_pairs,
+            apart_colour_z=None if self.deblend_color_z is None else min(
+                self.deblend_color_z, _COLOUR_SPLIT_MERGE_Z
+            ),
         )
         # Consecutive values again: the kept values in increasing order.
         kept = np.unique(new_value[1:])
