@@ -317,8 +317,9 @@ def _add_isolated_sources(label_image, labels, points, maps, *, min_snr, min_are
 # colour split apart in the merge (their dipole has already tested their
 # colours). Chosen on the tuning seeds of bench_families.py: close pairs 176,
 # 176, 176, 172 of 272 (families psf5, psf8, dense, wide, pairs, pairsvivid)
-# at 1, 1.5, 2, 2.5, and 169 at 3 (the merge's ``deblend_color_z``); below 2
-# a part cut from one source of `wide` stays apart.
+# at 1, 1.5, 2, 2.5, and 170 at 3 (the merge's ``deblend_color_z``); below 2
+# a part cut from one source of `wide` stays apart (and of `psf8` when the
+# parts are never merged).
 _COLOUR_SPLIT_MERGE_Z = 2.0
 
 
