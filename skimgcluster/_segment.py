@@ -704,7 +704,8 @@ class ImageSegmenter(BaseEstimator):
                 label_image, maps, z=self.deblend_color_split, min_area=self.min_area,
                 first=first_new + parents.size,
             )  # fmt: skip
-            # Each part cut by colour and its segment: the merge keeps them apart.
+            # Each part cut by colour and its segment: the merge tests their
+            # colours at _COLOUR_SPLIT_MERGE_Z.
             colour_pairs = np.stack(
                 [first_new + parents.size + np.arange(colour_parents.size), colour_parents], axis=1
             )
@@ -737,6 +738,9 @@ class ImageSegmenter(BaseEstimator):
                     colour_pairs = back[colour_pairs]
             labels = labels.copy()
             labels[moved] = value[moved] - 1
+        apart_colour_z = None
+        if self.deblend_color_z is not None:
+            apart_colour_z = min(self.deblend_color_z, _COLOUR_SPLIT_MERGE_Z)
         new_value = merge_segments(
             label_image,
             smoothed,
@@ -748,9 +752,7 @@ class ImageSegmenter(BaseEstimator):
             samples_per_pixel=max(points.shape[0] / max(maps.candidates.size, 1), 1.0),
             correlation_area=max(4 * np.pi * smoothing**2, 1.0),
             apart=colour_pairs,
-            apart_colour_z=None if self.deblend_color_z is None else min(
-                self.deblend_color_z, _COLOUR_SPLIT_MERGE_Z
-            ),
+            apart_colour_z=apart_colour_z,
         )
         # Consecutive values again: the kept values in increasing order.
         kept = np.unique(new_value[1:])
