@@ -85,15 +85,18 @@ def merge_segments(
     colour_z,
     samples_per_pixel,
     correlation_area,
+    apart=None,
+    apart_colour_z=None,
 ):
     """Merge touching segments that neither a dip nor a colour separates.
 
     Two touching segments stay apart when each one's peak rises at least
     ``dip`` standard deviations of the smoothed noise above their saddle
     (the highest level along their common boundary), or when their mean
-    colours differ by at least ``colour_z`` standard errors. Pairs are
-    examined from the highest saddle down, on the segments merged so far,
-    as a merge tree is built.
+    colours differ by at least ``colour_z`` standard errors (``apart_colour_z``
+    when they hold two segments of a pair of ``apart``). Pairs are examined
+    from the highest saddle down, on the segments merged so far, as a merge
+    tree is built.
 
     Parameters
     ----------
@@ -118,6 +121,15 @@ def merge_segments(
     correlation_area : float
         Area in pixels over which the noise of the colours is correlated
         (``4 pi sigma**2`` for a Gaussian smoothing of ``sigma`` pixels).
+    apart : array-like of shape (n_pairs, 2) of int, default=None
+        Pairs of values of ``label_image`` whose segments, or the segments
+        merged from them, face ``apart_colour_z`` instead of ``colour_z``:
+        the parts that :func:`colour_split_segments` cut apart, whose
+        colours already differ in the dipole test.
+    apart_colour_z : float, default=None
+        Least colour difference, in standard errors, that keeps the
+        segments of a pair of ``apart`` apart; ``None`` is ``colour_z``.
+        Ignored when ``colour_z`` is ``None``.
 
     Returns
     -------
@@ -154,6 +166,16 @@ def merge_segments(
         s1 = mean * count[:, None]
         s2 = (var + mean**2) * count[:, None]
     parent = np.arange(n_values)
+    # The values each root was cut apart from (kept by root, and resolved
+    # to the current roots when a pair is examined).
+    cut_from = {}
+    if apart is not None:
+        for x, y in np.asarray(apart, dtype=np.int64).reshape(-1, 2).tolist():
+            if x != y:
+                cut_from.setdefault(x, set()).add(y)
+                cut_from.setdefault(y, set()).add(x)
+    if apart_colour_z is None:
+        apart_colour_z = colour_z
 
     def root(i):
         while parent[i] != i:
@@ -182,10 +204,15 @@ def merge_segments(
             se = np.sqrt(va / na + vb / nb)
             with np.errstate(invalid="ignore", divide="ignore"):
                 z = np.abs(ma - mb) / se
-            if np.any(z >= colour_z):
+            least = colour_z
+            if any(root(e) == rb for e in cut_from.get(ra, ())):
+                least = apart_colour_z
+            if np.any(z >= least):
                 continue
         keep, gone = (ra, rb) if ra < rb else (rb, ra)
         parent[gone] = keep
+        if gone in cut_from:
+            cut_from.setdefault(keep, set()).update(cut_from.pop(gone))
         if peak[gone] > peak[keep]:
             peak[keep] = peak[gone]
             noise_at_peak[keep] = noise_at_peak[gone]

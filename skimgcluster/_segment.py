@@ -313,6 +313,16 @@ def _add_isolated_sources(label_image, labels, points, maps, *, min_snr, min_are
     return label_image, (labels, snr[chosen])
 
 
+# The colour difference, in standard errors, that keeps the two parts of a
+# colour split apart in the merge (their dipole has already tested their
+# colours). Chosen on the tuning seeds of bench_families.py: close pairs 176,
+# 176, 176, 172 of 272 (families psf5, psf8, dense, wide, pairs, pairsvivid)
+# at 1, 1.5, 2, 2.5, and 170 at 3 (the merge's ``deblend_color_z``); below 2
+# a part cut from one source of `wide` stays apart (and of `psf8` when the
+# parts are never merged).
+_COLOUR_SPLIT_MERGE_Z = 2.0
+
+
 class ImageSegmenter(BaseEstimator):
     """Segment images with a sampler and a clusterer, as one estimator.
 
@@ -382,10 +392,12 @@ class ImageSegmenter(BaseEstimator):
         own spectrum dominates, and the remaining pixels go to the part they
         are reached from first, flooding down the smoothed luminosity. A
         colour gradient centred on one object (a red bulge in a blue disk,
-        inclined or not) is point-symmetric, has no dipole and is not cut;
-        the parts then face the ``deblend_color_z`` test like any two
-        touching segments. ``None`` never cuts by colour; single-band
-        images are never cut.
+        inclined or not) is point-symmetric, has no dipole and is not cut.
+        The two parts then face the merge's colour test with a threshold
+        of 2 standard errors (or ``deblend_color_z`` if lower), since the
+        dipole has already found their colours different; with other
+        touching segments, that of ``deblend_color_z``. ``None`` never cuts
+        by colour; single-band images are never cut.
     min_area : int, default=7
         A source has at least this many pixels above the analysis threshold
         (SEP's ``minarea``, photutils' ``n_pixels``): smaller segments are
@@ -681,6 +693,7 @@ class ImageSegmenter(BaseEstimator):
         smooth_noise = maps.smooth_noise
         n_clustered = int(labels.max(initial=-1)) + 1
         first_new = max(int(label_image.max()), n_clustered) + 1
+        colour_pairs = None
         label_image, parents = split_segments(
             label_image, smoothed, smooth_noise, dip=self.deblend_dip, min_area=self.min_area,
             first=first_new,
@@ -691,6 +704,11 @@ class ImageSegmenter(BaseEstimator):
                 label_image, maps, z=self.deblend_color_split, min_area=self.min_area,
                 first=first_new + parents.size,
             )  # fmt: skip
+            # Each part cut by colour and its segment: the merge tests their
+            # colours at _COLOUR_SPLIT_MERGE_Z.
+            colour_pairs = np.stack(
+                [first_new + parents.size + np.arange(colour_parents.size), colour_parents], axis=1
+            )
             parents = np.concatenate([parents, colour_parents])
             # Points in pixels given to a touching segment take its label.
             pixel = _pixel_of(points, label_image.shape)
@@ -716,8 +734,13 @@ class ImageSegmenter(BaseEstimator):
                     back[first_new + j] = renumbered[j] if held[j] else back[parent]
                 label_image = back[label_image].astype(np.int32)
                 value = back[value]
+                if colour_pairs is not None:
+                    colour_pairs = back[colour_pairs]
             labels = labels.copy()
             labels[moved] = value[moved] - 1
+        apart_colour_z = None
+        if self.deblend_color_z is not None:
+            apart_colour_z = min(self.deblend_color_z, _COLOUR_SPLIT_MERGE_Z)
         new_value = merge_segments(
             label_image,
             smoothed,
@@ -728,6 +751,8 @@ class ImageSegmenter(BaseEstimator):
             colour_z=self.deblend_color_z,
             samples_per_pixel=max(points.shape[0] / max(maps.candidates.size, 1), 1.0),
             correlation_area=max(4 * np.pi * smoothing**2, 1.0),
+            apart=colour_pairs,
+            apart_colour_z=apart_colour_z,
         )
         # Consecutive values again: the kept values in increasing order.
         kept = np.unique(new_value[1:])

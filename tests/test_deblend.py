@@ -97,6 +97,61 @@ def test_labels_beyond_the_label_image_are_mapped():
     np.testing.assert_array_equal(new_value, [0, 1, 2, 3, 4])
 
 
+def test_parts_cut_by_colour_face_their_own_colour_threshold():
+    # One smooth source cut in two halves whose mean colours differ by 2.5
+    # standard errors: merged at colour_z=3, kept apart when the halves are
+    # a pair of ``apart`` with a threshold of 2.
+    smoothed = _blobs((40, 40), [(20, 20, 100.0, 6.0)])
+    label_image = np.where(smoothed > 1, 1, 0)
+    label_image[:, 20:] *= 2
+    labels, points = _points_of(label_image, np.zeros((2, 1)))
+    n = np.bincount(labels)
+    spread = np.where(np.arange(labels.size) % 2 == 0, 1.0, -1.0)  # variance 1 exactly
+    points[:, 2] = spread + np.where(labels == 1, 2.5 * np.sqrt(1 / n[0] + 1 / n[1]), 0.0)
+    for label in (0, 1):  # each half's mean stays where it was put
+        points[labels == label, 2] -= spread[labels == label].mean()
+
+    def merge(**kwargs):
+        return merge_segments(
+            label_image, smoothed, np.ones_like(smoothed), labels=labels, points=points,
+            dip=3.0, colour_z=3.0, samples_per_pixel=1.0, correlation_area=1.0, **kwargs,
+        )  # fmt: skip
+
+    np.testing.assert_array_equal(merge(), [0, 1, 1])
+    np.testing.assert_array_equal(merge(apart=[[2, 1]], apart_colour_z=2.0), [0, 1, 2])
+    np.testing.assert_array_equal(merge(apart=[[2, 1]]), [0, 1, 1])  # colour_z's threshold
+    np.testing.assert_array_equal(merge(apart=[[1, 1]], apart_colour_z=2.0), [0, 1, 1])
+    np.testing.assert_array_equal(merge(apart=[[2, 1]], apart_colour_z=3.0), [0, 1, 1])
+
+
+def test_segment_keeps_parts_cut_by_colour_apart_in_the_merge(monkeypatch):
+    # A red and a blue source on one peak beside three others, so that
+    # AstroLink clusters them: the parts that the colour split cuts reach the
+    # merge as a pair with its own colour threshold, and both are sources of
+    # the result.
+    import skimgcluster._segment as segment_module
+
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append((args[0].copy(), kwargs["apart"], kwargs["apart_colour_z"]))
+        return merge_segments(*args, **kwargs)
+
+    monkeypatch.setattr(segment_module, "merge_segments", spy)
+    image = _colour_image(
+        [(32, 30, 90.0, 2.5, RED), (32, 34, 30.0, 2.5, BLUE), (12, 12, 60.0, 2.5, RED),
+         (50, 52, 60.0, 2.5, BLUE), (12, 52, 40.0, 2.0, RED)], 0, (64, 64),
+    )  # fmt: skip
+    result = segment(image, random_state=0)
+    ((before, apart, apart_colour_z),) = calls
+    assert apart_colour_z == 2.0
+    # The pair kept apart is the part about each source.
+    assert sorted(apart.ravel().tolist()) == sorted([before[32, 29], before[32, 35]])
+    assert before[32, 29] != before[32, 35]
+    assert result.label_image[32, 29] > 0 and result.label_image[32, 35] > 0
+    assert result.label_image[32, 29] != result.label_image[32, 35]
+
+
 def test_segment_keeps_a_broad_source_whole():
     # A broad, smooth source: the pixel noise must not cut it into pieces.
     image = gaussian_image((96, 96), [(48, 48, 12.0, 9.0)], seed=3)
