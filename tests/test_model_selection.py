@@ -17,7 +17,8 @@ def test_segmenter_matches_segment():
     image, _, _ = make_field((80, 80), 5, random_state=2)
     segmenter = ImageSegmenter(
         LuminositySampler(random_state=0),
-        AstroLinkClusterer(k_den=12, min_significance=3.0),
+        # segment() labels at the leaves; the clusterer's own default is 'deepest'.
+        AstroLinkClusterer(k_den=12, min_significance=3.0, label_level="leaf"),
     )
     [label_image] = segmenter.fit([image]).predict([image])
     expected = segment(image, random_state=0, k_den=12, min_significance=3.0).label_image
