@@ -28,11 +28,11 @@ __all__ = ["GridIndex", "kd_tree_knn"]
 _MAX_UNIT = float(2**31 - 1)
 
 
-def _query(X, lo, hi, k, cell, x0, y0, slack, cx, cy, ncx, ncy, order, start):
+def _query(X, Xs, order, lo, hi, k, cell, x0, y0, slack, cx, cy, ncx, ncy, start):
     """Exact ``k`` nearest neighbours of points ``lo`` to ``hi``, split among threads."""
     sqr = np.empty((hi - lo, k))
     idx = np.empty((hi - lo, k), dtype=np.int64)
-    args = (X, lo, k, cell, x0, y0, slack, cx, cy, ncx, ncy, order, start, sqr, idx)
+    args = (X, Xs, order, lo, k, cell, x0, y0, slack, cx, cy, ncx, ncy, start, sqr, idx)
     threaded(query_part, hi - lo, *args, min_per_thread=1024)
     return sqr, idx
 
@@ -76,6 +76,7 @@ class GridIndex:
         scale = max(abs(x0), abs(y0), span, cell * max(self.ncx, self.ncy))
         self.slack = 64 * np.finfo(np.float64).eps * scale
         self.order, self.start = build(self.cx, self.cy, self.ncx, self.ncy)
+        self.X_sorted = X[self.order]
 
     def query_own(self, k, lo=0, hi=None):
         """k nearest neighbours of the indexed points ``lo:hi`` among all of them."""
@@ -84,8 +85,8 @@ class GridIndex:
         if not 1 <= k <= n:
             raise ValueError(f"k must be in [1, n_samples={n}]; got {k}.")
         return _query(
-            self.X, lo, hi, k, self.cell, self.x0, self.y0, self.slack, self.cx, self.cy,
-            self.ncx, self.ncy, self.order, self.start,
+            self.X, self.X_sorted, self.order, lo, hi, k, self.cell, self.x0, self.y0,
+            self.slack, self.cx, self.cy, self.ncx, self.ncy, self.start,
         )  # fmt: skip
 
 
