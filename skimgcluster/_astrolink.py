@@ -397,7 +397,9 @@ class CachedAstroLink(AstroLink):
         """
         pairs, edges = self._make_graph_njit(self.logRho, self.kNN)
         del self.kNN
-        ordered_pairs = pairs[edges.argsort()[::-1]]
+        # np.take, not pairs[...]: the same rows, gathered several times as
+        # fast (NumPy's fancy indexing copies a 2-element row at a time).
+        ordered_pairs = np.take(pairs, edges.argsort()[::-1], axis=0)
         del pairs, edges
         log_rho = np.ascontiguousarray(self.logRho, dtype=np.float64)
         ordering, groups, prominences = kruskal_aggregate(log_rho, ordered_pairs)
