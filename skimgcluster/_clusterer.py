@@ -193,7 +193,7 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
         AstroLink itself keeps groups of three points or more.
     working_memory : float or None, default=None
         Memory, in MiB, that the neighbour query may use at once (scikit-learn's
-        unit). ``None`` queries 2**20 points at a time. The result does not
+        unit). ``None`` queries 2**16 points at a time. The result does not
         depend on it.
     algorithm : {'kd_tree', 'grid'}, default='kd_tree'
         Neighbour search of the density step. ``'kd_tree'`` is AstroLink's
