@@ -461,8 +461,9 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
     def _check_memory(self, X, k_link):
         """Refuse data whose clustering would not fit in memory.
 
-        Peak working memory, beyond ``X`` itself: per point, the KD-tree's
-        copy of the points and its index, the log-densities (raw and
+        Peak working memory, beyond ``X`` itself: per point, the search
+        index's copy of the points, its order and (the grid's) cell
+        coordinates, the log-densities (raw and
         normalised), the ``k_link`` neighbours and a few per-point results;
         plus the larger of the two stages that come and go: the neighbour
         distances and indices of one query chunk, and the edges of
@@ -478,7 +479,7 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
             return
         working_memory = None if self.working_memory is None else self.working_memory * 2**20
         chunk = knn_chunk(n, k, working_memory)
-        persistent = n * (8 * d + 8 + 8 + 8 + 8 * k_link + 56)
+        persistent = n * (8 * d + 24 + 8 + 8 + 8 * k_link + 56)
         # The k distances and indices of a query chunk (float64 and uint32),
         # and the KD-tree's own k + 1 of a quarter of it at a time.
         query = chunk * (12 * k + 3 * (k + 1))
