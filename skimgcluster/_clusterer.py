@@ -719,12 +719,16 @@ def compile_kernels():
     """Fit a clusterer on small image-like points: compiles and caches its kernels.
 
     The points have the dtypes of the sampler's output, so the kernels
-    compiled are those a segmentation loads.
+    compiled are those a segmentation loads; both neighbour searches are
+    compiled (a segmentation uses the grid, the clusterer's default is
+    the KD-tree).
     """
     rng = np.random.default_rng(0)
     centres = rng.uniform(10, 90, (6, 2))
     pos = centres[rng.integers(0, 6, 2000)] + rng.normal(0, 2.5, (2000, 2))
     colour = rng.dirichlet([2, 2, 2], 2000) * 20
+    points = np.column_stack([pos, colour])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        AstroLinkClusterer(k_den=15, min_significance=2.5).fit(np.column_stack([pos, colour]))
+        for algorithm in ("kd_tree", "grid"):
+            AstroLinkClusterer(k_den=15, min_significance=2.5, algorithm=algorithm).fit(points)
