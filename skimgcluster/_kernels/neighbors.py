@@ -62,14 +62,7 @@ def query_part(
             for b in range(cj - r, cj + r + 1):
                 if b < 0 or b >= ncy:
                     continue
-                # Gap in y between the point and the cells of this row.
-                if b < cj:
-                    gy = py + (cj - b - 1) * cell - slack
-                elif b > cj:
-                    gy = (b - cj) * cell - py - slack
-                else:
-                    gy = 0.0
-                gy2 = gy * gy if gy > 0.0 else 0.0
+                gy2 = _gap2(b, cj, py, cell, slack)
                 if found == k and gy2 * shrink > best[k - 1]:
                     continue
                 edge_row = b == cj - r or b == cj + r
@@ -77,13 +70,7 @@ def query_part(
                 a = ci - r
                 while a <= ci + r:
                     if 0 <= a < ncx:
-                        if a < ci:
-                            gx = px + (ci - a - 1) * cell - slack
-                        elif a > ci:
-                            gx = (a - ci) * cell - px - slack
-                        else:
-                            gx = 0.0
-                        gap = gy2 + (gx * gx if gx > 0.0 else 0.0)
+                        gap = gy2 + _gap2(a, ci, px, cell, slack)
                         # Every point of the cell is farther than the k-th
                         # found, ties excluded: skip the cell.
                         if not (found == k and gap * shrink > best[k - 1]):
@@ -102,6 +89,21 @@ def query_part(
         for t in range(k):
             sqr[row, t] = best[t]
             idx[row, t] = bidx[t]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _gap2(c, own, offset, cell, slack):
+    """Squared gap along one axis between a point and the cells ``c``, less ``slack``.
+
+    The point lies ``offset`` into its own cells ``own``; 0 within them.
+    """
+    if c < own:
+        gap = offset + (own - c - 1) * cell - slack
+    elif c > own:
+        gap = (c - own) * cell - offset - slack
+    else:
+        return 0.0
+    return gap * gap if gap > 0.0 else 0.0
 
 
 @njit(cache=True, nogil=True, inline="always")
