@@ -113,8 +113,8 @@ def _nearest_in_groups(Xt, X_fit, scale, groups, step):
     """
     if step is None:
         ((todo, candidates),) = groups
-        Xc = np.ascontiguousarray(X_fit[candidates] / scale)
-        _, nearest = kd_tree_knn(KDTree(Xc), Xc, np.ascontiguousarray(Xt[todo]), 1)
+        Xc = np.take(X_fit, candidates, axis=0) / scale
+        _, nearest = kd_tree_knn(KDTree(Xc), Xc, np.take(Xt, todo, axis=0), 1)
         return [nearest[:, 0]]
     n_cand = np.array([g[1].size for g in groups])
     n_query = np.array([g[0].size for g in groups])
@@ -130,10 +130,11 @@ def _nearest_in_groups(Xt, X_fit, scale, groups, step):
     queries = np.concatenate([g[0] for g in groups])
     rank = np.arange(len(groups), dtype=np.float64) * step
     Xc = np.empty((candidates.size, d + 1))
-    Xc[:, :d] = X_fit[candidates] / scale
+    # np.take gathers rows of a few features several times as fast as X[...].
+    Xc[:, :d] = np.take(X_fit, candidates, axis=0) / scale
     Xc[:, d] = np.repeat(rank, n_cand)
     Xq = np.empty((queries.size, d + 1))
-    Xq[:, :d] = Xt[queries]
+    Xq[:, :d] = np.take(Xt, queries, axis=0)
     Xq[:, d] = np.repeat(rank, n_query)
     _, nearest = kd_tree_knn(KDTree(Xc), Xc, Xq, 1)
     # Back to indices into each group's own candidates.
@@ -192,7 +193,7 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
         AstroLink itself keeps groups of three points or more.
     working_memory : float or None, default=None
         Memory, in MiB, that the neighbour query may use at once (scikit-learn's
-        unit). ``None`` queries 2**20 points at a time. The result does not
+        unit). ``None`` queries 2**16 points at a time. The result does not
         depend on it.
     algorithm : {'kd_tree', 'grid'}, default='kd_tree'
         Neighbour search of the density step. ``'kd_tree'`` is AstroLink's
@@ -460,8 +461,9 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
     def _check_memory(self, X, k_link):
         """Refuse data whose clustering would not fit in memory.
 
-        Peak working memory, beyond ``X`` itself: per point, the KD-tree's
-        copy of the points and its index, the log-densities (raw and
+        Peak working memory, beyond ``X`` itself: per point, the search
+        index's copy of the points, its order and (the grid's) cell
+        coordinates, the log-densities (raw and
         normalised), the ``k_link`` neighbours and a few per-point results;
         plus the larger of the two stages that come and go: the neighbour
         distances and indices of one query chunk, and the edges of
@@ -477,7 +479,7 @@ class AstroLinkClusterer(ClusterMixin, BaseEstimator):
             return
         working_memory = None if self.working_memory is None else self.working_memory * 2**20
         chunk = knn_chunk(n, k, working_memory)
-        persistent = n * (8 * d + 8 + 8 + 8 + 8 * k_link + 56)
+        persistent = n * (8 * d + 24 + 8 + 8 + 8 * k_link + 56)
         # The k distances and indices of a query chunk (float64 and uint32),
         # and the KD-tree's own k + 1 of a quarter of it at a time.
         query = chunk * (12 * k + 3 * (k + 1))
@@ -717,12 +719,16 @@ def compile_kernels():
     """Fit a clusterer on small image-like points: compiles and caches its kernels.
 
     The points have the dtypes of the sampler's output, so the kernels
-    compiled are those a segmentation loads.
+    compiled are those a segmentation loads; both neighbour searches are
+    compiled (a segmentation uses the grid, the clusterer's default is
+    the KD-tree).
     """
     rng = np.random.default_rng(0)
     centres = rng.uniform(10, 90, (6, 2))
     pos = centres[rng.integers(0, 6, 2000)] + rng.normal(0, 2.5, (2000, 2))
     colour = rng.dirichlet([2, 2, 2], 2000) * 20
+    points = np.column_stack([pos, colour])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        AstroLinkClusterer(k_den=15, min_significance=2.5).fit(np.column_stack([pos, colour]))
+        for algorithm in ("kd_tree", "grid"):
+            AstroLinkClusterer(k_den=15, min_significance=2.5, algorithm=algorithm).fit(points)

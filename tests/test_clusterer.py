@@ -756,6 +756,21 @@ def test_both_neighbour_searches_break_ties_by_index(k):
     np.testing.assert_array_equal(idx, ref_idx)
 
 
+@pytest.mark.parametrize("points_per_cell", [0.2, 3.0, 60.0])
+def test_grid_knn_is_exact_whatever_the_cell_size(points_per_cell):
+    # Small cells make the grid skip many cells, and many points after their
+    # first two features, as provably farther than the k-th found; rounded
+    # positions and colours tie many distances at that k-th place.
+    from helpers import grid_knn
+
+    X = np.round(_image_like_points(4, 600))
+    for k in (1, 9, 30):
+        ref_sqr, ref_idx = _knn_by_distance_then_index(X, k)
+        sqr, idx = grid_knn(X, k, points_per_cell=points_per_cell)
+        np.testing.assert_array_equal(sqr, ref_sqr)
+        np.testing.assert_array_equal(idx, ref_idx)
+
+
 def test_kd_tree_knn_with_more_copies_than_k():
     from pykdtree.kdtree import KDTree
 

@@ -27,19 +27,32 @@ def build(cx, cy, ncx, ncy):
 
 
 @njit(cache=True, nogil=True)
-def query_part(r0, r1, X, lo, k, cell, x0, y0, slack, cx, cy, ncx, ncy, order, start, sqr, idx):
-    """Rows ``r0`` to ``r1`` of :func:`_query`, into ``sqr`` and ``idx``."""
+def query_part(
+    r0, r1, X, Xs, order, lo, k, cell, x0, y0, slack, cx, cy, ncx, ncy, start, sqr, idx
+):  # fmt: skip
+    """Rows ``r0`` to ``r1`` of :func:`_query`, into ``sqr`` and ``idx``.
+
+    ``Xs`` holds the points in cell order (``X[order]``), so that a cell's
+    points are read from consecutive memory.
+    """
     n, d = X.shape
     rmax = max(ncx, ncy)
+    best = np.empty(k)
+    bidx = np.empty(k, dtype=np.int64)
+    xi = np.empty(d)
+    # Lower bounds of squared distances are compared with this factor below
+    # 1: the rounding of a computed squared distance (a sum of d squares)
+    # and of the bound itself is far smaller.
+    shrink = 1.0 - 1e-12
     for row in range(r0, r1):
         i = row + lo
-        best = np.full(k, np.inf)
-        bidx = np.full(k, -1, dtype=np.int64)
+        for q in range(d):
+            xi[q] = X[i, q]
         found = 0
         ci, cj = cx[i], cy[i]
         # Distance from the point to the edges of its own cell, in x and y.
-        px = X[i, 0] - x0 - ci * cell
-        py = X[i, 1] - y0 - cj * cell
+        px = xi[0] - x0 - ci * cell
+        py = xi[1] - y0 - cj * cell
         # Less the rounding of these coordinates: a point beyond the rings
         # must be provably no nearer than ``reach``, ties included.
         margin = min(px, cell - px, py, cell - py) - slack
@@ -49,35 +62,22 @@ def query_part(r0, r1, X, lo, k, cell, x0, y0, slack, cx, cy, ncx, ncy, order, s
             for b in range(cj - r, cj + r + 1):
                 if b < 0 or b >= ncy:
                     continue
+                gy2 = _gap2(b, cj, py, cell, slack)
+                if found == k and gy2 * shrink > best[k - 1]:
+                    continue
                 edge_row = b == cj - r or b == cj + r
                 step = 1 if edge_row else 2 * r
                 a = ci - r
                 while a <= ci + r:
                     if 0 <= a < ncx:
-                        c = b * ncx + a
-                        for p in range(start[c], start[c + 1]):
-                            j = order[p]
-                            s = 0.0
-                            for q in range(d):
-                                t = X[i, q] - X[j, q]
-                                s += t * t
-                            if (
-                                found < k
-                                or s < best[k - 1]
-                                or (s == best[k - 1] and j < bidx[k - 1])
-                            ):
-                                # Insert keeping (distance, index) ascending.
-                                m = found if found < k else k - 1
-                                while m > 0 and (
-                                    best[m - 1] > s or (best[m - 1] == s and bidx[m - 1] > j)
-                                ):
-                                    best[m] = best[m - 1]
-                                    bidx[m] = bidx[m - 1]
-                                    m -= 1
-                                best[m] = s
-                                bidx[m] = j
-                                if found < k:
-                                    found += 1
+                        gap = gy2 + _gap2(a, ci, px, cell, slack)
+                        # Every point of the cell is farther than the k-th
+                        # found, ties excluded: skip the cell.
+                        if not (found == k and gap * shrink > best[k - 1]):
+                            c = b * ncx + a
+                            found = _scan_cell(
+                                Xs, order, start[c], start[c + 1], xi, d, k, best, bidx, found
+                            )
                     if step == 0:
                         break
                     a += step
@@ -86,8 +86,55 @@ def query_part(r0, r1, X, lo, k, cell, x0, y0, slack, cx, cy, ncx, ncy, order, s
             reach = r * cell + margin
             if found == k and best[k - 1] < reach * reach:
                 break
-        sqr[row] = best
-        idx[row] = bidx
+        for t in range(k):
+            sqr[row, t] = best[t]
+            idx[row, t] = bidx[t]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _gap2(c, own, offset, cell, slack):
+    """Squared gap along one axis between a point and the cells ``c``, less ``slack``.
+
+    The point lies ``offset`` into its own cells ``own``; 0 within them.
+    """
+    if c < own:
+        gap = offset + (own - c - 1) * cell - slack
+    elif c > own:
+        gap = (c - own) * cell - offset - slack
+    else:
+        return 0.0
+    return gap * gap if gap > 0.0 else 0.0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _scan_cell(Xs, order, p0, p1, xi, d, k, best, bidx, found):
+    """Insert the points ``p0`` to ``p1`` of ``Xs`` into the ``found`` best; the new count."""
+    for p in range(p0, p1):
+        t = xi[0] - Xs[p, 0]
+        s = t * t
+        t = xi[1] - Xs[p, 1]
+        s += t * t
+        # The sum only grows with more terms (rounded sums of non-negative
+        # terms do not decrease), so a partial sum beyond the k-th rules the
+        # point out exactly.
+        if found == k and s > best[k - 1]:
+            continue
+        for q in range(2, d):
+            t = xi[q] - Xs[p, q]
+            s += t * t
+        j = order[p]
+        if found < k or s < best[k - 1] or (s == best[k - 1] and j < bidx[k - 1]):
+            # Insert keeping (distance, index) ascending.
+            m = found if found < k else k - 1
+            while m > 0 and (best[m - 1] > s or (best[m - 1] == s and bidx[m - 1] > j)):
+                best[m] = best[m - 1]
+                bidx[m] = bidx[m - 1]
+                m -= 1
+            best[m] = s
+            bidx[m] = j
+            if found < k:
+                found += 1
+    return found
 
 
 @njit(cache=True)
