@@ -266,13 +266,18 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
     ``color_scale > 0``, hold ``color_scale`` times the fraction of the
     smoothed background-subtracted luminosity in each band.
 
-    Images are ``(M, N)`` or ``(M, N, C)`` arrays of any real dtype; NaN
-    pixels and the masked pixels of a :class:`numpy.ma.MaskedArray` (or of
-    the ``mask`` argument of :meth:`transform`) get no samples. Integer
-    images are de-quantised by the jitter of the band values within their
-    quantisation step before colours are computed, and their sky level and
-    noise are estimated on values dithered within their step (from a fixed
-    random stream, so the maps do not depend on ``random_state``): a median
+    Images are ``(M, N)`` or ``(M, N, C)`` arrays of any real dtype, read as
+    float32 (booleans, integers of up to 16 bits, floats of up to 32) or
+    float64 (the rest), which hold their values exactly: the same values give
+    the same result in every integer (or boolean) dtype, and in every float
+    dtype, to the bit; only 64-bit integers beyond ``2**53`` in magnitude are
+    rounded (to float64). NaN pixels and the masked pixels of a
+    :class:`numpy.ma.MaskedArray` (or of the ``mask`` argument of
+    :meth:`transform`) get no samples. Integer images are de-quantised by the
+    jitter of the band values within their quantisation step before colours
+    are computed, and their sky level and noise are estimated on values
+    dithered within their step (from a fixed random stream, so the maps do
+    not depend on ``random_state``): a median
     or MAD of values on a grid is off by up to a step.
 
     Examples

@@ -184,7 +184,7 @@ def _sampled_bits(image):
         ("small integers", ["u1", "i1", "u2", "i2", ">i2", "i4", "u8"]),
         ("zeros and ones", ["bool", "u1", "i8"]),
         ("large integers", ["i4", ">i4", "u4", "i8", "u8"]),  # not all exact in float32
-        ("float16", ["f2", "f4", ">f4"]),
+        ("float16", ["f2", "f4", ">f4", "f8", "g"]),
         ("float64", ["f8", ">f8", "g"]),
     ],
 )
