@@ -407,25 +407,29 @@ def dither(shape, step):
     return (u - np.float32(0.5)) * np.float32(step)
 
 
-def kernel_ready(data):
-    """True if the numba kernels take the image's dtype as it is."""
-    dtype = data.dtype
-    return dtype.isnative and (dtype.kind in "iu" or dtype in (np.float32, np.float64))
+def kernel_dtype(dtype):
+    """The dtype the numba kernels read an image of ``dtype`` in: float32 or float64.
+
+    Every kernel that reads the image is compiled for these two only, rather
+    than once more for every integer width, float16 and byte order an image
+    may come in. Booleans, integers of up to 16 bits and floats of up to 32
+    bits are exact in float32; 32-bit integers and wider floats are exact in
+    float64, so those images give the same maps and points to the bit as in
+    their own dtype. 64-bit integers beyond ``2**53`` in magnitude are
+    rounded to float64 (the kernels' float64 sums rounded them too); the
+    float32 values taken from them (the bands' sky medians and colours) are
+    then rounded twice, which can move them by one unit in the last place.
+    """
+    if dtype.kind == "b" or (dtype.kind in "iu" and dtype.itemsize <= 2) or (
+        dtype.kind == "f" and dtype.itemsize <= 4
+    ):
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
 
 
 def for_kernels(data):
-    """The image in a dtype the numba kernels take, copied only when needed.
-
-    Booleans become a uint8 view; float16 becomes float32, extended precision
-    float64, and non-native byte orders native.
-    """
-    if data.dtype == np.bool_:
-        return data.view(np.uint8)
-    if kernel_ready(data):
-        return data
-    if data.dtype.kind == "f":
-        return data.astype(np.float32 if data.dtype.itemsize <= 4 else np.float64)
-    return data.astype(data.dtype.newbyteorder("="))
+    """The image in the dtype of :func:`kernel_dtype`, copied only when it is not in it."""
+    return data.astype(kernel_dtype(data.dtype), copy=False)
 
 
 # The "no mask" argument of the numba kernels.

@@ -16,7 +16,7 @@ from ._background import (
     for_kernels,
     gaussian_kernel,
     grid_band_sky,
-    kernel_ready,
+    kernel_dtype,
     local_means,
     luminosity,
     sky_statistics,
@@ -47,7 +47,8 @@ class SampledImage:
     ----------
     image : (M, N, C) ndarray
         The image the maps were derived from, in the dtype the sampler's
-        kernels read (booleans as uint8, float16 as float32).
+        kernels read: float32 for booleans, integers of up to 16 bits and
+        floats of up to 32, float64 for the rest.
     luminosity : (M, N) ndarray of float32
         Background-subtracted luminosity (mean over bands), NaN where masked.
     footprint : (M, N) ndarray of bool
@@ -265,13 +266,18 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
     ``color_scale > 0``, hold ``color_scale`` times the fraction of the
     smoothed background-subtracted luminosity in each band.
 
-    Images are ``(M, N)`` or ``(M, N, C)`` arrays of any real dtype; NaN
-    pixels and the masked pixels of a :class:`numpy.ma.MaskedArray` (or of
-    the ``mask`` argument of :meth:`transform`) get no samples. Integer
-    images are de-quantised by the jitter of the band values within their
-    quantisation step before colours are computed, and their sky level and
-    noise are estimated on values dithered within their step (from a fixed
-    random stream, so the maps do not depend on ``random_state``): a median
+    Images are ``(M, N)`` or ``(M, N, C)`` arrays of any real dtype, read as
+    float32 (booleans, integers of up to 16 bits, floats of up to 32) or
+    float64 (the rest), which hold their values exactly: the same values give
+    the same result in every integer (or boolean) dtype, and in every float
+    dtype, to the bit; only 64-bit integers beyond ``2**53`` in magnitude are
+    rounded (to float64). NaN pixels and the masked pixels of a
+    :class:`numpy.ma.MaskedArray` (or of the ``mask`` argument of
+    :meth:`transform`) get no samples. Integer images are de-quantised by the
+    jitter of the band values within their quantisation step before colours
+    are computed, and their sky level and noise are estimated on values
+    dithered within their step (from a fixed random stream, so the maps do
+    not depend on ``random_state``): a median
     or MAD of values on a grid is off by up to a step.
 
     Examples
@@ -610,8 +616,9 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         n_bytes = 0
         if maps:
             n_bytes += _MAP_BYTES_PER_PIXEL * h * w
-            if data.dtype != np.bool_ and not kernel_ready(data):
-                n_bytes += 8 * data.size  # the converted copy of the image
+            dtype = kernel_dtype(data.dtype)
+            if data.dtype != dtype:
+                n_bytes += dtype.itemsize * data.size  # the converted copy of the image
         if n is not None:
             n_bytes += 8 * n * (_DRAW_ARRAYS + self._n_colour(n_bands) + 2 * n_bands)
         check_memory(

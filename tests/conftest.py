@@ -10,6 +10,13 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
+# Under pytest-xdist every core already runs a worker: the process that
+# skimgcluster starts to compile AstroLink's kernels while the cache is empty
+# would only compete with them, once per worker, compiling the same kernels
+# twice. Set before skimgcluster is first imported (its import starts it).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("SKIMGCLUSTER_BACKGROUND_COMPILE", "0")
+
 # AstroLink runs take 10-100 ms each, far above hypothesis' default deadline,
 # and their first call in a process may compile numba kernels.
 settings.register_profile(

@@ -172,6 +172,37 @@ def test_dtypes(dtype, two_source_image):
     assert on_sources.mean() > 0.85
 
 
+def _sampled_bits(image):
+    """Points and maps of ``image``, as bytes to compare to the bit."""
+    maps, points = LuminositySampler(n_samples=800, random_state=0).sample(image)
+    return [a.tobytes() for a in (points, maps.luminosity, maps.candidate_weights, maps.bands)]
+
+
+@pytest.mark.parametrize(
+    "values, dtypes",
+    [
+        ("small integers", ["u1", "i1", "u2", "i2", ">i2", "i4", "u8"]),
+        ("zeros and ones", ["bool", "u1", "i8"]),
+        ("large integers", ["i4", ">i4", "u4", "i8", "u8"]),  # not all exact in float32
+        ("float16", ["f2", "f4", ">f4", "f8", "g"]),
+        ("float64", ["f8", ">f8", "g"]),
+    ],
+)
+def test_the_same_values_in_any_dtype_give_the_same_result(values, dtypes, rgb_image):
+    # The kernels read images as float32 or float64, whichever holds the
+    # dtype's values exactly: the result is that of the values, not of the dtype.
+    image = {
+        "small integers": np.clip(np.round(rgb_image), 0, 120),
+        "zeros and ones": rgb_image > 40,
+        "large integers": np.round(rgb_image) * (2**24 + 1),
+        "float16": (rgb_image * 3.1).astype(np.float16),
+        "float64": rgb_image * 3.1,
+    }[values]
+    expected = _sampled_bits(image.astype(dtypes[0]))
+    for dtype in dtypes[1:]:
+        assert _sampled_bits(image.astype(dtype)) == expected, dtype
+
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 def test_integer_rgb_colours_are_dequantised(dtype, rgb_image):
     image = np.clip(np.round(rgb_image), 0, 255).astype(dtype)
