@@ -579,12 +579,18 @@ def compile_in_background():
         return
     env = dict(os.environ)
     env[_BACKGROUND_ENV] = "0"
-    # The child imports this very package, wherever it was imported from.
+    # The child imports this very package, wherever it was imported from:
+    # numba keys its disk cache by the kernels' source path, so a copy found
+    # first would cache kernels this process never loads. ``python -c`` puts
+    # its working folder first on sys.path, where a checkout of the sources
+    # (the quick start runs from one) would shadow an installed package, so
+    # the child also runs from the folder that holds this package.
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH")) if p)
     try:
         _compiling = subprocess.Popen(
             [sys.executable, "-c", _COMPILE_SCRIPT],
+            cwd=here,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

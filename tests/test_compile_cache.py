@@ -109,6 +109,28 @@ def test_cold_cache_starts_one_compiling_process(monkeypatch):
     assert _astrolink._waited
 
 
+def test_compiling_process_imports_this_package_from_any_working_folder(tmp_path, monkeypatch):
+    # The quick start runs from a checkout of the sources after installing
+    # them: the compiling process must import the package this process
+    # imported (numba caches kernels by their source path), not the copy in
+    # the working folder.
+    from skimgcluster import _astrolink
+
+    (tmp_path / "skimgcluster").mkdir()
+    (tmp_path / "skimgcluster" / "__init__.py").write_text("")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(_astrolink, "_compiling", None)
+    monkeypatch.setattr(_astrolink, "_waited", False)
+    monkeypatch.setattr(_astrolink, "_cache_is_cold", lambda: True)
+    monkeypatch.setattr(_astrolink, "_idle_cores", lambda: 1.0)
+    monkeypatch.delenv(_astrolink._BACKGROUND_ENV, raising=False)
+    check = f"import sys, skimgcluster; sys.exit(skimgcluster.__file__ != {skimgcluster.__file__!r})"
+    monkeypatch.setattr(_astrolink, "_COMPILE_SCRIPT", check)
+    _astrolink.compile_in_background()
+    _astrolink._wait_for_compilation()
+    assert _astrolink._compiling.returncode == 0
+
+
 def test_no_compiling_process_when_cached_busy_or_opted_out(monkeypatch):
     from skimgcluster import _astrolink
 
