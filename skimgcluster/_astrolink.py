@@ -414,7 +414,8 @@ class CachedAstroLink(AstroLink):
         # start at the same point (a child starts at least two points after
         # its parent, and after its earlier siblings), so every sort agrees.
         reorder = np.argsort(groups[:, 1], kind="stable")[1:]
-        self.ordering, self.groups, self.prominences = ordering, groups[reorder], prominences[reorder]
+        self.ordering = ordering
+        self.groups, self.prominences = groups[reorder], prominences[reorder]
         self._aggregateTime = 0.0
 
     @staticmethod

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import skimgcluster
 
@@ -87,7 +88,9 @@ def test_read_only_install_caches_in_the_user_folder(tmp_path):
             path.chmod(path.stat().st_mode | stat.S_IWUSR)
 
 
-def test_cold_cache_starts_one_compiling_process(monkeypatch):
+@pytest.fixture
+def cold_cache(monkeypatch):
+    """``_astrolink`` as in a new environment with a core free: no process started yet."""
     from skimgcluster import _astrolink
 
     monkeypatch.setattr(_astrolink, "_compiling", None)
@@ -95,6 +98,11 @@ def test_cold_cache_starts_one_compiling_process(monkeypatch):
     monkeypatch.setattr(_astrolink, "_cache_is_cold", lambda: True)
     monkeypatch.setattr(_astrolink, "_idle_cores", lambda: 1.0)
     monkeypatch.delenv(_astrolink._BACKGROUND_ENV, raising=False)
+    return _astrolink
+
+
+def test_cold_cache_starts_one_compiling_process(cold_cache, monkeypatch):
+    _astrolink = cold_cache
     # The child fails unless it is marked as the compiling process (which
     # must not start another one).
     check = f"import os, sys; sys.exit(os.environ['{_astrolink._BACKGROUND_ENV}'] != '0')"
@@ -109,22 +117,19 @@ def test_cold_cache_starts_one_compiling_process(monkeypatch):
     assert _astrolink._waited
 
 
-def test_compiling_process_imports_this_package_from_any_working_folder(tmp_path, monkeypatch):
+def test_compiling_process_imports_this_package_from_any_working_folder(
+    cold_cache, tmp_path, monkeypatch
+):
     # The quick start runs from a checkout of the sources after installing
     # them: the compiling process must import the package this process
     # imported (numba caches kernels by their source path), not the copy in
     # the working folder.
-    from skimgcluster import _astrolink
-
+    _astrolink = cold_cache
     (tmp_path / "skimgcluster").mkdir()
     (tmp_path / "skimgcluster" / "__init__.py").write_text("")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(_astrolink, "_compiling", None)
-    monkeypatch.setattr(_astrolink, "_waited", False)
-    monkeypatch.setattr(_astrolink, "_cache_is_cold", lambda: True)
-    monkeypatch.setattr(_astrolink, "_idle_cores", lambda: 1.0)
-    monkeypatch.delenv(_astrolink._BACKGROUND_ENV, raising=False)
-    check = f"import sys, skimgcluster; sys.exit(skimgcluster.__file__ != {skimgcluster.__file__!r})"
+    here = skimgcluster.__file__
+    check = f"import sys, skimgcluster; sys.exit(skimgcluster.__file__ != {here!r})"
     monkeypatch.setattr(_astrolink, "_COMPILE_SCRIPT", check)
     _astrolink.compile_in_background()
     _astrolink._wait_for_compilation()
