@@ -5,6 +5,8 @@ nothing here touches the global NumPy random state.
 """
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -16,6 +18,57 @@ from hypothesis import HealthCheck, settings
 # twice. Set before skimgcluster is first imported (its import starts it).
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("SKIMGCLUSTER_BACKGROUND_COMPILE", "0")
+
+# The kernels of a segmentation, compiled into numba's disk cache before the
+# xdist workers start, by two processes at once: AstroLink's (the package's own
+# compile_kernels) and the sampler's and labels' (on the two kernel dtypes).
+# Left to the workers, each compiles what its tests share while the other
+# compiles the same (about 100 s of CPU more than one process on a cold cache,
+# benchmarks/README.md, "CI time").
+_WARM_UP = (
+    "from skimgcluster._clusterer import compile_kernels; compile_kernels()",
+    """
+import warnings
+import numpy as np
+from skimgcluster import LuminositySampler, labels_to_image
+warnings.simplefilter("ignore")
+rng = np.random.default_rng(0)
+for dtype in (np.float64, np.float32):
+    image = rng.normal(10.0, 1.0, (64, 64, 3)).astype(dtype)
+    image[20:30, 20:30] += 50.0
+    points = LuminositySampler(n_samples=2000, random_state=0).fit_transform(image)
+labels_to_image(np.zeros(len(points), int), points, (64, 64))
+""",
+)
+
+
+def pytest_sessionstart(session):
+    """Warm numba's cache in the xdist controller, before its workers start.
+
+    The processes run like the workers (same interpreter, working folder and
+    environment), so they import the package the tests import and fill the
+    cache the tests load. Their exit status is not checked: a kernel that
+    fails to compile fails the tests that use it, with a test's report.
+    """
+    option = session.config.option
+    if os.environ.get("PYTEST_XDIST_WORKER") or option.collectonly:
+        return
+    if not getattr(option, "numprocesses", None):  # one process: it compiles as it goes
+        return
+    env = dict(os.environ, SKIMGCLUSTER_BACKGROUND_COMPILE="0")
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", code],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for code in _WARM_UP
+    ]
+    for process in processes:
+        process.wait()
+
 
 # AstroLink runs take 10-100 ms each, far above hypothesis' default deadline,
 # and their first call in a process may compile numba kernels.
