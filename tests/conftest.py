@@ -106,6 +106,22 @@ def process_pool():
         yield pool
 
 
+@pytest.fixture(scope="session")
+def process_cluster():
+    """A Dask LocalCluster of 2 single-thread worker processes, shared by the session.
+
+    Starting the processes and loading the package and its kernels in them takes
+    seconds on two cores, again for each new cluster. A test connects its own
+    client, so the cluster is the default scheduler only while that client is
+    open; a test that changes a worker's state puts it back. Closed at the end.
+    """
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as cluster:
+        yield cluster
+
+
 def gaussian_image(shape, sources, *, noise=1.0, sky=0.0, seed=0):
     """A single-band image of round Gaussian sources on Gaussian noise.
 

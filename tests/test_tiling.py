@@ -220,17 +220,10 @@ def test_same_labels_on_local_schedulers(field, threaded_labels, scheduler, proc
     np.testing.assert_array_equal(labels, threaded_labels)
 
 
-@pytest.mark.parametrize("n_workers", [1, 2])
-def test_same_labels_on_a_distributed_cluster(field, threaded_labels, n_workers):
+def test_same_labels_on_a_distributed_cluster(field, threaded_labels, process_cluster):
     distributed = pytest.importorskip("distributed")
     image, _ = field
-    with (
-        distributed.LocalCluster(
-            n_workers=n_workers, threads_per_worker=1, processes=True,
-            dashboard_address=":0",
-        ) as cluster,
-        distributed.Client(cluster),
-    ):  # fmt: skip
+    with distributed.Client(process_cluster):
         labels = segment(image, tile_size=96, **PARAMS).label_image
     np.testing.assert_array_equal(labels, threaded_labels)
 
@@ -347,16 +340,12 @@ def test_cli_tile_size_and_workers(field_tif, tmp_path, capsys):
     np.testing.assert_array_equal(_cli_counts(tmp_path / "again")[0], labels)
 
 
-def test_cli_scheduler_address(field_tif, tmp_path):
-    distributed = pytest.importorskip("distributed")
+def test_cli_scheduler_address(field_tif, tmp_path, process_cluster):
     from skimgcluster._cli import main
 
-    with distributed.LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0"
-    ) as cluster:
-        out = tmp_path / "out"
-        args = ["segment", str(field_tif), "-o", str(out), "-q", "--tile-size", "96"]
-        assert main([*args, "--scheduler", cluster.scheduler_address]) == 0
+    out = tmp_path / "out"
+    args = ["segment", str(field_tif), "-o", str(out), "-q", "--tile-size", "96"]
+    assert main([*args, "--scheduler", process_cluster.scheduler_address]) == 0
     labels, rows = _cli_counts(out)
     assert labels.max() == len(rows) == 4
 

@@ -39,21 +39,6 @@ def _cluster(*, processes):
 
 
 @pytest.fixture(scope="module")
-def process_cluster():
-    """A LocalCluster of 2 single-thread worker processes, shared by the module.
-
-    Starting the processes and loading the package and its kernels in them takes
-    seconds on two cores. A test connects its own client, so the cluster is the
-    default scheduler only while that client is open.
-    """
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-    ) as cluster:
-        yield cluster
-
-
-@pytest.fixture(scope="module")
 def image():
     return gaussian_image((192, 200), SOURCES, seed=4).astype(np.float32)
 
