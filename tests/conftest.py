@@ -106,14 +106,16 @@ def process_pool():
         yield pool
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def process_cluster():
-    """A Dask LocalCluster of 2 single-thread worker processes, shared by the session.
+    """A Dask LocalCluster of 2 single-thread worker processes, shared by a module.
 
     Starting the processes and loading the package and its kernels in them takes
     seconds on two cores, again for each new cluster. A test connects its own
     client, so the cluster is the default scheduler only while that client is
-    open; a test that changes a worker's state puts it back. Closed at the end.
+    open; a test that changes a worker's state puts it back. Closed at the end
+    of the module: idle, a cluster still takes about a sixth of a core (its
+    heartbeats and event loops).
     """
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(
