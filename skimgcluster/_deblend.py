@@ -18,8 +18,9 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy import ndimage
-from skimage.morphology import h_maxima
 from skimage.segmentation import watershed
+
+from ._kernels.deblend import reconstruct
 
 __all__ = ["colour_split_segments", "merge_segments", "split_segments"]
 
@@ -257,15 +258,20 @@ def split_segments(label_image, smoothed, smooth_noise, *, dip, min_area, first=
         The value of the segment each new part was cut from, in the order
         of the new values.
     """
-    inside = label_image > 0
+    inside = np.flatnonzero(label_image)
     no_parts = np.empty(0, dtype=np.int64)
-    if not inside.any():
+    if inside.size == 0:
         return label_image.astype(np.int32, copy=False), no_parts
+    # The segments' pixels only: they are a few percent of a large field.
     with np.errstate(divide="ignore", invalid="ignore"):
-        level = np.where(inside & np.isfinite(smoothed), smoothed / smooth_noise, 0.0)
-    floor = float(level[inside].min())
-    level = np.where(inside, level, min(floor, 0.0))
-    peaks, n_peaks = ndimage.label(_h_maxima(level, inside, dip), structure=np.ones((3, 3)))
+        inner = smoothed.ravel()[inside] / smooth_noise.ravel()[inside]
+    # No peak where the luminosity or its noise is not finite (or the noise
+    # is 0): the h-maxima need finite levels.
+    inner = np.where(np.isfinite(inner), inner, 0.0)
+    floor = float(inner.min())
+    level = np.full(label_image.shape, min(floor, 0.0), dtype=inner.dtype)
+    level.reshape(-1)[inside] = inner
+    peaks, n_peaks = ndimage.label(_h_maxima(level, dip), structure=np.ones((3, 3)))
     if n_peaks < 2:
         return label_image.astype(np.int32, copy=False), no_parts
     # The segment of every peak (the lowest value under it, as a peak may
@@ -374,56 +380,27 @@ def _small_parts(parts, min_area):
     return ids, (small if 0 < small.size < ids.size else None)
 
 
-def _h_maxima(level, inside, h, by_groups=None):
-    """``h_maxima(level, h) > 0``, computed around each group of segments.
+def _h_maxima(level, h):
+    """``skimage.morphology.h_maxima(level, h) > 0`` for a float image.
 
-    The grey reconstruction behind :func:`skimage.morphology.h_maxima`
-    sorts every pixel of the image, background included: on a large field
-    that is most of the deblending's time and memory. A path that leaves
-    an 8-connected group of ``inside`` pixels crosses the background, whose
-    level ``m`` is the lowest of the image, so it brings a pixel no more than
-    ``m``. When every inside pixel's seed (its level lowered by ``h``, and
-    by twice the float resolution of its value, as skimage lowers it) is at
-    least ``m``, that never raises the reconstruction of an inside pixel:
-    each group, padded with background, then has the h-maxima it has in
-    the whole image, and the background has none. Otherwise the whole
-    image is reconstructed.
-
-    ``level`` holds ``min(floor, 0)`` outside ``inside``, ``floor`` being
-    its lowest value inside, as :func:`split_segments` builds it. Both ways
-    give the same result; ``by_groups=None`` takes the one expected to be
-    faster (the groups when their mosaic is smaller than the image), ``True``
-    the groups whenever they give the same result.
+    The same steps (the image lowered by ``h`` and by twice the float
+    resolution of each value, reconstructed by dilation under the image,
+    and the pixels at least ``h`` above their reconstruction), with the
+    reconstruction of :func:`._kernels.deblend.reconstruct`: skimage's sorts
+    every pixel of the image, which on a large field took most of the
+    deblending's time. ``level`` must be finite (skimage's crashes on an
+    infinite value).
     """
-    floor = float(level[inside].min())
-    resolution = np.finfo(level.dtype).resolution
-    # ``floor > 0`` makes the background level 0; the margin over skimage's
-    # two resolutions keeps rounding on the safe side. Without background,
-    # h_maxima finds none when the image's range is below h, which a padded
-    # group would not reproduce.
-    if not floor * (1.0 - 4.0 * resolution) - h > 0.0 or inside.all():
-        return h_maxima(level, h) > 0
-    background = min(floor, 0.0)
-    groups, _ = ndimage.label(inside, structure=np.ones((3, 3)))
-    dy, dx, shape = _pack_boxes(ndimage.find_objects(groups))
-    if by_groups is None:
-        by_groups = shape[0] * shape[1] < level.size
-    if not by_groups:
-        return h_maxima(level, h) > 0
-    # The groups side by side in one mosaic, each in its box with its
-    # margin (so two groups are never neighbours) and the other groups'
-    # pixels of its box as background: one call of h_maxima instead of one
-    # a group, whose fixed cost was most of the time on a large field. The
-    # reconstruction is exact (it only compares values), so the mosaic
-    # gives each group what its own padded box gives.
-    rows, cols = np.nonzero(groups)
-    g = groups[rows, cols] - 1
-    m_rows, m_cols = rows + dy[g], cols + dx[g]
-    mosaic = np.full(shape, background, dtype=level.dtype)
-    mosaic[m_rows, m_cols] = level[rows, cols]
-    out = np.zeros(level.shape, dtype=bool)
-    out[rows, cols] = h_maxima(mosaic, h)[m_rows, m_cols] > 0
-    return out
+    if h > np.ptp(level):
+        return np.zeros(level.shape, dtype=bool)
+    # ``level - h - 2 * resolution * |level|``, in skimage's order of operations.
+    lowered = np.abs(level)
+    lowered *= 2 * np.finfo(level.dtype).resolution
+    np.subtract(level - h, lowered, out=lowered)
+    index = np.int32 if level.size < 2**31 else np.int64
+    queue = np.empty(level.size, dtype=index)
+    queued = np.zeros(level.shape, dtype=bool)
+    return level - reconstruct(lowered, level, queue, queued) >= h
 
 
 def _pack_boxes(boxes):

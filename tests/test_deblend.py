@@ -341,9 +341,33 @@ def _noisy_segments(seed, shape=(96, 128), n_sources=25):
 
 
 @pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("quantum", [0.0, 0.5])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_reconstruct_kernel_is_skimages_reconstruction(seed, quantum, dtype):
+    # quantum > 0 makes plateaus and ties between seed and mask.
+    from skimage.morphology import reconstruction
+
+    from skimgcluster._kernels.deblend import reconstruct
+
+    rng = np.random.default_rng(seed)
+    for shape in [(1, 1), (1, 9), (7, 1), (23, 31), (64, 48)]:
+        mask = ndimage.gaussian_filter(rng.normal(0.0, 1.0, shape), 1.0) * 5
+        seed_image = mask - rng.uniform(0.0, 2.0, shape)
+        if quantum:
+            mask = np.round(mask / quantum) * quantum
+            seed_image = np.minimum(np.round(seed_image / quantum) * quantum, mask)
+        mask, seed_image = mask.astype(dtype), seed_image.astype(dtype)
+        expected = reconstruction(seed_image, mask, method="dilation")
+        got = reconstruct(
+            seed_image.copy(), mask, np.empty(mask.size, np.int32), np.zeros(shape, bool)
+        )
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("shift", [0.0, -5.0])
-def test_h_maxima_by_groups_is_that_of_the_whole_image(seed, shift):
-    # shift=-5 puts the lowest inside level below h: the whole image is used.
+def test_h_maxima_is_skimages(seed, shift):
     from skimage.morphology import h_maxima
 
     from skimgcluster._deblend import _h_maxima
@@ -352,33 +376,56 @@ def test_h_maxima_by_groups_is_that_of_the_whole_image(seed, shift):
     inside = label_image > 0
     level = np.where(inside, smoothed / 0.3 + shift, 0.0)
     level = np.where(inside, level, min(float(level[inside].min()), 0.0))
-    for h in (0.5, 2.0, 7.0):
-        expected = h_maxima(level, h) > 0
-        np.testing.assert_array_equal(_h_maxima(level, inside, h, True), expected)
-        single = level.astype(np.float32)
-        np.testing.assert_array_equal(_h_maxima(single, inside, h, True), h_maxima(single, h) > 0)
+    for h in (0.5, 2.0, 7.0, 1e3):
+        for image in (level, level.astype(np.float32), np.round(level)):
+            np.testing.assert_array_equal(_h_maxima(image, h), h_maxima(image, h) > 0)
+
+
+def test_h_maxima_of_degenerate_images_is_skimages():
+    from skimage.morphology import h_maxima
+
+    from skimgcluster._deblend import _h_maxima
+
+    rng = np.random.default_rng(0)
+    noisy = 10.0 + rng.uniform(0.0, 1.0, (20, 30))
+    images = [noisy, np.full((5, 6), 3.0), np.zeros((1, 1)), noisy[:1], noisy[:, :1]]
+    for image in images:
+        for h in (0.5, 2.0):
+            np.testing.assert_array_equal(_h_maxima(image, h), h_maxima(image, h) > 0)
+    assert _h_maxima(noisy, 0.5).any() and not _h_maxima(noisy, 2.0).any()
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_split_segments_is_unchanged_by_the_h_maxima_of_groups(seed, monkeypatch):
-    # The split found with h-maxima by groups of segments, against the split
-    # with the h-maxima of the whole image.
+def test_split_segments_is_unchanged_by_the_reconstruction_kernel(seed, monkeypatch):
+    # The split found with the kernel's h-maxima, against the split with
+    # scikit-image's.
     from skimage.morphology import h_maxima
 
     from skimgcluster import _deblend
 
     label_image, smoothed = _noisy_segments(seed)
     noise = np.full_like(smoothed, 0.3)
-    grouped = _deblend._h_maxima
-    monkeypatch.setattr(
-        _deblend, "_h_maxima", lambda level, inside, h: grouped(level, inside, h, True)
-    )
     fast = split_segments(label_image, smoothed, noise, dip=2.0, min_area=3, first=3)
-    monkeypatch.setattr(_deblend, "_h_maxima", lambda level, inside, h: h_maxima(level, h) > 0)
-    whole = split_segments(label_image, smoothed, noise, dip=2.0, min_area=3, first=3)
+    monkeypatch.setattr(_deblend, "_h_maxima", lambda level, h: h_maxima(level, h) > 0)
+    reference = split_segments(label_image, smoothed, noise, dip=2.0, min_area=3, first=3)
     assert fast[1].size > 0  # some segment was split
-    np.testing.assert_array_equal(fast[0], whole[0])
-    np.testing.assert_array_equal(fast[1], whole[1])
+    np.testing.assert_array_equal(fast[0], reference[0])
+    np.testing.assert_array_equal(fast[1], reference[1])
+
+
+def test_split_segments_takes_a_level_of_0_where_the_noise_is_0_or_nan():
+    # As where the luminosity is NaN: no infinite level reaches the h-maxima.
+    label_image, smoothed = _noisy_segments(0)
+    noise = np.full_like(smoothed, 0.3)
+    rows, cols = np.nonzero(label_image)
+    bad = (rows[::50], cols[::50])
+    no_noise, no_light = noise.copy(), smoothed.copy()
+    no_noise[bad] = np.where(np.arange(rows[::50].size) % 2, 0.0, np.nan)
+    no_light[bad] = np.nan
+    got = split_segments(label_image, smoothed, no_noise, dip=2.0, min_area=3)
+    expected = split_segments(label_image, no_light, noise, dip=2.0, min_area=3)
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_array_equal(got[1], expected[1])
 
 
 def test_merge_segments_ignores_the_background_values():
@@ -387,17 +434,6 @@ def test_merge_segments_ignores_the_background_values():
     label_image, smoothed = _noisy_segments(1)
     background = np.where(label_image > 0, smoothed, 1e6)
     np.testing.assert_array_equal(_merge(label_image, smoothed), _merge(label_image, background))
-
-
-def test_h_maxima_by_groups_without_background():
-    # A segment filling the image whose range is below h has no h-maximum.
-    from skimgcluster._deblend import _h_maxima
-
-    rng = np.random.default_rng(0)
-    level = 10.0 + rng.uniform(0.0, 1.0, (20, 30))
-    inside = np.ones(level.shape, dtype=bool)
-    assert not _h_maxima(level, inside, 2.0, True).any()
-    assert _h_maxima(level, inside, 0.5, True).any()
 
 
 def test_shelf_pack_places_boxes_apart_inside_the_mosaic():
@@ -412,19 +448,6 @@ def test_shelf_pack_places_boxes_apart_inside_the_mosaic():
     assert cover.max() == 1  # no overlap, and every box inside the mosaic
     assert cover.sum() == np.sum(heights * widths)
     assert cover.size < 2 * cover.sum()  # not much wasted
-
-
-@pytest.mark.parametrize("seed", range(3))
-def test_h_maxima_of_many_groups_in_one_mosaic_is_that_of_the_whole_image(seed):
-    from skimage.morphology import h_maxima
-
-    from skimgcluster._deblend import _h_maxima
-
-    label_image, smoothed = _noisy_segments(seed, shape=(256, 256), n_sources=30)
-    inside = label_image > 0
-    assert ndimage.label(inside, structure=np.ones((3, 3)))[1] >= 20
-    level = np.where(inside, smoothed / 0.3, 0.0)
-    np.testing.assert_array_equal(_h_maxima(level, inside, 2.0, True), h_maxima(level, 2.0) > 0)
 
 
 def test_colour_split_helpers_give_numpys_bits():
