@@ -147,8 +147,7 @@ def merge_segments(
     a, b, saddle = _touching_pairs(label_image, smoothed)
     if a.size == 0:
         return new_value
-    # Only the segments' pixels: the background (value 0) has no peak, and
-    # sorting every pixel of a large image costs more than the rest together.
+    # Only the segments' pixels: the background (value 0) has no peak.
     where = np.flatnonzero(label_image)
     flat = label_image.ravel()[where]
     values = smoothed.ravel()[where]
@@ -156,10 +155,13 @@ def merge_segments(
     np.maximum.at(peak, flat, values)
     peak[0] = -np.inf
     noise_at_peak = np.zeros(n_values)
-    # The noise where each segment peaks: the noise map varies slowly.
-    order = np.lexsort((values, flat))
-    last = np.r_[flat[order][1:] != flat[order][:-1], True]
-    noise_at_peak[flat[order][last]] = smooth_noise.ravel()[where][order][last]
+    # The noise where each segment peaks (the noise map varies slowly): at
+    # its last pixel in raster order holding the peak value.
+    at_peak = np.flatnonzero(values == peak[flat])
+    last = np.full(n_values, -1)
+    np.maximum.at(last, flat[at_peak], at_peak)
+    held = last >= 0
+    noise_at_peak[held] = smooth_noise.ravel()[where[last[held]]]
     use_colour = colour_z is not None and points.shape[1] > 2
     if use_colour:
         mean, var, count = _label_colours(labels, points, n_values)
@@ -319,21 +321,37 @@ def _flood_segments(level, label_image, peaks, values, boxes, min_area):
     are flooded in the same order among others as alone, and get the same
     parts. Segments with equal levels flood alone.
     """
-    markers, done = {}, {}
-    for value in values.tolist():
-        box = boxes[value - 1]
-        markers[value] = np.where(label_image[box] == value, peaks[box], 0)
-    # Segments with two equal levels: one sort of all their pixels.
+    done = {}
+    position = np.zeros(int(label_image.max()) + 1, dtype=np.intp)
+    position[values] = np.arange(1, values.size + 1)
     flat = label_image.ravel()
-    where = np.flatnonzero(np.isin(flat, values))
+    where = np.flatnonzero((position > 0)[flat])
     seg, lev = flat[where], level.ravel()[where]
+    # In the mosaic each segment's markers get ids of their own (a peak may
+    # straddle two segments): the pairs of segment and peak, in increasing
+    # order, so that one count of the flooded mosaic gives every part's area.
+    peak = peaks.ravel()[where]
+    on = np.flatnonzero(peak)
+    n_ids = int(peaks.max()) + 1
+    key = seg[on].astype(np.int64) * n_ids + peak[on]
+    pairs = np.unique(key)
+    pair_peak = np.concatenate([[0], pairs % n_ids])
+    pair_owner = np.concatenate([[-1], position[pairs // n_ids] - 1])
+    bounds = np.searchsorted(pair_owner, np.arange(values.size + 1))
+    marks = np.zeros(label_image.shape, dtype=np.int32)
+    marks.reshape(-1)[where[on]] = np.searchsorted(pairs, key) + 1
+    # Segments with two equal levels: one sort of all their pixels.
     order = np.lexsort((lev, seg))
     seg, lev = seg[order], lev[order]
     tied = set(seg[1:][(seg[1:] == seg[:-1]) & (lev[1:] == lev[:-1])].tolist())
     pending = [v for v in values.tolist() if v not in tied]
     for value in tied:
         box = boxes[value - 1]
-        done[value] = _flood_alone(-level[box], markers[value], label_image[box] == value, min_area)
+        mask = label_image[box] == value
+        markers = np.where(mask, peaks[box], 0)
+        done[value] = _flood_alone(-level[box], markers, mask, min_area)
+    active = np.ones(pair_peak.size, dtype=bool)
+    active[0] = False
     while pending:
         dy, dx, shape = _pack_boxes([boxes[v - 1] for v in pending])
         mosaic = np.zeros(shape)
@@ -347,19 +365,24 @@ def _flood_segments(level, label_image, peaks, values, boxes, min_area):
             own = label_image[box] == value
             mosaic[place] = np.where(own, -level[box], 0.0)
             mask[place] = own
-            seeds[place] = markers[value]
+            seeds[place] = np.where(own, marks[box], 0)
             places.append(place)
+        seeds[~active[seeds]] = 0
         flooded = watershed(mosaic, seeds, mask=mask)
-        again = []
+        area = np.bincount(flooded.ravel(), minlength=pair_peak.size)
+        # Each round drops at least one marker of a segment that goes again:
+        # those of its parts smaller than min_area, unless none or all are.
+        small = active & (area < min_area)
+        n_active = np.bincount(pair_owner[active], minlength=values.size)
+        n_small = np.bincount(pair_owner[small], minlength=values.size)
+        again = (n_small > 0) & (n_small < n_active)
+        active[small & again[pair_owner]] = False
         for value, place in zip(pending, places, strict=True):
-            parts = flooded[place]
-            ids, small = _small_parts(parts, min_area)
-            if small is None:
-                done[value] = (parts, ids)
-            else:  # each round drops at least one marker
-                markers[value][np.isin(markers[value], small)] = 0
-                again.append(value)
-        pending = again
+            k = position[value] - 1
+            if not again[k]:
+                ids = bounds[k] + np.flatnonzero(active[bounds[k] : bounds[k + 1]])
+                done[value] = (pair_peak[flooded[place]], pair_peak[ids])
+        pending = [v for v in pending if again[position[v] - 1]]
     return [done[value] for value in values.tolist()]
 
 

@@ -745,7 +745,7 @@ class ImageSegmenter(BaseEstimator):
                 # parents come before their parts.
                 for j, parent in enumerate(parents):
                     back[first_new + j] = renumbered[j] if held[j] else back[parent]
-                label_image = back[label_image].astype(np.int32)
+                label_image = back.astype(np.int32)[label_image]
                 value = back[value]
                 if colour_pairs is not None:
                     colour_pairs = back[colour_pairs]
@@ -772,7 +772,7 @@ class ImageSegmenter(BaseEstimator):
         final = np.zeros(new_value.size, dtype=np.int64)
         final[kept] = np.arange(1, kept.size + 1)
         final = final[new_value]
-        label_image = final[label_image].astype(np.int32)
+        label_image = final.astype(np.int32)[label_image]
         labels = final[labels + 1] - 1
         cluster_labels = np.where(cluster_labels >= 0, final[cluster_labels + 1] - 1, -1)
         return label_image, labels, cluster_labels, int(final[: n_clustered + 1].max())

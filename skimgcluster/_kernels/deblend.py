@@ -29,35 +29,48 @@ def reconstruct(seed, mask, queue, queued):
        on Image Processing 2(2), 176-201 (1993).
     """
     h, w = seed.shape
+    n = seed.size
+    # A pixel at its mask cannot rise: the scans skip its neighbours.
     for i in range(h):
         for j in range(w):
+            m = mask[i, j]
             v = seed[i, j]
-            if i > 0:
-                for jj in range(max(j - 1, 0), min(j + 2, w)):
-                    if seed[i - 1, jj] > v:
-                        v = seed[i - 1, jj]
-            if j > 0 and seed[i, j - 1] > v:
-                v = seed[i, j - 1]
-            seed[i, j] = min(v, mask[i, j])
-    n = seed.size
+            if v < m:
+                if i > 0:
+                    if j > 0:
+                        v = max(v, seed[i - 1, j - 1])
+                    v = max(v, seed[i - 1, j])
+                    if j < w - 1:
+                        v = max(v, seed[i - 1, j + 1])
+                if j > 0:
+                    v = max(v, seed[i, j - 1])
+                seed[i, j] = min(v, m)
     head = 0
     tail = 0
     for i in range(h - 1, -1, -1):
         for j in range(w - 1, -1, -1):
+            m = mask[i, j]
             v = seed[i, j]
-            if i < h - 1:
-                for jj in range(max(j - 1, 0), min(j + 2, w)):
-                    if seed[i + 1, jj] > v:
-                        v = seed[i + 1, jj]
-            if j < w - 1 and seed[i, j + 1] > v:
-                v = seed[i, j + 1]
-            v = min(v, mask[i, j])
-            seed[i, j] = v
+            if v < m:
+                if i < h - 1:
+                    if j > 0:
+                        v = max(v, seed[i + 1, j - 1])
+                    v = max(v, seed[i + 1, j])
+                    if j < w - 1:
+                        v = max(v, seed[i + 1, j + 1])
+                if j < w - 1:
+                    v = max(v, seed[i, j + 1])
+                v = min(v, m)
+                seed[i, j] = v
             # A later neighbour this pixel can still raise starts the flood.
-            rise = j < w - 1 and seed[i, j + 1] < v and seed[i, j + 1] < mask[i, j + 1]
+            rise = False
+            if j < w - 1:
+                u = seed[i, j + 1]
+                rise = u < v and u < mask[i, j + 1]
             if i < h - 1 and not rise:
                 for jj in range(max(j - 1, 0), min(j + 2, w)):
-                    if seed[i + 1, jj] < v and seed[i + 1, jj] < mask[i + 1, jj]:
+                    u = seed[i + 1, jj]
+                    if u < v and u < mask[i + 1, jj]:
                         rise = True
             if rise:
                 queue[tail] = i * w + j
