@@ -289,7 +289,7 @@ def split_segments(label_image, smoothed, smooth_noise, *, dip, min_area, first=
     parents = []
     boxes = ndimage.find_objects(label_image)
     values = np.flatnonzero(per_segment >= 2)
-    flooded = _flood_segments(level, label_image, peaks, values, boxes, min_area)
+    flooded = _flood_segments(level, label_image, inside, peaks, values, boxes, min_area)
     for value, (parts, ids) in zip(values.tolist(), flooded, strict=True):
         if ids.size < 2:
             continue
@@ -305,10 +305,11 @@ def split_segments(label_image, smoothed, smooth_noise, *, dip, min_area, first=
     return out, np.array(parents, dtype=np.int64)
 
 
-def _flood_segments(level, label_image, peaks, values, boxes, min_area):
+def _flood_segments(level, label_image, inside, peaks, values, boxes, min_area):
     """The watershed parts of each segment of ``values`` about its peaks.
 
-    For each segment, the watershed of ``-level`` in its box from the
+    ``inside`` holds the flat indices of the pixels of all segments (the
+    non-zero pixels of ``label_image``) in increasing order. For each segment, the watershed of ``-level`` in its box from the
     markers ``peaks`` inside it, dropping the markers of parts smaller than
     ``min_area`` and flooding again until none is (or all are). Returns,
     per segment, the parts in its box and their marker ids.
@@ -324,22 +325,18 @@ def _flood_segments(level, label_image, peaks, values, boxes, min_area):
     done = {}
     position = np.zeros(int(label_image.max()) + 1, dtype=np.intp)
     position[values] = np.arange(1, values.size + 1)
-    flat = label_image.ravel()
-    where = np.flatnonzero((position > 0)[flat])
-    seg, lev = flat[where], level.ravel()[where]
+    where = inside[position[label_image.ravel()[inside]] > 0]
+    seg, lev = label_image.ravel()[where], level.ravel()[where]
     # In the mosaic each segment's markers get ids of their own (a peak may
     # straddle two segments): the pairs of segment and peak, in increasing
     # order, so that one count of the flooded mosaic gives every part's area.
     peak = peaks.ravel()[where]
     on = np.flatnonzero(peak)
     n_ids = int(peaks.max()) + 1
-    key = seg[on].astype(np.int64) * n_ids + peak[on]
-    pairs = np.unique(key)
+    pairs = np.unique(seg[on].astype(np.int64) * n_ids + peak[on])
     pair_peak = np.concatenate([[0], pairs % n_ids])
     pair_owner = np.concatenate([[-1], position[pairs // n_ids] - 1])
     bounds = np.searchsorted(pair_owner, np.arange(values.size + 1))
-    marks = np.zeros(label_image.shape, dtype=np.int32)
-    marks.reshape(-1)[where[on]] = np.searchsorted(pairs, key) + 1
     # Segments with two equal levels: one sort of all their pixels.
     order = np.lexsort((lev, seg))
     seg, lev = seg[order], lev[order]
@@ -365,7 +362,11 @@ def _flood_segments(level, label_image, peaks, values, boxes, min_area):
             own = label_image[box] == value
             mosaic[place] = np.where(own, -level[box], 0.0)
             mask[place] = own
-            seeds[place] = np.where(own, marks[box], 0)
+            # The segment's pair ids, in the order of its peaks' ids.
+            k = position[value] - 1
+            ids = pair_peak[bounds[k] : bounds[k + 1]]
+            marks = bounds[k] + np.searchsorted(ids, peaks[box])
+            seeds[place] = np.where(own & (peaks[box] > 0), marks, 0)
             places.append(place)
         seeds[~active[seeds]] = 0
         flooded = watershed(mosaic, seeds, mask=mask)
@@ -697,8 +698,12 @@ def _colour_candidates(
     t = np.einsum("ij,ij->i", dev, axis[g])
     # The two ends of the colour scatter: the pixels beyond the weighted
     # quantiles (by weight, so bright pixels, whose colours are sure, count
-    # most), from one sort of all segments' pixels by segment and position.
-    order = np.lexsort((t, g))
+    # most), from one sort of all segments' pixels by segment and position:
+    # ``np.lexsort((t, g))``, as a stable sort by ``t`` then one by ``g`` in
+    # the smallest integer type, which NumPy sorts by radix when it is 8 or
+    # 16 bits.
+    order = np.argsort(t, kind="stable")
+    order = order[np.argsort(g[order].astype(np.min_scalar_type(n)), kind="stable")]
     cum = np.cumsum(w[order])
     start = np.searchsorted(g[order], np.arange(n))
     stop = np.append(start[1:], g.size)

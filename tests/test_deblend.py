@@ -608,7 +608,8 @@ def test_segments_flooded_in_one_mosaic_are_each_flooded_alone(seed, quantum):
     counts = [np.unique(peaks[label_image == v]).size - 1 for v in range(1, len(boxes) + 1)]
     values = np.flatnonzero(np.array(counts) >= 2) + 1
     assert values.size >= 3
-    got = _flood_segments(level, label_image, peaks, values, boxes, min_area=7)
+    inside = np.flatnonzero(label_image)
+    got = _flood_segments(level, label_image, inside, peaks, values, boxes, min_area=7)
     n_cut = 0
     for value, (parts, ids) in zip(values, got, strict=True):
         box = boxes[value - 1]
