@@ -20,30 +20,34 @@ import numpy as np
 from scipy import ndimage
 from skimage.segmentation import watershed
 
-from ._kernels.deblend import reconstruct
+from ._kernels.deblend import h_maxima
 
 __all__ = ["colour_split_segments", "merge_segments", "split_segments"]
 
 
-def _touching_pairs(label_image, smoothed):
+def _touching_pairs(label_image, smoothed, where):
     """Pairs of touching labels and the level at which they join.
 
     Returns ``(a, b, saddle)``: for every pair of distinct non-zero values
     ``a < b`` of 4-connected neighbouring pixels, the highest value over
-    their common boundary of the lower of the two smoothed pixel values.
+    their common boundary of the lower of the two smoothed pixel values
+    (``-inf`` where not finite). ``where`` holds the flat indices of the
+    non-zero pixels: the pairs are found from them and their right and
+    lower neighbours, not from every pixel of the image.
     """
+    height, width = label_image.shape
+    flat = label_image.ravel()
+    level = smoothed.ravel()
     a_parts, b_parts, v_parts = [], [], []
-    for first, second in (
-        (label_image[:, :-1], label_image[:, 1:]),
-        (label_image[:-1, :], label_image[1:, :]),
-    ):
-        s1 = smoothed[: first.shape[0], : first.shape[1]]
-        s2 = smoothed[-first.shape[0] :, -first.shape[1] :]
-        edge = (first != second) & (first > 0) & (second > 0)
-        a, b = first[edge], second[edge]
+    for step, has_next in ((1, where % width < width - 1), (width, where < (height - 1) * width)):
+        first = where[has_next]
+        second = first + step
+        a, b = flat[first], flat[second]
+        edge = (a != b) & (b > 0)
+        a, b, first, second = a[edge], b[edge], first[edge], second[edge]
         a_parts.append(np.minimum(a, b))
         b_parts.append(np.maximum(a, b))
-        v_parts.append(np.minimum(s1[edge], s2[edge]))
+        v_parts.append(np.minimum(_finite_or_low(level[first]), _finite_or_low(level[second])))
     a = np.concatenate(a_parts).astype(np.int64)
     b = np.concatenate(b_parts).astype(np.int64)
     v = np.concatenate(v_parts).astype(np.float64)
@@ -54,6 +58,11 @@ def _touching_pairs(label_image, smoothed):
     key, a, b, v = key[order], a[order], b[order], v[order]
     last = np.r_[key[1:] != key[:-1], True]  # the highest value of each pair
     return a[last], b[last], v[last]
+
+
+def _finite_or_low(values):
+    """``values`` with ``-inf`` where they are not finite."""
+    return np.where(np.isfinite(values), values, -np.inf)
 
 
 def _label_colours(labels, points, n_values):
@@ -143,14 +152,14 @@ def merge_segments(
     new_value = np.arange(n_values)
     if n_values <= 2:
         return new_value
-    smoothed = np.where(np.isfinite(smoothed), smoothed, -np.inf)
-    a, b, saddle = _touching_pairs(label_image, smoothed)
+    # Only the segments' pixels: the background (value 0) has no peak and
+    # touches nothing.
+    where = np.flatnonzero(label_image)
+    a, b, saddle = _touching_pairs(label_image, smoothed, where)
     if a.size == 0:
         return new_value
-    # Only the segments' pixels: the background (value 0) has no peak.
-    where = np.flatnonzero(label_image)
     flat = label_image.ravel()[where]
-    values = smoothed.ravel()[where]
+    values = _finite_or_low(smoothed.ravel()[where])
     peak = np.full(n_values, -np.inf)
     np.maximum.at(peak, flat, values)
     peak[0] = -np.inf
@@ -309,8 +318,9 @@ def _flood_segments(level, label_image, inside, peaks, values, boxes, min_area):
     """The watershed parts of each segment of ``values`` about its peaks.
 
     ``inside`` holds the flat indices of the pixels of all segments (the
-    non-zero pixels of ``label_image``) in increasing order. For each segment, the watershed of ``-level`` in its box from the
-    markers ``peaks`` inside it, dropping the markers of parts smaller than
+    non-zero pixels of ``label_image``) in increasing order. For each
+    segment, the watershed of ``-level`` in its box from the markers
+    ``peaks`` inside it, dropping the markers of parts smaller than
     ``min_area`` and flooding again until none is (or all are). Returns,
     per segment, the parts in its box and their marker ids.
 
@@ -405,26 +415,21 @@ def _small_parts(parts, min_area):
 
 
 def _h_maxima(level, h):
-    """``skimage.morphology.h_maxima(level, h) > 0`` for a float image.
+    """``skimage.morphology.h_maxima(level, h) > 0`` for a finite float image.
 
-    The same steps (the image lowered by ``h`` and by twice the float
-    resolution of each value, reconstructed by dilation under the image,
-    and the pixels at least ``h`` above their reconstruction), with the
-    reconstruction of :func:`._kernels.deblend.reconstruct`: skimage's sorts
-    every pixel of the image, which on a large field took most of the
-    deblending's time. ``level`` must be finite (skimage's crashes on an
-    infinite value).
+    With the kernel :func:`._kernels.deblend.h_maxima`: skimage's grey
+    reconstruction sorts every pixel of the image, which on a large field
+    took most of the deblending's time (and it crashes on an infinite value).
     """
     if h > np.ptp(level):
         return np.zeros(level.shape, dtype=bool)
-    # ``level - h - 2 * resolution * |level|``, in skimage's order of operations.
-    lowered = np.abs(level)
-    lowered *= 2 * np.finfo(level.dtype).resolution
-    np.subtract(level - h, lowered, out=lowered)
+    dtype = level.dtype.type
     index = np.int32 if level.size < 2**31 else np.int64
-    queue = np.empty(level.size, dtype=index)
-    queued = np.zeros(level.shape, dtype=bool)
-    return level - reconstruct(lowered, level, queue, queued) >= h
+    return h_maxima(
+        level, dtype(h), dtype(2 * np.finfo(dtype).resolution), np.empty_like(level),
+        np.empty(level.size, dtype=index), np.zeros(level.shape, dtype=bool),
+        np.empty(level.shape, dtype=bool),
+    )  # fmt: skip
 
 
 def _pack_boxes(boxes):

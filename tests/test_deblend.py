@@ -343,26 +343,21 @@ def _noisy_segments(seed, shape=(96, 128), n_sources=25):
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("quantum", [0.0, 0.5])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_reconstruct_kernel_is_skimages_reconstruction(seed, quantum, dtype):
-    # quantum > 0 makes plateaus and ties between seed and mask.
-    from skimage.morphology import reconstruction
+def test_h_maxima_kernel_is_skimages(seed, quantum, dtype):
+    # quantum > 0 makes plateaus, and h = 0.5 then ties between the lowered
+    # image and the image; h = 2.3 is not a float32.
+    from skimage.morphology import h_maxima
 
-    from skimgcluster._kernels.deblend import reconstruct
+    from skimgcluster._deblend import _h_maxima
 
     rng = np.random.default_rng(seed)
     for shape in [(1, 1), (1, 9), (7, 1), (23, 31), (64, 48)]:
-        mask = ndimage.gaussian_filter(rng.normal(0.0, 1.0, shape), 1.0) * 5
-        seed_image = mask - rng.uniform(0.0, 2.0, shape)
+        image = ndimage.gaussian_filter(rng.normal(0.0, 1.0, shape), 1.0) * 20
         if quantum:
-            mask = np.round(mask / quantum) * quantum
-            seed_image = np.minimum(np.round(seed_image / quantum) * quantum, mask)
-        mask, seed_image = mask.astype(dtype), seed_image.astype(dtype)
-        expected = reconstruction(seed_image, mask, method="dilation")
-        got = reconstruct(
-            seed_image.copy(), mask, np.empty(mask.size, np.int32), np.zeros(shape, bool)
-        )
-        assert got.dtype == dtype
-        np.testing.assert_array_equal(got, expected)
+            image = np.round(image / quantum) * quantum
+        image = image.astype(dtype)
+        for h in (0.5, 2.3):
+            np.testing.assert_array_equal(_h_maxima(image, h), h_maxima(image, h) > 0)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -426,6 +421,35 @@ def test_split_segments_takes_a_level_of_0_where_the_noise_is_0_or_nan():
     expected = split_segments(label_image, no_light, noise, dip=2.0, min_area=3)
     np.testing.assert_array_equal(got[0], expected[0])
     np.testing.assert_array_equal(got[1], expected[1])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_touching_pairs_from_the_segments_pixels_are_those_of_every_pixel(seed):
+    # Against the comparison of every pixel with its right and lower
+    # neighbours, NaN levels counting as -inf.
+    from skimgcluster._deblend import _touching_pairs
+
+    label_image, smoothed = _noisy_segments(seed, shape=(90, 70), n_sources=12)
+    # Segments cut further by a grid, so that many touch.
+    rows, cols = np.mgrid[:90, :70]
+    label_image = np.where(label_image > 0, label_image * 4 + rows // 9 % 2 * 2 + cols // 11 % 2, 0)
+    label_image = np.unique(label_image, return_inverse=True)[1].reshape(label_image.shape)
+    rng = np.random.default_rng(seed)
+    smoothed[rng.random(smoothed.shape) < 0.02] = np.nan
+    level = np.where(np.isfinite(smoothed), smoothed, -np.inf)
+    found = {}
+    for first, second, v1, v2 in (
+        (label_image[:, :-1], label_image[:, 1:], level[:, :-1], level[:, 1:]),
+        (label_image[:-1], label_image[1:], level[:-1], level[1:]),
+    ):
+        for x, y, v in zip(first.ravel(), second.ravel(), np.minimum(v1, v2).ravel(), strict=True):
+            if x != y and x > 0 and y > 0:
+                key = (min(x, y), max(x, y))
+                found[key] = max(found.get(key, -np.inf), v)
+    a, b, saddle = _touching_pairs(label_image, smoothed, np.flatnonzero(label_image))
+    assert len(found) > 5
+    assert list(zip(a.tolist(), b.tolist(), strict=True)) == sorted(found)
+    np.testing.assert_array_equal(saddle, [found[key] for key in sorted(found)])
 
 
 def test_merge_segments_ignores_the_background_values():

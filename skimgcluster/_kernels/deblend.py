@@ -1,4 +1,4 @@
-"""Kernel of the grey reconstruction behind the deblender's h-maxima.
+"""Kernel of the deblender's h-maxima: a grey reconstruction by dilation.
 
 Served by :func:`.._deblend.split_segments` (through ``_deblend._h_maxima``).
 """
@@ -7,20 +7,25 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def reconstruct(seed, mask, queue, queued):
-    """Grey reconstruction by dilation of ``seed`` under ``mask``, in place in ``seed``.
+def h_maxima(image, h, resolution, seed, queue, queued, out):
+    """``skimage.morphology.h_maxima(image, h) > 0`` of a float image, into ``out``.
 
-    ``skimage.morphology.reconstruction(seed, mask, method='dilation')`` with
-    its default 3 x 3 footprint (8-connectivity), computed by Vincent's
-    hybrid algorithm [1]_: a raster scan and an anti-raster scan, then a
-    breadth-first propagation from the pixels that can still raise a
-    neighbour. The reconstruction is the largest image under ``mask``
-    reached from ``seed`` by geodesic dilations, whatever the algorithm, and
-    it only takes maxima and minima of the input values: the result is
-    skimage's to the bit, without its sort of every pixel. ``seed`` must be
-    at most ``mask`` everywhere, and both without NaN. ``queue`` is scratch
-    space of ``seed.size`` integers able to hold ``seed.size - 1``,
-    ``queued`` of ``seed.size`` booleans, all False.
+    skimage's steps: the image lowered by ``h`` and by ``resolution * |image|``
+    (twice the float resolution of the dtype), reconstructed by dilation
+    under the image with the 3 x 3 footprint (8-connectivity), and the
+    pixels at least ``h`` above their reconstruction; ``h`` and
+    ``resolution`` of the image's dtype, so that every operation is
+    NumPy's on that dtype. The reconstruction is Vincent's hybrid algorithm
+    [1]_: a raster scan and an anti-raster scan, then a breadth-first
+    propagation from the pixels that can still raise a neighbour. It is the
+    largest image under the mask reached from the seed by geodesic
+    dilations, whatever the algorithm, and only takes maxima and minima of
+    the values: skimage's result to the bit, without its sort of every
+    pixel. ``image`` must be finite and its range at least ``h`` (skimage
+    returns no maxima otherwise). ``seed`` is scratch space of the image's
+    shape and dtype, ``queue`` of ``image.size`` integers able to hold
+    ``image.size - 1``, ``queued`` of the image's shape, all False; ``out``
+    is an array of bool of the image's shape.
 
     References
     ----------
@@ -28,13 +33,15 @@ def reconstruct(seed, mask, queue, queued):
        analysis: applications and efficient algorithms", IEEE Transactions
        on Image Processing 2(2), 176-201 (1993).
     """
-    h, w = seed.shape
-    n = seed.size
-    # A pixel at its mask cannot rise: the scans skip its neighbours.
-    for i in range(h):
+    mask = image
+    h_rows, w = image.shape
+    n = image.size
+    # The seed, raised along the raster scan. A pixel at its mask cannot
+    # rise: the scans skip its neighbours.
+    for i in range(h_rows):
         for j in range(w):
             m = mask[i, j]
-            v = seed[i, j]
+            v = m - h - resolution * abs(m)
             if v < m:
                 if i > 0:
                     if j > 0:
@@ -44,15 +51,16 @@ def reconstruct(seed, mask, queue, queued):
                         v = max(v, seed[i - 1, j + 1])
                 if j > 0:
                     v = max(v, seed[i, j - 1])
-                seed[i, j] = min(v, m)
+                v = min(v, m)
+            seed[i, j] = v
     head = 0
     tail = 0
-    for i in range(h - 1, -1, -1):
+    for i in range(h_rows - 1, -1, -1):
         for j in range(w - 1, -1, -1):
             m = mask[i, j]
             v = seed[i, j]
             if v < m:
-                if i < h - 1:
+                if i < h_rows - 1:
                     if j > 0:
                         v = max(v, seed[i + 1, j - 1])
                     v = max(v, seed[i + 1, j])
@@ -67,7 +75,7 @@ def reconstruct(seed, mask, queue, queued):
             if j < w - 1:
                 u = seed[i, j + 1]
                 rise = u < v and u < mask[i, j + 1]
-            if i < h - 1 and not rise:
+            if i < h_rows - 1 and not rise:
                 for jj in range(max(j - 1, 0), min(j + 2, w)):
                     u = seed[i + 1, jj]
                     if u < v and u < mask[i + 1, jj]:
@@ -87,7 +95,7 @@ def reconstruct(seed, mask, queue, queued):
         j = p - i * w
         queued[i, j] = False
         v = seed[i, j]
-        for ii in range(max(i - 1, 0), min(i + 2, h)):
+        for ii in range(max(i - 1, 0), min(i + 2, h_rows)):
             for jj in range(max(j - 1, 0), min(j + 2, w)):
                 u = seed[ii, jj]
                 m = mask[ii, jj]
@@ -99,4 +107,7 @@ def reconstruct(seed, mask, queue, queued):
                         queue[tail] = ii * w + jj
                         tail = tail + 1 if tail + 1 < n else 0
                         count += 1
-    return seed
+    for i in range(h_rows):
+        for j in range(w):
+            out[i, j] = image[i, j] - seed[i, j] >= h
+    return out
