@@ -296,7 +296,7 @@ def split_segments(label_image, smoothed, smooth_noise, *, dip, min_area, first=
     out = label_image.astype(np.int32, copy=True)
     next_value = max(int(first), int(label_image.max()) + 1)
     parents = []
-    boxes = ndimage.find_objects(label_image)
+    boxes = _boxes(label_image, inside)
     values = np.flatnonzero(per_segment >= 2)
     flooded = _flood_segments(level, label_image, inside, peaks, values, boxes, min_area)
     for value, (parts, ids) in zip(values.tolist(), flooded, strict=True):
@@ -312,6 +312,34 @@ def split_segments(label_image, smoothed, smooth_noise, *, dip, min_area, first=
                 parents.append(value)
                 next_value += 1
     return out, np.array(parents, dtype=np.int64)
+
+
+def _boxes(label_image, where):
+    """``scipy.ndimage.find_objects(label_image)`` from the non-zero pixels.
+
+    ``where`` holds the flat indices of the non-zero pixels of
+    ``label_image``: their bounds per value, instead of a pass over every
+    pixel of the image.
+    """
+    width = label_image.shape[1]
+    flat = label_image.ravel()[where]
+    rows, cols = np.divmod(where, width)
+    n_values = int(flat.max(initial=0)) + 1
+    top = np.full(n_values, label_image.shape[0])
+    left = np.full(n_values, width)
+    bottom = np.full(n_values, -1)
+    right = np.full(n_values, -1)
+    np.minimum.at(top, flat, rows)
+    np.minimum.at(left, flat, cols)
+    np.maximum.at(bottom, flat, rows)
+    np.maximum.at(right, flat, cols)
+    return [
+        (slice(t, b + 1), slice(le, r + 1)) if b >= 0 else None
+        for t, b, le, r in zip(
+            top[1:].tolist(), bottom[1:].tolist(), left[1:].tolist(), right[1:].tolist(),
+            strict=True,
+        )
+    ]  # fmt: skip
 
 
 def _flood_segments(level, label_image, inside, peaks, values, boxes, min_area):
@@ -549,12 +577,12 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0):
     weight = 1.0 / band_unit**2
     next_value = max(int(first), int(label_image.max()) + 1)
     parents = []
-    boxes = ndimage.find_objects(label_image)
     # The pixels of every segment large enough, in raster order, with their
     # band values, luminosity and noise, gathered at once: per segment,
     # these calls cost more than the arithmetic on a few hundred pixels.
     flat = label_image.ravel()
     where = np.flatnonzero(flat)
+    boxes = _boxes(label_image, where)
     n_pixels = np.bincount(flat[where], minlength=len(boxes) + 1)
     where = where[n_pixels[flat[where]] >= 2 * min_area]
     where = where[np.argsort(flat[where], kind="stable")]

@@ -452,6 +452,15 @@ def test_touching_pairs_from_the_segments_pixels_are_those_of_every_pixel(seed):
     np.testing.assert_array_equal(saddle, [found[key] for key in sorted(found)])
 
 
+def test_boxes_are_find_objects():
+    from skimgcluster._deblend import _boxes
+
+    label_image, _ = _noisy_segments(2)
+    label_image[label_image == 3] = 0  # a value without pixels: None
+    for image in (label_image, label_image[:1], np.zeros((4, 5), dtype=int)):
+        assert _boxes(image, np.flatnonzero(image)) == ndimage.find_objects(image)
+
+
 def test_merge_segments_ignores_the_background_values():
     # Only the segments' pixels are sorted: what the background holds cannot
     # change the merges.
