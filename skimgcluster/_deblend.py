@@ -68,16 +68,18 @@ def _finite_or_low(values):
 def _label_colours(labels, points, n_values):
     """Mean colour features, their variance and pixel count per label value."""
     n_colour = points.shape[1] - 2
+    # Noise (label -1) falls in value 0, which holds no label: its sums are
+    # dropped rather than its points, whose copy cost more than the sums.
     value = labels + 1
-    ok = value > 0
-    value = value[ok]
-    colours = points[ok, 2:]
     count = np.bincount(value, minlength=n_values).astype(np.float64)
+    count[0] = 0.0
     mean = np.zeros((n_values, n_colour))
     var = np.zeros((n_values, n_colour))
     for c in range(n_colour):
-        s = np.bincount(value, colours[:, c], minlength=n_values)
-        s2 = np.bincount(value, colours[:, c] ** 2, minlength=n_values)
+        colour = points[:, 2 + c]
+        s = np.bincount(value, colour, minlength=n_values)
+        s2 = np.bincount(value, colour**2, minlength=n_values)
+        s[0] = s2[0] = 0.0
         with np.errstate(invalid="ignore", divide="ignore"):
             mean[:, c] = s / count
             var[:, c] = np.maximum(s2 / count - mean[:, c] ** 2, 0.0)
@@ -161,7 +163,8 @@ def merge_segments(
     flat = label_image.ravel()[where]
     values = _finite_or_low(smoothed.ravel()[where])
     peak = np.full(n_values, -np.inf)
-    np.maximum.at(peak, flat, values)
+    # In float64, the dtype of ``peak``: ufunc.at takes its fast loop.
+    np.maximum.at(peak, flat, values.astype(np.float64))
     peak[0] = -np.inf
     noise_at_peak = np.zeros(n_values)
     # The noise where each segment peaks (the noise map varies slowly): at
@@ -495,6 +498,10 @@ def _shelf_pack(heights, widths):
     return row0, col0, (y + shelf, width)
 
 
+# Rows of the image per block of :func:`band_noise_ratios`' search of sky pixels.
+_SKY_ROWS = 256
+
+
 def band_noise_ratios(maps, n_sky=20_000):
     """Relative noise of the smoothed bands, measured on sky pixels.
 
@@ -505,12 +512,22 @@ def band_noise_ratios(maps, n_sky=20_000):
     the footprint are those whose smoothed mean fell below the threshold:
     their spread is cut, but alike in every band.
     """
-    sky = np.flatnonzero(~maps.footprint.ravel() & np.isfinite(maps.luminosity.ravel()))
+    is_sky = ~maps.footprint & np.isfinite(maps.luminosity)
     n_bands = maps.image.shape[2]
-    if sky.size < 16:
+    n_pixels = np.count_nonzero(is_sky)
+    if n_pixels < 16:
         return np.ones(n_bands)
-    # An even stride, so that the result does not depend on a random stream.
-    sky = sky[:: max(1, sky.size // n_sky)]
+    # An even stride, so that the result does not depend on a random stream:
+    # ``np.flatnonzero(is_sky)[::step]``, found by blocks of rows without
+    # the indices of every sky pixel.
+    step = max(1, n_pixels // n_sky)
+    width = is_sky.shape[1]
+    sky, seen = [], 0
+    for top in range(0, is_sky.shape[0], _SKY_ROWS):
+        found = np.flatnonzero(is_sky[top : top + _SKY_ROWS])
+        sky.append(found[-seen % step :: step] + top * width)
+        seen += found.size
+    sky = np.concatenate(sky)
     rows, cols = np.divmod(sky, maps.luminosity.shape[1])
     values = maps.band_values(rows, cols)
     mad = np.median(np.abs(values - np.median(values, axis=0)), axis=0)

@@ -572,6 +572,32 @@ def _one_segment_colour_test(rows, cols, bands, noise_map, raw, snr, bright, wei
     return spectra, peaks, np.sqrt(moment @ np.linalg.solve(cov, moment))
 
 
+@pytest.mark.parametrize("n_sky", [20_000, 500, 37])
+def test_band_noise_ratios_by_blocks_of_rows_are_those_of_all_rows(n_sky, monkeypatch):
+    # The stride of sky pixels crosses the blocks' edges: the same pixels as
+    # one search of the whole image.
+    from skimgcluster import _deblend
+
+    components = [(30, 40, 60.0, 3.0, RED), (50, 80, 40.0, 4.0, BLUE)]
+    image = _colour_image(components, 1, shape=(80, 120))
+    sampler = LuminositySampler(analysis_threshold=1.5).fit(image)
+    data, quantum = check_image(image)
+    maps = sampler._analyse(data, quantum, None)
+    got = _deblend.band_noise_ratios(maps, n_sky)
+    monkeypatch.setattr(_deblend, "_SKY_ROWS", 7)
+    by_blocks = _deblend.band_noise_ratios(maps, n_sky)
+    monkeypatch.setattr(_deblend, "_SKY_ROWS", 10**6)
+    whole = _deblend.band_noise_ratios(maps, n_sky)
+    sky = np.flatnonzero(~maps.footprint.ravel() & np.isfinite(maps.luminosity.ravel()))
+    sky = sky[:: max(1, sky.size // n_sky)]
+    rows, cols = np.divmod(sky, maps.luminosity.shape[1])
+    values = maps.band_values(rows, cols)
+    mad = np.median(np.abs(values - np.median(values, axis=0)), axis=0)
+    np.testing.assert_array_equal(whole, mad / np.sqrt(np.mean(mad**2)))
+    np.testing.assert_array_equal(by_blocks, whole)
+    np.testing.assert_array_equal(got, whole)
+
+
 def test_colour_test_of_all_segments_at_once_is_each_segments_own():
     # The first stage of the colour split runs on all segments' pixels with
     # grouped sums; it must give each segment what its own pixels give.
