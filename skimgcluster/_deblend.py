@@ -372,16 +372,20 @@ def _flood_segments(level, label_image, inside, peaks, values, boxes, min_area):
     # straddle two segments): the pairs of segment and peak, in increasing
     # order, so that one count of the flooded mosaic gives every part's area.
     peak = peaks.ravel()[where]
-    on = np.flatnonzero(peak)
     n_ids = int(peaks.max()) + 1
-    pairs = np.unique(seg[on].astype(np.int64) * n_ids + peak[on])
+    key = seg.astype(np.int64) * n_ids + peak
+    pairs = np.unique(key[peak > 0])
+    mark = np.where(peak > 0, np.searchsorted(pairs, key) + 1, 0)
     pair_peak = np.concatenate([[0], pairs % n_ids])
     pair_owner = np.concatenate([[-1], position[pairs // n_ids] - 1])
     bounds = np.searchsorted(pair_owner, np.arange(values.size + 1))
-    # Segments with two equal levels: one sort of all their pixels.
-    order = np.lexsort((lev, seg))
-    seg, lev = seg[order], lev[order]
-    tied = set(seg[1:][(seg[1:] == seg[:-1]) & (lev[1:] == lev[:-1])].tolist())
+    k_of = position[seg] - 1  # each pixel's index into values
+    # Segments with two equal levels: ``np.lexsort((lev, seg))``, as a stable
+    # sort by level then one by segment (by radix in 8 or 16 bits).
+    order = np.argsort(lev, kind="stable")
+    order = order[np.argsort(k_of[order].astype(np.min_scalar_type(values.size)), kind="stable")]
+    by_seg, by_lev = seg[order], lev[order]
+    tied = set(by_seg[1:][(by_seg[1:] == by_seg[:-1]) & (by_lev[1:] == by_lev[:-1])].tolist())
     pending = [v for v in values.tolist() if v not in tied]
     for value in tied:
         box = boxes[value - 1]
@@ -390,26 +394,23 @@ def _flood_segments(level, label_image, inside, peaks, values, boxes, min_area):
         done[value] = _flood_alone(-level[box], markers, mask, min_area)
     active = np.ones(pair_peak.size, dtype=bool)
     active[0] = False
+    rows, cols = np.divmod(where, label_image.shape[1])
     while pending:
         dy, dx, shape = _pack_boxes([boxes[v - 1] for v in pending])
+        # Every pending segment's pixels into its place, at once.
+        shift_y = np.zeros(values.size, dtype=np.intp)
+        shift_x = np.zeros(values.size, dtype=np.intp)
+        is_pending = np.zeros(values.size, dtype=bool)
+        k_pending = position[pending] - 1
+        shift_y[k_pending], shift_x[k_pending], is_pending[k_pending] = dy, dx, True
+        now = np.flatnonzero(is_pending[k_of])
+        m_rows, m_cols = rows[now] + shift_y[k_of[now]], cols[now] + shift_x[k_of[now]]
         mosaic = np.zeros(shape)
+        mosaic[m_rows, m_cols] = -lev[now]
         mask = np.zeros(shape, dtype=bool)
+        mask[m_rows, m_cols] = True
         seeds = np.zeros(shape, dtype=np.int32)
-        places = []
-        for value, y, x in zip(pending, dy.tolist(), dx.tolist(), strict=True):
-            box = boxes[value - 1]
-            place = (slice(box[0].start + y, box[0].stop + y),
-                     slice(box[1].start + x, box[1].stop + x))  # fmt: skip
-            own = label_image[box] == value
-            mosaic[place] = np.where(own, -level[box], 0.0)
-            mask[place] = own
-            # The segment's pair ids, in the order of its peaks' ids.
-            k = position[value] - 1
-            ids = pair_peak[bounds[k] : bounds[k + 1]]
-            marks = bounds[k] + np.searchsorted(ids, peaks[box])
-            seeds[place] = np.where(own & (peaks[box] > 0), marks, 0)
-            places.append(place)
-        seeds[~active[seeds]] = 0
+        seeds[m_rows, m_cols] = np.where(active[mark[now]], mark[now], 0)
         flooded = watershed(mosaic, seeds, mask=mask)
         area = np.bincount(flooded.ravel(), minlength=pair_peak.size)
         # Each round drops at least one marker of a segment that goes again:
@@ -419,9 +420,12 @@ def _flood_segments(level, label_image, inside, peaks, values, boxes, min_area):
         n_small = np.bincount(pair_owner[small], minlength=values.size)
         again = (n_small > 0) & (n_small < n_active)
         active[small & again[pair_owner]] = False
-        for value, place in zip(pending, places, strict=True):
+        for value, y, x in zip(pending, dy.tolist(), dx.tolist(), strict=True):
             k = position[value] - 1
             if not again[k]:
+                box = boxes[value - 1]
+                place = (slice(box[0].start + y, box[0].stop + y),
+                         slice(box[1].start + x, box[1].stop + x))  # fmt: skip
                 ids = bounds[k] + np.flatnonzero(active[bounds[k] : bounds[k + 1]])
                 done[value] = (pair_peak[flooded[place]], pair_peak[ids])
         pending = [v for v in pending if again[position[v] - 1]]
