@@ -606,7 +606,10 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0):
     boxes = _boxes(label_image, where)
     n_pixels = np.bincount(flat[where], minlength=len(boxes) + 1)
     where = where[n_pixels[flat[where]] >= 2 * min_area]
-    where = where[np.argsort(flat[where], kind="stable")]
+    # By segment, in raster order within each (a stable sort, by radix when
+    # the values fit in 16 bits).
+    key = flat[where].astype(np.min_scalar_type(n_pixels.size))
+    where = where[np.argsort(key, kind="stable")]
     stops = np.cumsum(np.where(n_pixels >= 2 * min_area, n_pixels, 0))
     all_rows, all_cols = np.divmod(where, label_image.shape[1])
     all_bands = maps.band_values(all_rows, all_cols)
