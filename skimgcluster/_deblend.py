@@ -432,6 +432,39 @@ def _flood_segments(level, label_image, inside, peaks, values, boxes, min_area):
     return [done[value] for value in values.tolist()]
 
 
+def _flood_boxes(boxes, images, markers, masks):
+    """``watershed(image, markers, mask=mask)`` of each box (its image, markers and mask).
+
+    Those whose image holds no two equal values inside the mask flood side
+    by side in one mosaic (:func:`_pack_boxes`), for the reason
+    :func:`_flood_segments` gives; the others flood alone.
+    """
+    floods = [None] * len(boxes)
+    shared = []
+    for j, (image, mask) in enumerate(zip(images, masks, strict=True)):
+        inner = image[mask]
+        if np.unique(inner).size == inner.size:
+            shared.append(j)
+        else:
+            floods[j] = watershed(image, markers[j], mask=masks[j])
+    if shared:
+        dy, dx, shape = _pack_boxes([boxes[j] for j in shared])
+        mosaic = np.zeros(shape)
+        seeds = np.zeros(shape, dtype=np.int32)
+        inside = np.zeros(shape, dtype=bool)
+        places = []
+        for j, y, x in zip(shared, dy.tolist(), dx.tolist(), strict=True):
+            box = boxes[j]
+            place = (slice(box[0].start + y, box[0].stop + y),
+                     slice(box[1].start + x, box[1].stop + x))  # fmt: skip
+            mosaic[place], seeds[place], inside[place] = images[j], markers[j], masks[j]
+            places.append(place)
+        flooded = watershed(mosaic, seeds, mask=inside)
+        for j, place in zip(shared, places, strict=True):
+            floods[j] = flooded[place]
+    return floods
+
+
 def _flood_alone(image, markers, mask, min_area):
     """The parts of one segment, as :func:`_flood_segments` finds them."""
     while True:  # each round drops at least one marker
@@ -630,6 +663,11 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0):
         flat[where], values, all_rows, all_cols, all_bands, all_noise, all_total, all_snr,
         all_bright, maps, weight, band_unit,
     )  # fmt: skip
+    # The cuts are made one after the other (a part may go to a touching
+    # segment that an earlier cut changed), but their floods depend on the
+    # input alone: first the seeds of every cut, then their floods side by
+    # side in one mosaic.
+    cuts, to_flood = [], []
     for i in np.flatnonzero(stage.dipole >= z).tolist():
         value = int(values[i])
         box = boxes[value - 1]
@@ -668,7 +706,15 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0):
             seed = region[rows[peak[k]], cols[peak[k]]]
             markers[region == seed] = k + 1
         level = np.where(mask, np.nan_to_num(smoothed[box], nan=0.0), -np.inf)
-        parts = watershed(-np.where(mask, level, 0.0), markers, mask=mask)
+        cuts.append((value, box, rows, cols, peak, unmix, mask, level))
+        to_flood.append((-np.where(mask, level, 0.0), markers))
+    floods = _flood_boxes(
+        [cut[1] for cut in cuts], [image for image, _ in to_flood],
+        [markers for _, markers in to_flood], [cut[6] for cut in cuts],
+    )  # fmt: skip
+    for (value, box, rows, cols, peak, unmix, mask, level), parts in zip(
+        cuts, floods, strict=True
+    ):
         area = np.bincount(parts.ravel(), minlength=3)[1:3]
         if area.min() < min_area:
             continue

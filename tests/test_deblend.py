@@ -681,6 +681,33 @@ def test_segments_flooded_in_one_mosaic_are_each_flooded_alone(seed, quantum):
     assert n_cut >= 2
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_boxes_flooded_in_one_mosaic_are_each_flooded_alone(seed):
+    # Some images rounded so that they hold equal values: those flood alone.
+    from skimage.segmentation import watershed
+
+    from skimgcluster._deblend import _flood_boxes
+
+    label_image, smoothed = _noisy_segments(seed, shape=(160, 200), n_sources=40)
+    boxes = ndimage.find_objects(label_image)
+    rng = np.random.default_rng(seed)
+    images, markers, masks = [], [], []
+    for value, box in enumerate(boxes, start=1):
+        mask = label_image[box] == value
+        image = np.where(mask, -smoothed[box], 0.0)
+        if value % 3 == 0:
+            image = np.round(image)
+        seeds = np.zeros(mask.shape, dtype=np.int32)
+        rows, cols = np.nonzero(mask)
+        picked = rng.choice(rows.size, size=min(3, rows.size), replace=False)
+        seeds[rows[picked], cols[picked]] = np.arange(1, picked.size + 1)
+        images.append(image), markers.append(seeds), masks.append(mask)
+    floods = _flood_boxes(boxes, images, markers, masks)
+    assert len(floods) == len(boxes) > 10
+    for image, seeds, mask, parts in zip(images, markers, masks, floods, strict=True):
+        np.testing.assert_array_equal(parts, watershed(image, seeds, mask=mask))
+
+
 def _h_maxima_mask(level, inside, h):
     from skimage.morphology import h_maxima
 
