@@ -712,9 +712,7 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0):
         [cut[1] for cut in cuts], [image for image, _ in to_flood],
         [markers for _, markers in to_flood], [cut[6] for cut in cuts],
     )  # fmt: skip
-    for (value, box, rows, cols, peak, unmix, mask, level), parts in zip(
-        cuts, floods, strict=True
-    ):
+    for (value, box, rows, cols, peak, unmix, mask, level), parts in zip(cuts, floods, strict=True):
         area = np.bincount(parts.ravel(), minlength=3)[1:3]
         if area.min() < min_area:
             continue
