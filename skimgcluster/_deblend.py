@@ -285,12 +285,13 @@ def split_segments(label_image, smoothed, smooth_noise, *, dip, min_area, first=
     floor = float(inner.min())
     level = np.full(label_image.shape, min(floor, 0.0), dtype=inner.dtype)
     level.reshape(-1)[inside] = inner
-    peaks, n_peaks = ndimage.label(_h_maxima(level, dip), structure=np.ones((3, 3)))
+    maxima = _h_maxima(level, dip)
+    peaks, n_peaks = ndimage.label(maxima, structure=np.ones((3, 3)))
     if n_peaks < 2:
         return label_image.astype(np.int32, copy=False), no_parts
     # The segment of every peak (the lowest value under it, as a peak may
     # straddle two touching segments), and the segments that hold more than one.
-    on_peak = np.flatnonzero(peaks)
+    on_peak = np.flatnonzero(maxima)
     owner = np.full(n_peaks + 1, np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(owner, peaks.ravel()[on_peak], label_image.ravel()[on_peak].astype(np.int64))
     owner = owner[1:]
