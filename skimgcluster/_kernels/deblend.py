@@ -56,30 +56,37 @@ def h_maxima(image, h, resolution, seed, queue, queued, out):
     head = 0
     tail = 0
     for i in range(h_rows - 1, -1, -1):
+        down = i < h_rows - 1
         for j in range(w - 1, -1, -1):
             m = mask[i, j]
             v = seed[i, j]
+            left = j > 0
+            right = j < w - 1
             if v < m:
-                if i < h_rows - 1:
-                    if j > 0:
+                if down:
+                    if left:
                         v = max(v, seed[i + 1, j - 1])
                     v = max(v, seed[i + 1, j])
-                    if j < w - 1:
+                    if right:
                         v = max(v, seed[i + 1, j + 1])
-                if j < w - 1:
+                if right:
                     v = max(v, seed[i, j + 1])
                 v = min(v, m)
                 seed[i, j] = v
             # A later neighbour this pixel can still raise starts the flood.
             rise = False
-            if j < w - 1:
+            if right:
                 u = seed[i, j + 1]
                 rise = u < v and u < mask[i, j + 1]
-            if i < h_rows - 1 and not rise:
-                for jj in range(max(j - 1, 0), min(j + 2, w)):
-                    u = seed[i + 1, jj]
-                    if u < v and u < mask[i + 1, jj]:
-                        rise = True
+            if down:
+                if left:
+                    u = seed[i + 1, j - 1]
+                    rise |= u < v and u < mask[i + 1, j - 1]
+                u = seed[i + 1, j]
+                rise |= u < v and u < mask[i + 1, j]
+                if right:
+                    u = seed[i + 1, j + 1]
+                    rise |= u < v and u < mask[i + 1, j + 1]
             if rise:
                 queue[tail] = i * w + j
                 queued[i, j] = True
