@@ -490,12 +490,14 @@ def _h_maxima(level, h):
     reconstruction sorts every pixel of the image, which on a large field
     took most of the deblending's time (and it crashes on an infinite value).
     """
-    if h > np.ptp(level):
+    lowest, highest = level.min(), level.max()
+    if h > highest - lowest:  # np.ptp(level), as skimage tests it
         return np.zeros(level.shape, dtype=bool)
     dtype = level.dtype.type
     index = np.int32 if level.size < 2**31 else np.int64
     return h_maxima(
-        level, dtype(h), dtype(2 * np.finfo(dtype).resolution), np.empty_like(level),
+        level, dtype(h), dtype(2 * np.finfo(dtype).resolution), lowest, highest,
+        np.empty_like(level),
         np.empty(level.size, dtype=index), np.zeros(level.shape, dtype=bool),
         np.empty(level.shape, dtype=bool),
     )  # fmt: skip

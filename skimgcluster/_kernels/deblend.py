@@ -7,7 +7,7 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def h_maxima(image, h, resolution, seed, queue, queued, out):
+def h_maxima(image, h, resolution, lowest, highest, seed, queue, queued, out):
     """``skimage.morphology.h_maxima(image, h) > 0`` of a float image, into ``out``.
 
     skimage's steps: the image lowered by ``h`` and by ``resolution * |image|``
@@ -22,7 +22,17 @@ def h_maxima(image, h, resolution, seed, queue, queued, out):
     dilations, whatever the algorithm, and only takes maxima and minima of
     the values: skimage's result to the bit, without its sort of every
     pixel. ``image`` must be finite and its range at least ``h`` (skimage
-    returns no maxima otherwise). ``seed`` is scratch space of the image's
+    returns no maxima otherwise), ``lowest`` and ``highest`` its least and
+    greatest values.
+
+    The reconstruction is at least ``c = min(s, lowest)`` everywhere, ``s``
+    the seed of the highest pixel: a path from that pixel to any other never
+    falls below ``lowest``. And it takes maxima: that of the seed raised to
+    ``c`` everywhere is the same. Raised so, the pixels at the image's
+    lowest value (the background of a field's segments, most of a large
+    image) are at their mask from the start, and the scans pass over them.
+
+    ``seed`` is scratch space of the image's
     shape and dtype, ``queue`` of ``image.size`` integers able to hold
     ``image.size - 1``, ``queued`` of the image's shape, all False; ``out``
     is an array of bool of the image's shape.
@@ -36,12 +46,13 @@ def h_maxima(image, h, resolution, seed, queue, queued, out):
     mask = image
     h_rows, w = image.shape
     n = image.size
+    floor = min(highest - h - resolution * abs(highest), lowest)
     # The seed, raised along the raster scan. A pixel at its mask cannot
     # rise: the scans skip its neighbours.
     for i in range(h_rows):
         for j in range(w):
             m = mask[i, j]
-            v = m - h - resolution * abs(m)
+            v = max(m - h - resolution * abs(m), floor)
             if v < m:
                 if i > 0:
                     if j > 0:
@@ -73,7 +84,10 @@ def h_maxima(image, h, resolution, seed, queue, queued, out):
                     v = max(v, seed[i, j + 1])
                 v = min(v, m)
                 seed[i, j] = v
-            # A later neighbour this pixel can still raise starts the flood.
+            # A later neighbour this pixel can still raise starts the flood
+            # (none is below the floor).
+            if v <= floor:
+                continue
             rise = False
             if right:
                 u = seed[i, j + 1]
