@@ -60,6 +60,15 @@ def _touching_pairs(label_image, smoothed, where):
     return a[last], b[last], v[last]
 
 
+def _segment_pixels(label_image):
+    """``np.flatnonzero(label_image)``, searched in a boolean image.
+
+    NumPy finds the non-zero entries of an array of bool about three times
+    as fast as those of an array of integers, which pays for the comparison.
+    """
+    return np.flatnonzero(label_image != 0)
+
+
 def _finite_or_low(values):
     """``values`` with ``-inf`` where they are not finite."""
     return np.where(np.isfinite(values), values, -np.inf)
@@ -156,7 +165,7 @@ def merge_segments(
         return new_value
     # Only the segments' pixels: the background (value 0) has no peak and
     # touches nothing.
-    where = np.flatnonzero(label_image)
+    where = _segment_pixels(label_image)
     a, b, saddle = _touching_pairs(label_image, smoothed, where)
     if a.size == 0:
         return new_value
@@ -272,7 +281,7 @@ def split_segments(label_image, smoothed, smooth_noise, *, dip, min_area, first=
         The value of the segment each new part was cut from, in the order
         of the new values.
     """
-    inside = np.flatnonzero(label_image)
+    inside = _segment_pixels(label_image)
     no_parts = np.empty(0, dtype=np.int64)
     if inside.size == 0:
         return label_image.astype(np.int32, copy=False), no_parts
@@ -638,7 +647,7 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0):
     # band values, luminosity and noise, gathered at once: per segment,
     # these calls cost more than the arithmetic on a few hundred pixels.
     flat = label_image.ravel()
-    where = np.flatnonzero(flat)
+    where = _segment_pixels(label_image)
     boxes = _boxes(label_image, where)
     n_pixels = np.bincount(flat[where], minlength=len(boxes) + 1)
     where = where[n_pixels[flat[where]] >= 2 * min_area]
