@@ -707,6 +707,7 @@ class ImageSegmenter(BaseEstimator):
         n_clustered = int(labels.max(initial=-1)) + 1
         first_new = max(int(label_image.max()), n_clustered) + 1
         colour_pairs = None
+        pixel = _pixel_of(points, label_image.shape)
         label_image, parents = split_segments(
             label_image, smoothed, smooth_noise, dip=self.deblend_dip, min_area=self.min_area,
             first=first_new,
@@ -724,7 +725,6 @@ class ImageSegmenter(BaseEstimator):
             )
             parents = np.concatenate([parents, colour_parents])
             # Points in pixels given to a touching segment take its label.
-            pixel = _pixel_of(points, label_image.shape)
             value = label_image.ravel()[pixel]
             given = value != before.ravel()[pixel]
             given &= (value > 0) & (value < first_new) & (labels >= 0)
@@ -735,7 +735,7 @@ class ImageSegmenter(BaseEstimator):
             # The points of a part split off take its label; a part that holds
             # no point goes back to its segment, so every value of the label
             # image is the label of some points.
-            value = label_image.ravel()[_pixel_of(points, label_image.shape)]
+            value = label_image.ravel()[pixel]
             moved = (value >= first_new) & (labels >= 0)
             held = np.bincount(value[moved] - first_new, minlength=parents.size) > 0
             if not held.all():
@@ -745,7 +745,7 @@ class ImageSegmenter(BaseEstimator):
                 # parents come before their parts.
                 for j, parent in enumerate(parents):
                     back[first_new + j] = renumbered[j] if held[j] else back[parent]
-                label_image = back[label_image].astype(np.int32)
+                label_image = back.astype(np.int32)[label_image]
                 value = back[value]
                 if colour_pairs is not None:
                     colour_pairs = back[colour_pairs]
@@ -772,7 +772,7 @@ class ImageSegmenter(BaseEstimator):
         final = np.zeros(new_value.size, dtype=np.int64)
         final[kept] = np.arange(1, kept.size + 1)
         final = final[new_value]
-        label_image = final[label_image].astype(np.int32)
+        label_image = final.astype(np.int32)[label_image]
         labels = final[labels + 1] - 1
         cluster_labels = np.where(cluster_labels >= 0, final[cluster_labels + 1] - 1, -1)
         return label_image, labels, cluster_labels, int(final[: n_clustered + 1].max())
