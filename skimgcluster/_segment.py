@@ -8,7 +8,9 @@ from scipy import ndimage
 from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.utils.validation import check_is_fitted
 
+from ._background import gaussian_kernel, smooth_nan_as_zero
 from ._clusterer import AstroLinkClusterer
+from ._clusterer import compile_kernels as compile_clusterer_kernels
 from ._deblend import colour_split_segments, merge_segments, split_segments
 from ._labels import labels_to_image
 from ._sampler import LuminositySampler
@@ -812,6 +814,23 @@ class ImageSegmenter(BaseEstimator):
         from .metrics import detection_f1_score
 
         return detection_f1_score(self.predict(X), list(y))
+
+
+def compile_kernels():
+    """Compile and cache the kernels a segmentation runs after its sampling.
+
+    Those of the clusterer (:func:`._clusterer.compile_kernels`), then the
+    labelling's flood and the smoothing the deblending reads, on small
+    inputs of the dtypes a segmentation passes them. The process started by
+    :func:`._astrolink.compile_in_background` runs it while a first
+    segmentation in a new environment compiles the sampler's kernels.
+    """
+    compile_clusterer_kernels()
+    footprint = np.zeros((8, 8), dtype=bool)
+    footprint[2:6, 2:6] = True
+    points = np.array([[3.0, 3.0, 1.0], [4.0, 4.0, 1.0]])
+    labels_to_image(np.array([0, 0]), points, footprint.shape, footprint=footprint)
+    smooth_nan_as_zero(np.zeros(footprint.shape, dtype=np.float32), gaussian_kernel(1.0))
 
 
 def _segment_signature():

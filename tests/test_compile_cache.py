@@ -157,22 +157,29 @@ def test_no_compiling_process_when_cached_busy_or_opted_out(monkeypatch):
 
 
 def test_compiling_process_compiles_what_a_segmentation_loads():
-    # The kernels compile_kernels fits with are those of the sampler's points:
-    # float64 densities and uint32 neighbours for the aggregation.
+    # compile_kernels must compile the kernels a segmentation runs after its
+    # sampling with the very signatures it loads (float64 densities and uint32
+    # neighbours for the aggregation, int32 seeds for the flood, the float32
+    # luminosity for the smoothing), whatever the image's dtype; a signature
+    # of its own would be compiled for nothing.
+    from skimgcluster import segment
     from skimgcluster._astrolink import _cache_is_cold
-    from skimgcluster._clusterer import compile_kernels
     from skimgcluster._kernels.astrolink import kruskal_aggregate
-    from skimgcluster._sampler import LuminositySampler
+    from skimgcluster._kernels.labels import flood
+    from skimgcluster._kernels.neighbors import query_part
+    from skimgcluster._kernels.smoothing import smooth_part
+    from skimgcluster._segment import compile_kernels
 
     rng = np.random.default_rng(0)
     image = rng.normal(10, 1, (64, 64, 3))
     image[20:30, 20:30] += 50
-    points = LuminositySampler(n_samples=2000, random_state=0).fit_transform(image)
-    assert points.dtype == np.float64 and points.flags.c_contiguous
+    for data in (image, np.clip(image * 4, 0, 255).astype(np.uint8)):
+        segment(data, random_state=0)
+    kernels = (kruskal_aggregate, query_part, flood, smooth_part)
+    loaded = [list(kernel.signatures) for kernel in kernels]
+    assert all(len(signatures) == 1 for signatures in loaded)
     compile_kernels()
-    from numba import float64, uint32
-
-    assert kruskal_aggregate.signatures == [(float64[::1], uint32[:, ::1])]
+    assert [list(kernel.signatures) for kernel in kernels] == loaded
     assert not _cache_is_cold()
 
 
