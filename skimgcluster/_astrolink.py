@@ -26,6 +26,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import threading
 import warnings
 
 import numpy as np
@@ -525,13 +526,24 @@ _BACKGROUND_ENV = "SKIMGCLUSTER_BACKGROUND_COMPILE"
 # Longest wait for that process before compiling here instead (seconds).
 _COMPILE_WAIT = 600
 
-# Freezing the objects the imports made spares the compiler's collections
-# (and the final one at exit, which the waiting process sits through) from
-# walking them again and again: about 1 s of a 14 s compile, measured.
-_COMPILE_SCRIPT = (
-    "import gc; from skimgcluster._segment import compile_kernels; "
-    "gc.freeze(); compile_kernels(); gc.freeze()"
-)
+# The compiling process: the clustering's kernels first, then one line on its
+# stdout (what the waiting process reads), then those of the rest of a
+# segmentation, which the waiting process loads if they are cached by the time
+# it needs them and compiles itself otherwise. Freezing the objects the
+# imports made spares the compiler's collections (and the last one, at exit)
+# from walking them again and again: about 1 s of a 14 s compile, measured.
+_COMPILE_SCRIPT = """
+import gc
+from skimgcluster import _clusterer, _segment
+gc.freeze()
+_clusterer.compile_kernels()
+try:
+    print("clustering kernels compiled", flush=True)
+except OSError:  # the waiting process is gone: compile the rest all the same
+    pass
+_segment.compile_kernels()
+gc.freeze()
+"""
 
 
 def _cache_is_cold():
@@ -571,10 +583,12 @@ def compile_in_background():
     free), if this process is a ``multiprocessing`` child or the compiling
     process itself, or if the environment variable
     ``SKIMGCLUSTER_BACKGROUND_COMPILE`` is ``0``. Else it starts, once per
-    process, ``python -c`` running :func:`._segment.compile_kernels` and returns at
-    once; :meth:`CachedAstroLink.run` waits for it, then loads the kernels
-    from the cache. On two cores a first run then compiles AstroLink's
-    kernels while the sampler's compile and run here.
+    process, ``python -c`` running :func:`._clusterer.compile_kernels`, then
+    :func:`._segment.compile_kernels`, and returns at once;
+    :meth:`CachedAstroLink.run` waits until the first is done, then loads
+    the clustering's kernels from the cache. On two cores a first run then
+    compiles AstroLink's kernels while the sampler's compile and run here,
+    and those of the labelling and the deblending while it clusters.
     """
     global _compiling
     if _compiling is not None or os.environ.get(_BACKGROUND_ENV) == "0":
@@ -600,24 +614,33 @@ def compile_in_background():
             cwd=here,
             env=env,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
     except OSError:  # no way to start a process: compile here when needed
         _compiling = False
 
 
+def _read_line(pipe):
+    """Read one line of ``pipe`` (or to its end), then close it."""
+    with pipe:
+        pipe.readline()
+
+
 def _wait_for_compilation():
-    """Wait for the process of :func:`compile_in_background`, if one runs."""
+    """Wait until the process of :func:`compile_in_background` has cached the clustering's kernels.
+
+    That is, until it writes its line or ends, whichever comes first; it
+    goes on with the kernels of the rest of a segmentation on its own.
+    """
     global _waited
     if _compiling and not _waited:
         # Only once: after a timeout, compile here; the other process goes
         # on on its own (and stays referenced, so it is never left unwaited).
         _waited = True
-        try:
-            _compiling.wait(timeout=_COMPILE_WAIT)
-        except subprocess.TimeoutExpired:
-            pass
+        reader = threading.Thread(target=_read_line, args=(_compiling.stdout,), daemon=True)
+        reader.start()
+        reader.join(timeout=_COMPILE_WAIT)
 
 
 compile_in_background()

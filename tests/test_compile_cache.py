@@ -113,8 +113,25 @@ def test_cold_cache_starts_one_compiling_process(cold_cache, monkeypatch):
     _astrolink.compile_in_background()
     assert _astrolink._compiling is process  # once per process
     _astrolink._wait_for_compilation()
-    assert process.returncode == 0
     assert _astrolink._waited
+    assert process.wait(timeout=600) == 0
+
+
+def test_clustering_waits_for_the_line_not_for_the_end(cold_cache, monkeypatch):
+    # The compiling process goes on with the kernels of the rest of a
+    # segmentation after its line: the clustering need not wait for those.
+    _astrolink = cold_cache
+    script = "import time; print('clustering kernels compiled', flush=True); time.sleep(600)"
+    monkeypatch.setattr(_astrolink, "_COMPILE_SCRIPT", script)
+    _astrolink.compile_in_background()
+    process = _astrolink._compiling
+    try:
+        _astrolink._wait_for_compilation()
+        assert process.poll() is None  # still running
+    finally:
+        process.kill()
+        process.wait(timeout=60)
+        process.stdout.close()
 
 
 def test_compiling_process_imports_this_package_from_any_working_folder(
@@ -133,7 +150,7 @@ def test_compiling_process_imports_this_package_from_any_working_folder(
     monkeypatch.setattr(_astrolink, "_COMPILE_SCRIPT", check)
     _astrolink.compile_in_background()
     _astrolink._wait_for_compilation()
-    assert _astrolink._compiling.returncode == 0
+    assert _astrolink._compiling.wait(timeout=600) == 0
 
 
 def test_no_compiling_process_when_cached_busy_or_opted_out(monkeypatch):
@@ -157,8 +174,8 @@ def test_no_compiling_process_when_cached_busy_or_opted_out(monkeypatch):
 
 
 def test_compiling_process_compiles_what_a_segmentation_loads():
-    # compile_kernels must compile the kernels a segmentation runs after its
-    # sampling with the very signatures it loads (float64 densities and uint32
+    # The compiling process must compile the kernels a segmentation runs
+    # after its sampling with the very signatures it loads (float64 densities and uint32
     # neighbours for the aggregation, int32 seeds for the flood, the float32
     # luminosity for the smoothing), whatever the image's dtype; a signature
     # of its own would be compiled for nothing.
@@ -167,6 +184,7 @@ def test_compiling_process_compiles_what_a_segmentation_loads():
     from skimgcluster._kernels.astrolink import kruskal_aggregate
     from skimgcluster._kernels.labels import flood
     from skimgcluster._kernels.neighbors import query_part
+    from skimgcluster._clusterer import compile_kernels as compile_clustering
     from skimgcluster._kernels.smoothing import smooth_part
     from skimgcluster._segment import compile_kernels
 
@@ -178,6 +196,7 @@ def test_compiling_process_compiles_what_a_segmentation_loads():
     kernels = (kruskal_aggregate, query_part, flood, smooth_part)
     loaded = [list(kernel.signatures) for kernel in kernels]
     assert all(len(signatures) == 1 for signatures in loaded)
+    compile_clustering()
     compile_kernels()
     assert [list(kernel.signatures) for kernel in kernels] == loaded
     assert not _cache_is_cold()
