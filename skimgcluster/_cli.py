@@ -600,7 +600,7 @@ def _segment_command(args, progress):
     # compiles those the run needs after its sampling from now on, while the
     # imports, the checks and the reading go on here; it does nothing once
     # they are cached, and the run's result does not depend on it.
-    from ._astrolink import compile_in_background
+    from ._compiling import compile_in_background
 
     compile_in_background()
     # Everything that can be refused is checked first: the output folder and

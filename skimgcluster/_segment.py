@@ -821,7 +821,7 @@ def compile_kernels():
     The labelling's flood and the smoothing the deblending reads first, on
     small inputs of the dtypes a segmentation passes them, then whatever
     else a segmentation of a small image compiles. The process started by
-    :func:`._astrolink.compile_in_background` runs it once the clustering's
+    :func:`._compiling.compile_in_background` runs it once the clustering's
     kernels are cached, while a first segmentation in a new environment
     clusters; by then that segmentation has cached the sampler's kernels,
     which the small one loads.

@@ -90,43 +90,43 @@ def test_read_only_install_caches_in_the_user_folder(tmp_path):
 
 @pytest.fixture
 def cold_cache(monkeypatch):
-    """``_astrolink`` as in a new environment with a core free: no process started yet."""
-    from skimgcluster import _astrolink
+    """``_compiling`` as in a new environment with a core free: no process started yet."""
+    from skimgcluster import _compiling as compiling
 
-    monkeypatch.setattr(_astrolink, "_compiling", None)
-    monkeypatch.setattr(_astrolink, "_waited", False)
-    monkeypatch.setattr(_astrolink, "_cache_is_cold", lambda: True)
-    monkeypatch.setattr(_astrolink, "_idle_cores", lambda: 1.0)
-    monkeypatch.delenv(_astrolink._BACKGROUND_ENV, raising=False)
-    return _astrolink
+    monkeypatch.setattr(compiling, "_compiling", None)
+    monkeypatch.setattr(compiling, "_waited", False)
+    monkeypatch.setattr(compiling, "_cache_is_cold", lambda: True)
+    monkeypatch.setattr(compiling, "_idle_cores", lambda: 1.0)
+    monkeypatch.delenv(compiling._BACKGROUND_ENV, raising=False)
+    return compiling
 
 
 def test_cold_cache_starts_one_compiling_process(cold_cache, monkeypatch):
-    _astrolink = cold_cache
+    compiling = cold_cache
     # The child fails unless it is marked as the compiling process (which
     # must not start another one).
-    check = f"import os, sys; sys.exit(os.environ['{_astrolink._BACKGROUND_ENV}'] != '0')"
-    monkeypatch.setattr(_astrolink, "_COMPILE_SCRIPT", check)
-    _astrolink.compile_in_background()
-    process = _astrolink._compiling
+    check = f"import os, sys; sys.exit(os.environ['{compiling._BACKGROUND_ENV}'] != '0')"
+    monkeypatch.setattr(compiling, "_COMPILE_SCRIPT", check)
+    compiling.compile_in_background()
+    process = compiling._compiling
     assert isinstance(process, subprocess.Popen)
-    _astrolink.compile_in_background()
-    assert _astrolink._compiling is process  # once per process
-    _astrolink._wait_for_compilation()
-    assert _astrolink._waited
+    compiling.compile_in_background()
+    assert compiling._compiling is process  # once per process
+    compiling.wait_for_compilation()
+    assert compiling._waited
     assert process.wait(timeout=600) == 0
 
 
 def test_clustering_waits_for_the_line_not_for_the_end(cold_cache, monkeypatch):
     # The compiling process goes on with the kernels of the rest of a
     # segmentation after its line: the clustering need not wait for those.
-    _astrolink = cold_cache
+    compiling = cold_cache
     script = "import time; print('clustering kernels compiled', flush=True); time.sleep(600)"
-    monkeypatch.setattr(_astrolink, "_COMPILE_SCRIPT", script)
-    _astrolink.compile_in_background()
-    process = _astrolink._compiling
+    monkeypatch.setattr(compiling, "_COMPILE_SCRIPT", script)
+    compiling.compile_in_background()
+    process = compiling._compiling
     try:
-        _astrolink._wait_for_compilation()
+        compiling.wait_for_compilation()
         assert process.poll() is None  # still running
     finally:
         process.kill()
@@ -141,36 +141,36 @@ def test_compiling_process_imports_this_package_from_any_working_folder(
     # them: the compiling process must import the package this process
     # imported (numba caches kernels by their source path), not the copy in
     # the working folder.
-    _astrolink = cold_cache
+    compiling = cold_cache
     (tmp_path / "skimgcluster").mkdir()
     (tmp_path / "skimgcluster" / "__init__.py").write_text("")
     monkeypatch.chdir(tmp_path)
     here = skimgcluster.__file__
     check = f"import sys, skimgcluster; sys.exit(skimgcluster.__file__ != {here!r})"
-    monkeypatch.setattr(_astrolink, "_COMPILE_SCRIPT", check)
-    _astrolink.compile_in_background()
-    _astrolink._wait_for_compilation()
-    assert _astrolink._compiling.wait(timeout=600) == 0
+    monkeypatch.setattr(compiling, "_COMPILE_SCRIPT", check)
+    compiling.compile_in_background()
+    compiling.wait_for_compilation()
+    assert compiling._compiling.wait(timeout=600) == 0
 
 
 def test_no_compiling_process_when_cached_busy_or_opted_out(monkeypatch):
-    from skimgcluster import _astrolink
+    from skimgcluster import _compiling as compiling
 
-    monkeypatch.setattr(_astrolink, "_compiling", None)
-    monkeypatch.delenv(_astrolink._BACKGROUND_ENV, raising=False)
-    monkeypatch.setattr(_astrolink, "_idle_cores", lambda: 1.0)
-    monkeypatch.setattr(_astrolink, "_cache_is_cold", lambda: False)
-    _astrolink.compile_in_background()
-    assert _astrolink._compiling is None
-    monkeypatch.setattr(_astrolink, "_cache_is_cold", lambda: True)
-    monkeypatch.setattr(_astrolink, "_idle_cores", lambda: 0.2)  # every core busy
-    _astrolink.compile_in_background()
-    assert _astrolink._compiling is None
-    monkeypatch.setattr(_astrolink, "_idle_cores", lambda: 1.0)
-    monkeypatch.setattr(_astrolink, "_cache_is_cold", lambda: True)
-    monkeypatch.setenv(_astrolink._BACKGROUND_ENV, "0")
-    _astrolink.compile_in_background()
-    assert _astrolink._compiling is None
+    monkeypatch.setattr(compiling, "_compiling", None)
+    monkeypatch.delenv(compiling._BACKGROUND_ENV, raising=False)
+    monkeypatch.setattr(compiling, "_idle_cores", lambda: 1.0)
+    monkeypatch.setattr(compiling, "_cache_is_cold", lambda: False)
+    compiling.compile_in_background()
+    assert compiling._compiling is None
+    monkeypatch.setattr(compiling, "_cache_is_cold", lambda: True)
+    monkeypatch.setattr(compiling, "_idle_cores", lambda: 0.2)  # every core busy
+    compiling.compile_in_background()
+    assert compiling._compiling is None
+    monkeypatch.setattr(compiling, "_idle_cores", lambda: 1.0)
+    monkeypatch.setattr(compiling, "_cache_is_cold", lambda: True)
+    monkeypatch.setenv(compiling._BACKGROUND_ENV, "0")
+    compiling.compile_in_background()
+    assert compiling._compiling is None
 
 
 def test_compiling_process_compiles_what_a_segmentation_loads():
@@ -180,7 +180,7 @@ def test_compiling_process_compiles_what_a_segmentation_loads():
     # luminosity for the smoothing), whatever the image's dtype; a signature
     # of its own would be compiled for nothing.
     from skimgcluster import segment
-    from skimgcluster._astrolink import _cache_is_cold
+    from skimgcluster._compiling import _cache_is_cold
     from skimgcluster._kernels.astrolink import kruskal_aggregate
     from skimgcluster._kernels.labels import flood
     from skimgcluster._kernels.neighbors import query_part
