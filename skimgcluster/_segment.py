@@ -8,6 +8,7 @@ from scipy import ndimage
 from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.utils.validation import check_is_fitted
 
+from ._background import gaussian_kernel, smooth_nan_as_zero
 from ._clusterer import AstroLinkClusterer
 from ._deblend import colour_split_segments, merge_segments, split_segments
 from ._labels import labels_to_image
@@ -812,6 +813,30 @@ class ImageSegmenter(BaseEstimator):
         from .metrics import detection_f1_score
 
         return detection_f1_score(self.predict(X), list(y))
+
+
+def compile_kernels():
+    """Compile and cache the kernels a segmentation runs after its clustering.
+
+    The labelling's flood and the smoothing the deblending reads first, on
+    small inputs of the dtypes a segmentation passes them, then whatever
+    else a segmentation of a small image compiles. The process started by
+    :func:`._compiling.compile_in_background` runs it once the clustering's
+    kernels are cached, while a first segmentation in a new environment
+    clusters; by then that segmentation has cached the sampler's kernels,
+    which the small one loads.
+    """
+    footprint = np.zeros((8, 8), dtype=bool)
+    footprint[2:6, 2:6] = True
+    points = np.array([[3.0, 3.0, 1.0], [4.0, 4.0, 1.0]])
+    labels_to_image(np.array([0, 0]), points, footprint.shape, footprint=footprint)
+    smooth_nan_as_zero(np.zeros(footprint.shape, dtype=np.float32), gaussian_kernel(1.0))
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:64, :64]
+    image = rng.normal(10, 1, (64, 64, 3))
+    for y, x in ((20, 22), (24, 27), (44, 40)):
+        image += 40 * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / 8)[..., None]
+    segment(image, random_state=0)
 
 
 def _segment_signature():
