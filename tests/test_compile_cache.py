@@ -175,13 +175,14 @@ def test_no_compiling_process_when_cached_busy_or_opted_out(monkeypatch):
 
 def test_compiling_process_compiles_what_a_segmentation_loads():
     # The compiling process must compile the kernels a segmentation runs
-    # after its sampling with the very signatures it loads (float64 densities and uint32
-    # neighbours for the aggregation, int32 seeds for the flood, the float32
-    # luminosity for the smoothing), whatever the image's dtype; a signature
-    # of its own would be compiled for nothing.
+    # after its sampling with the very signatures it loads (float64 densities
+    # and uint32 neighbours for the aggregation, int32 seeds for the flood,
+    # float32 levels for the h-maxima and the smoothing), whatever the image's
+    # dtype; a signature of its own would be compiled for nothing.
     from skimgcluster import segment
     from skimgcluster._compiling import _cache_is_cold
     from skimgcluster._kernels.astrolink import kruskal_aggregate
+    from skimgcluster._kernels.deblend import h_maxima
     from skimgcluster._kernels.labels import flood
     from skimgcluster._kernels.neighbors import query_part
     from skimgcluster._clusterer import compile_kernels as compile_clustering
@@ -189,11 +190,13 @@ def test_compiling_process_compiles_what_a_segmentation_loads():
     from skimgcluster._segment import compile_kernels
 
     rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:64, :64]
     image = rng.normal(10, 1, (64, 64, 3))
-    image[20:30, 20:30] += 50
+    for y, x in ((20, 22), (25, 28), (44, 40)):  # a blended pair: the deblending splits
+        image += 40 * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / 8)[..., None]
     for data in (image, np.clip(image * 4, 0, 255).astype(np.uint8)):
         segment(data, random_state=0)
-    kernels = (kruskal_aggregate, query_part, flood, smooth_part)
+    kernels = (kruskal_aggregate, query_part, flood, h_maxima, smooth_part)
     loaded = [list(kernel.signatures) for kernel in kernels]
     assert all(len(signatures) == 1 for signatures in loaded)
     compile_clustering()
