@@ -816,8 +816,8 @@ class ImageSegmenter(BaseEstimator):
 def compile_kernels():
     """Compile and cache the kernels a segmentation runs after its clustering.
 
-    The labelling's flood, the deblending's h-maxima and the smoothing it
-    reads first, in the order a segmentation needs them, on small inputs of
+    The labelling's flood, the smoothing the deblending reads and its
+    h-maxima first, in the order a segmentation needs them, on small inputs of
     the dtypes it passes them; then whatever else a segmentation of a small
     image compiles. The process started by
     :func:`._compiling.compile_in_background` runs it once the clustering's
@@ -829,6 +829,7 @@ def compile_kernels():
     footprint[2:6, 2:6] = True
     points = np.array([[3.0, 3.0, 1.0], [4.0, 4.0, 1.0]])
     labels_to_image(np.array([0, 0]), points, footprint.shape, footprint=footprint)
+    smooth_nan_as_zero(np.zeros(footprint.shape, dtype=np.float32), gaussian_kernel(1.0))
     yy, xx = np.mgrid[:8, :8]
     level = 50 * (
         np.exp(-((yy - 3) ** 2 + (xx - 2) ** 2) / 2) + np.exp(-((yy - 4) ** 2 + (xx - 5) ** 2) / 2)
@@ -837,7 +838,6 @@ def compile_kernels():
         footprint.astype(np.int32), level.astype(np.float32), np.ones(level.shape, np.float32),
         dip=ImageSegmenter().deblend_dip, min_area=1,
     )  # fmt: skip
-    smooth_nan_as_zero(np.zeros(footprint.shape, dtype=np.float32), gaussian_kernel(1.0))
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[:64, :64]
     image = rng.normal(10, 1, (64, 64, 3))

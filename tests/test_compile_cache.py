@@ -180,12 +180,12 @@ def test_compiling_process_compiles_what_a_segmentation_loads():
     # float32 levels for the h-maxima and the smoothing), whatever the image's
     # dtype; a signature of its own would be compiled for nothing.
     from skimgcluster import segment
+    from skimgcluster._clusterer import compile_kernels as compile_clustering
     from skimgcluster._compiling import _cache_is_cold
     from skimgcluster._kernels.astrolink import kruskal_aggregate
     from skimgcluster._kernels.deblend import h_maxima
     from skimgcluster._kernels.labels import flood
     from skimgcluster._kernels.neighbors import query_part
-    from skimgcluster._clusterer import compile_kernels as compile_clustering
     from skimgcluster._kernels.smoothing import smooth_part
     from skimgcluster._segment import compile_kernels
 
