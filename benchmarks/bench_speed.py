@@ -21,7 +21,9 @@ machine) and its peak memory above what the process held before the case started
    ``segment(skimage.data.hubble_deep_field(), random_state=0)``, in a new process whose
    numba cache is an empty folder (``NUMBA_CACHE_DIR``), as in a fresh environment, so
    every kernel is compiled; then in a second process that loads them from that cache.
-   Wall time of the whole process, its import and its ``segment`` call;
+   Wall time of the whole process, its import and its ``segment`` call. Then the same
+   for the README's command, ``skimgcluster segment --output DIR`` (its figure and
+   catalog included), with a cache of its own;
 6. ``stages`` (``--stages 100000,1000000``): for each number of points, the sampler on
    the field and AstroLink's stages of ``AstroLinkClusterer.fit`` one by one on its
    points (neighbours and densities, aggregation, significances, extraction), then
@@ -128,27 +130,39 @@ print(t1 - t0, t2 - t1, result.n_sources)
 
 
 def first_result():
-    """The quick start in a new process with an empty numba cache, then again."""
+    """The quick start in a new process with an empty numba cache, then again.
+
+    Twice over: as the API (``FIRST_RESULT``) and as the README's command,
+    ``skimgcluster segment --output DIR`` (``python -m skimgcluster``), each
+    with a cache of its own. Also returns the load average before each run:
+    with less than half a core idle the compiling process is not started.
+    """
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     out = {}
-    with tempfile.TemporaryDirectory() as cache:
-        env["NUMBA_CACHE_DIR"] = cache
-        for run in ("fresh", "cached"):
-            start = time.perf_counter()
-            # Run from the cache folder: ``python -c`` puts the working directory
-            # first on sys.path, where a checkout would shadow the package tested.
-            done = subprocess.run(
-                [sys.executable, "-c", FIRST_RESULT],
-                env=env,
-                cwd=cache,
-                capture_output=True,
-                text=True,
-            )
-            wall = time.perf_counter() - start
-            if done.returncode:
-                raise RuntimeError(done.stderr)
-            imp, seg, n = done.stdout.split()
-            out[run] = {"wall": wall, "import": float(imp), "segment": float(seg), "n": int(n)}
+    for kind in ("api", "command"):
+        with tempfile.TemporaryDirectory() as cache:
+            env["NUMBA_CACHE_DIR"] = cache
+            for run in ("fresh", "cached"):
+                if kind == "api":
+                    cmd = [sys.executable, "-c", FIRST_RESULT]
+                else:
+                    output = os.path.join(cache, f"hubble_out_{run}")
+                    cmd = [sys.executable, "-m", "skimgcluster", "segment", "--output", output]
+                load = os.getloadavg()[0]
+                start = time.perf_counter()
+                # Run from the cache folder: ``python -c`` puts the working directory
+                # first on sys.path, where a checkout would shadow the package tested.
+                done = subprocess.run(cmd, env=env, cwd=cache, capture_output=True, text=True)
+                wall = time.perf_counter() - start
+                if done.returncode:
+                    raise RuntimeError(done.stderr)
+                if kind == "api":
+                    imp, seg, n = done.stdout.split()
+                    times = {"import": float(imp), "segment": float(seg), "n": int(n)}
+                else:  # "found N sources in T s -> DIR"
+                    words = done.stdout.split()
+                    times = {"n": int(words[1]), "reported": float(words[4])}
+                out[kind, run] = {"wall": wall, "load": load, **times}
     return out
 
 
@@ -303,12 +317,19 @@ def main():
     if args.first_result:
         for _ in range(args.repeat):
             times = first_result()
-            fresh, cached = times["fresh"], times["cached"]
+            fresh, cached = times["api", "fresh"], times["api", "cached"]
             print(
-                f"first result, empty numba cache: {fresh['wall']:.1f} s wall (import "
-                f"{fresh['import']:.1f} s, segment {fresh['segment']:.1f} s); next process: "
-                f"{cached['wall']:.1f} s (import {cached['import']:.1f} s, segment "
-                f"{cached['segment']:.1f} s); {fresh['n']} sources"
+                f"first result (API), empty numba cache: {fresh['wall']:.1f} s wall (import "
+                f"{fresh['import']:.1f} s, segment {fresh['segment']:.1f} s; load "
+                f"{fresh['load']:.1f}); next process: {cached['wall']:.1f} s (import "
+                f"{cached['import']:.1f} s, segment {cached['segment']:.1f} s); "
+                f"{fresh['n']} sources"
+            )
+            fresh, cached = times["command", "fresh"], times["command", "cached"]
+            print(
+                f"first result (skimgcluster segment --output DIR), empty numba cache: "
+                f"{fresh['wall']:.1f} s wall (load {fresh['load']:.1f}); next process: "
+                f"{cached['wall']:.1f} s; {fresh['n']} sources"
             )
         print()
     field_paths(args.size)

@@ -9,8 +9,8 @@ and cluster extraction run AstroLink's own code) and changes only that glue:
 * every numba kernel is re-wrapped with ``cache=True`` so a second process
   loads the machine code from disk instead of compiling it again; while that
   cache is empty, importing this module starts one process that compiles them
-  into it (:func:`compile_in_background`), so that a fresh environment
-  compiles AstroLink's kernels and the sampler's at the same time;
+  into it (:func:`._compiling.compile_in_background`), so that a fresh
+  environment compiles AstroLink's kernels and the sampler's at the same time;
 * ``__init__`` stores already validated parameters and touches no global state
   (the caller sets the numba thread count around :meth:`run`);
 * messages go to the ``skimgcluster`` logger and warnings, never to stdout;
@@ -22,10 +22,6 @@ and cluster extraction run AstroLink's own code) and changes only that glue:
 """
 
 import logging
-import multiprocessing
-import os
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -36,6 +32,7 @@ from scipy.special import betainc
 from scipy.stats import beta, norm
 from sklearn.exceptions import ConvergenceWarning
 
+from ._compiling import compile_in_background, wait_for_compilation
 from ._kernels.astrolink import (
     beta_fit_start,
     cached,
@@ -481,7 +478,7 @@ class CachedAstroLink(AstroLink):
 
     def run(self):
         """Run AstroLink's stages; tiny data give the root cluster only."""
-        _wait_for_compilation()
+        wait_for_compilation()
         if self.n_samples <= self.k_den or self.n_samples < 3:
             self.degenerate_ = (
                 f"n_samples={self.n_samples} is too few for k_den={self.k_den} "
@@ -511,107 +508,6 @@ class CachedAstroLink(AstroLink):
         self.groups_sigs = np.empty((0, 2))
         self.pFit = np.array([np.nan, np.nan])
         self.tree_ = None
-
-
-# The process started by compile_in_background (None: none was started;
-# False: none could be), and whether run() has waited for it already.
-_compiling = None
-_waited = False
-
-# Environment variable that marks the compiling process (which must not start
-# another one), and that a user can set to 0 to never start one.
-_BACKGROUND_ENV = "SKIMGCLUSTER_BACKGROUND_COMPILE"
-
-# Longest wait for that process before compiling here instead (seconds).
-_COMPILE_WAIT = 600
-
-_COMPILE_SCRIPT = "from skimgcluster._clusterer import compile_kernels; compile_kernels()"
-
-
-def _cache_is_cold():
-    """True if the aggregation kernel has no disk cache yet.
-
-    Reads numba's private cache attributes; anything unexpected counts as
-    not cold.
-    """
-    dispatcher = kruskal_aggregate
-    try:
-        index = dispatcher._cache._cache_file._index_path
-    except AttributeError:
-        return False
-    return not os.path.exists(index)
-
-
-def _idle_cores():
-    """Cores of this process's machine that the last minute's load left idle."""
-    try:
-        n_cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        n_cores = os.cpu_count() or 1
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # no load average (Windows): count this process
-        load = 1.0
-    return n_cores - load
-
-
-def compile_in_background():
-    """Compile the clustering kernels into the disk cache in another process.
-
-    Does nothing if the cache already holds them, if the load average leaves
-    less than half a core idle besides this process (a second process then
-    only slows the first down: measured 55 s against 47 s for a first result
-    on two cores busy with other work, and 32 s against 41 s with a core
-    free), if this process is a ``multiprocessing`` child or the compiling
-    process itself, or if the environment variable
-    ``SKIMGCLUSTER_BACKGROUND_COMPILE`` is ``0``. Else it starts, once per
-    process, ``python -c`` running :func:`._clusterer.compile_kernels` and returns at
-    once; :meth:`CachedAstroLink.run` waits for it, then loads the kernels
-    from the cache. On two cores a first run then compiles AstroLink's
-    kernels while the sampler's compile and run here.
-    """
-    global _compiling
-    if _compiling is not None or os.environ.get(_BACKGROUND_ENV) == "0":
-        return
-    if multiprocessing.parent_process() is not None or not _cache_is_cold():
-        return
-    # This process itself counts for up to one in the load average.
-    if _idle_cores() < 0.5:
-        return
-    env = dict(os.environ)
-    env[_BACKGROUND_ENV] = "0"
-    # The child imports this very package, wherever it was imported from:
-    # numba keys its disk cache by the kernels' source path, so a copy found
-    # first would cache kernels this process never loads. ``python -c`` puts
-    # its working folder first on sys.path, where a checkout of the sources
-    # (the quick start runs from one) would shadow an installed package, so
-    # the child also runs from the folder that holds this package.
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH")) if p)
-    try:
-        _compiling = subprocess.Popen(
-            [sys.executable, "-c", _COMPILE_SCRIPT],
-            cwd=here,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    except OSError:  # no way to start a process: compile here when needed
-        _compiling = False
-
-
-def _wait_for_compilation():
-    """Wait for the process of :func:`compile_in_background`, if one runs."""
-    global _waited
-    if _compiling and not _waited:
-        # Only once: after a timeout, compile here; the other process goes
-        # on on its own (and stays referenced, so it is never left unwaited).
-        _waited = True
-        try:
-            _compiling.wait(timeout=_COMPILE_WAIT)
-        except subprocess.TimeoutExpired:
-            pass
 
 
 compile_in_background()

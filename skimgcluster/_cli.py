@@ -596,6 +596,13 @@ def _figure(name, image, result):
 
 
 def _segment_command(args, progress):
+    # In a new environment (no compiled kernels cached yet) a second process
+    # compiles those the run needs after its sampling from now on, while the
+    # imports, the checks and the reading go on here; it does nothing once
+    # they are cached, and the run's result does not depend on it.
+    from ._compiling import compile_in_background
+
+    compile_in_background()
     # Everything that can be refused is checked first: the output folder and
     # what is in its way, the inputs, the formats; then the image is read.
     args.fits_input = _check_inputs(args)
@@ -654,6 +661,7 @@ def _run(args, progress, image, mask, params):
         progress(f"{name} {detail}".strip())
 
     tile_size = "auto" if args.tile_size is None else args.tile_size
+    _freeze_heap()
     with _dask_cluster(args, progress), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = segment(
@@ -736,9 +744,37 @@ def main(argv=None):
         return 130
 
 
+def _freeze_heap(at_exit=False):
+    """Exempt the objects alive now from the garbage collector's full passes.
+
+    The command's imports leave a few hundred thousand long-lived objects
+    that every full collection walks: while kernels compile (which makes
+    garbage at a high rate) and once more when the interpreter exits.
+    Frozen (``gc.freeze``), they are skipped; what is made later is
+    collected as usual. Measured on the Hubble Deep Field: about 0.8 s
+    less at exit, and 1-3 s less CPU in a first run. Only in the process
+    :func:`run` owns (never in a caller of :func:`main`); before the exit
+    (``at_exit``) everything is frozen, before that only once, after the
+    imports, so that no garbage of one image of a batch is kept for the
+    rest of it.
+    """
+    import gc
+
+    if _HEAP["owned"] and (at_exit or not _HEAP["frozen"]):
+        _HEAP["frozen"] = True
+        gc.freeze()
+
+
+# Whether run() owns this process, and whether _freeze_heap has frozen the
+# imports' objects in it.
+_HEAP = {"owned": False, "frozen": False}
+
+
 def run():
     """Run the command line as the process: exit with its status."""
+    _HEAP["owned"] = True
     status = main()
+    _freeze_heap(at_exit=True)
     if status == 130:
         # Python ends a process whose KeyboardInterrupt went through some
         # C-level calls (imports, runpy) by the signal itself (status -2),

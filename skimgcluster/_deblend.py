@@ -18,31 +18,36 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy import ndimage
-from skimage.morphology import h_maxima
 from skimage.segmentation import watershed
+
+from ._kernels.deblend import h_maxima
 
 __all__ = ["colour_split_segments", "merge_segments", "split_segments"]
 
 
-def _touching_pairs(label_image, smoothed):
+def _touching_pairs(label_image, smoothed, where):
     """Pairs of touching labels and the level at which they join.
 
     Returns ``(a, b, saddle)``: for every pair of distinct non-zero values
     ``a < b`` of 4-connected neighbouring pixels, the highest value over
-    their common boundary of the lower of the two smoothed pixel values.
+    their common boundary of the lower of the two smoothed pixel values
+    (``-inf`` where not finite). ``where`` holds the flat indices of the
+    non-zero pixels: the pairs are found from them and their right and
+    lower neighbours, not from every pixel of the image.
     """
+    height, width = label_image.shape
+    flat = label_image.ravel()
+    level = smoothed.ravel()
     a_parts, b_parts, v_parts = [], [], []
-    for first, second in (
-        (label_image[:, :-1], label_image[:, 1:]),
-        (label_image[:-1, :], label_image[1:, :]),
-    ):
-        s1 = smoothed[: first.shape[0], : first.shape[1]]
-        s2 = smoothed[-first.shape[0] :, -first.shape[1] :]
-        edge = (first != second) & (first > 0) & (second > 0)
-        a, b = first[edge], second[edge]
+    for step, has_next in ((1, where % width < width - 1), (width, where < (height - 1) * width)):
+        first = where[has_next]
+        second = first + step
+        a, b = flat[first], flat[second]
+        edge = (a != b) & (b > 0)
+        a, b, first, second = a[edge], b[edge], first[edge], second[edge]
         a_parts.append(np.minimum(a, b))
         b_parts.append(np.maximum(a, b))
-        v_parts.append(np.minimum(s1[edge], s2[edge]))
+        v_parts.append(np.minimum(_finite_or_low(level[first]), _finite_or_low(level[second])))
     a = np.concatenate(a_parts).astype(np.int64)
     b = np.concatenate(b_parts).astype(np.int64)
     v = np.concatenate(v_parts).astype(np.float64)
@@ -55,19 +60,35 @@ def _touching_pairs(label_image, smoothed):
     return a[last], b[last], v[last]
 
 
+def _segment_pixels(label_image):
+    """``np.flatnonzero(label_image)``, searched in a boolean image.
+
+    NumPy finds the non-zero entries of an array of bool about three times
+    as fast as those of an array of integers, which pays for the comparison.
+    """
+    return np.flatnonzero(label_image != 0)
+
+
+def _finite_or_low(values):
+    """``values`` with ``-inf`` where they are not finite."""
+    return np.where(np.isfinite(values), values, -np.inf)
+
+
 def _label_colours(labels, points, n_values):
     """Mean colour features, their variance and pixel count per label value."""
     n_colour = points.shape[1] - 2
+    # Noise (label -1) falls in value 0, which holds no label: its sums are
+    # dropped rather than its points, whose copy cost more than the sums.
     value = labels + 1
-    ok = value > 0
-    value = value[ok]
-    colours = points[ok, 2:]
     count = np.bincount(value, minlength=n_values).astype(np.float64)
+    count[0] = 0.0
     mean = np.zeros((n_values, n_colour))
     var = np.zeros((n_values, n_colour))
     for c in range(n_colour):
-        s = np.bincount(value, colours[:, c], minlength=n_values)
-        s2 = np.bincount(value, colours[:, c] ** 2, minlength=n_values)
+        colour = points[:, 2 + c]
+        s = np.bincount(value, colour, minlength=n_values)
+        s2 = np.bincount(value, colour**2, minlength=n_values)
+        s[0] = s2[0] = 0.0
         with np.errstate(invalid="ignore", divide="ignore"):
             mean[:, c] = s / count
             var[:, c] = np.maximum(s2 / count - mean[:, c] ** 2, 0.0)
@@ -142,23 +163,26 @@ def merge_segments(
     new_value = np.arange(n_values)
     if n_values <= 2:
         return new_value
-    smoothed = np.where(np.isfinite(smoothed), smoothed, -np.inf)
-    a, b, saddle = _touching_pairs(label_image, smoothed)
+    # Only the segments' pixels: the background (value 0) has no peak and
+    # touches nothing.
+    where = _segment_pixels(label_image)
+    a, b, saddle = _touching_pairs(label_image, smoothed, where)
     if a.size == 0:
         return new_value
-    # Only the segments' pixels: the background (value 0) has no peak, and
-    # sorting every pixel of a large image costs more than the rest together.
-    where = np.flatnonzero(label_image)
     flat = label_image.ravel()[where]
-    values = smoothed.ravel()[where]
+    values = _finite_or_low(smoothed.ravel()[where])
     peak = np.full(n_values, -np.inf)
-    np.maximum.at(peak, flat, values)
+    # In float64, the dtype of ``peak``: ufunc.at takes its fast loop.
+    np.maximum.at(peak, flat, values.astype(np.float64))
     peak[0] = -np.inf
     noise_at_peak = np.zeros(n_values)
-    # The noise where each segment peaks: the noise map varies slowly.
-    order = np.lexsort((values, flat))
-    last = np.r_[flat[order][1:] != flat[order][:-1], True]
-    noise_at_peak[flat[order][last]] = smooth_noise.ravel()[where][order][last]
+    # The noise where each segment peaks (the noise map varies slowly): at
+    # its last pixel in raster order holding the peak value.
+    at_peak = np.flatnonzero(values == peak[flat])
+    last = np.full(n_values, -1)
+    np.maximum.at(last, flat[at_peak], at_peak)
+    held = last >= 0
+    noise_at_peak[held] = smooth_noise.ravel()[where[last[held]]]
     use_colour = colour_z is not None and points.shape[1] > 2
     if use_colour:
         mean, var, count = _label_colours(labels, points, n_values)
@@ -257,20 +281,26 @@ def split_segments(label_image, smoothed, smooth_noise, *, dip, min_area, first=
         The value of the segment each new part was cut from, in the order
         of the new values.
     """
-    inside = label_image > 0
+    inside = _segment_pixels(label_image)
     no_parts = np.empty(0, dtype=np.int64)
-    if not inside.any():
+    if inside.size == 0:
         return label_image.astype(np.int32, copy=False), no_parts
+    # The segments' pixels only: they are a few percent of a large field.
     with np.errstate(divide="ignore", invalid="ignore"):
-        level = np.where(inside & np.isfinite(smoothed), smoothed / smooth_noise, 0.0)
-    floor = float(level[inside].min())
-    level = np.where(inside, level, min(floor, 0.0))
-    peaks, n_peaks = ndimage.label(_h_maxima(level, inside, dip), structure=np.ones((3, 3)))
+        inner = smoothed.ravel()[inside] / smooth_noise.ravel()[inside]
+    # No peak where the luminosity or its noise is not finite (or the noise
+    # is 0): the h-maxima need finite levels.
+    inner = np.where(np.isfinite(inner), inner, 0.0)
+    floor = float(inner.min())
+    level = np.full(label_image.shape, min(floor, 0.0), dtype=inner.dtype)
+    level.reshape(-1)[inside] = inner
+    maxima = _h_maxima(level, dip)
+    peaks, n_peaks = ndimage.label(maxima, structure=np.ones((3, 3)))
     if n_peaks < 2:
         return label_image.astype(np.int32, copy=False), no_parts
     # The segment of every peak (the lowest value under it, as a peak may
     # straddle two touching segments), and the segments that hold more than one.
-    on_peak = np.flatnonzero(peaks)
+    on_peak = np.flatnonzero(maxima)
     owner = np.full(n_peaks + 1, np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(owner, peaks.ravel()[on_peak], label_image.ravel()[on_peak].astype(np.int64))
     owner = owner[1:]
@@ -279,9 +309,9 @@ def split_segments(label_image, smoothed, smooth_noise, *, dip, min_area, first=
     out = label_image.astype(np.int32, copy=True)
     next_value = max(int(first), int(label_image.max()) + 1)
     parents = []
-    boxes = ndimage.find_objects(label_image)
+    boxes = _boxes(label_image, inside)
     values = np.flatnonzero(per_segment >= 2)
-    flooded = _flood_segments(level, label_image, peaks, values, boxes, min_area)
+    flooded = _flood_segments(level, label_image, inside, peaks, values, boxes, min_area)
     for value, (parts, ids) in zip(values.tolist(), flooded, strict=True):
         if ids.size < 2:
             continue
@@ -297,11 +327,41 @@ def split_segments(label_image, smoothed, smooth_noise, *, dip, min_area, first=
     return out, np.array(parents, dtype=np.int64)
 
 
-def _flood_segments(level, label_image, peaks, values, boxes, min_area):
+def _boxes(label_image, where):
+    """``scipy.ndimage.find_objects(label_image)`` from the non-zero pixels.
+
+    ``where`` holds the flat indices of the non-zero pixels of
+    ``label_image``: their bounds per value, instead of a pass over every
+    pixel of the image.
+    """
+    width = label_image.shape[1]
+    flat = label_image.ravel()[where]
+    rows, cols = np.divmod(where, width)
+    n_values = int(flat.max(initial=0)) + 1
+    top = np.full(n_values, label_image.shape[0])
+    left = np.full(n_values, width)
+    bottom = np.full(n_values, -1)
+    right = np.full(n_values, -1)
+    np.minimum.at(top, flat, rows)
+    np.minimum.at(left, flat, cols)
+    np.maximum.at(bottom, flat, rows)
+    np.maximum.at(right, flat, cols)
+    return [
+        (slice(t, b + 1), slice(le, r + 1)) if b >= 0 else None
+        for t, b, le, r in zip(
+            top[1:].tolist(), bottom[1:].tolist(), left[1:].tolist(), right[1:].tolist(),
+            strict=True,
+        )
+    ]  # fmt: skip
+
+
+def _flood_segments(level, label_image, inside, peaks, values, boxes, min_area):
     """The watershed parts of each segment of ``values`` about its peaks.
 
-    For each segment, the watershed of ``-level`` in its box from the
-    markers ``peaks`` inside it, dropping the markers of parts smaller than
+    ``inside`` holds the flat indices of the pixels of all segments (the
+    non-zero pixels of ``label_image``) in increasing order. For each
+    segment, the watershed of ``-level`` in its box from the markers
+    ``peaks`` inside it, dropping the markers of parts smaller than
     ``min_area`` and flooding again until none is (or all are). Returns,
     per segment, the parts in its box and their marker ids.
 
@@ -313,48 +373,106 @@ def _flood_segments(level, label_image, peaks, values, boxes, min_area):
     are flooded in the same order among others as alone, and get the same
     parts. Segments with equal levels flood alone.
     """
-    markers, done = {}, {}
-    for value in values.tolist():
-        box = boxes[value - 1]
-        markers[value] = np.where(label_image[box] == value, peaks[box], 0)
-    # Segments with two equal levels: one sort of all their pixels.
-    flat = label_image.ravel()
-    where = np.flatnonzero(np.isin(flat, values))
-    seg, lev = flat[where], level.ravel()[where]
-    order = np.lexsort((lev, seg))
-    seg, lev = seg[order], lev[order]
-    tied = set(seg[1:][(seg[1:] == seg[:-1]) & (lev[1:] == lev[:-1])].tolist())
+    done = {}
+    position = np.zeros(int(label_image.max()) + 1, dtype=np.intp)
+    position[values] = np.arange(1, values.size + 1)
+    where = inside[position[label_image.ravel()[inside]] > 0]
+    seg, lev = label_image.ravel()[where], level.ravel()[where]
+    # In the mosaic each segment's markers get ids of their own (a peak may
+    # straddle two segments): the pairs of segment and peak, in increasing
+    # order, so that one count of the flooded mosaic gives every part's area.
+    peak = peaks.ravel()[where]
+    n_ids = int(peaks.max()) + 1
+    key = seg.astype(np.int64) * n_ids + peak
+    pairs = np.unique(key[peak > 0])
+    mark = np.where(peak > 0, np.searchsorted(pairs, key) + 1, 0)
+    pair_peak = np.concatenate([[0], pairs % n_ids])
+    pair_owner = np.concatenate([[-1], position[pairs // n_ids] - 1])
+    bounds = np.searchsorted(pair_owner, np.arange(values.size + 1))
+    k_of = position[seg] - 1  # each pixel's index into values
+    # Segments with two equal levels: ``np.lexsort((lev, seg))``, as a stable
+    # sort by level then one by segment (by radix in 8 or 16 bits).
+    order = np.argsort(lev, kind="stable")
+    order = order[np.argsort(k_of[order].astype(np.min_scalar_type(values.size)), kind="stable")]
+    by_seg, by_lev = seg[order], lev[order]
+    tied = set(by_seg[1:][(by_seg[1:] == by_seg[:-1]) & (by_lev[1:] == by_lev[:-1])].tolist())
     pending = [v for v in values.tolist() if v not in tied]
     for value in tied:
         box = boxes[value - 1]
-        done[value] = _flood_alone(-level[box], markers[value], label_image[box] == value, min_area)
+        mask = label_image[box] == value
+        markers = np.where(mask, peaks[box], 0)
+        done[value] = _flood_alone(-level[box], markers, mask, min_area)
+    active = np.ones(pair_peak.size, dtype=bool)
+    active[0] = False
+    rows, cols = np.divmod(where, label_image.shape[1])
     while pending:
         dy, dx, shape = _pack_boxes([boxes[v - 1] for v in pending])
+        # Every pending segment's pixels into its place, at once.
+        shift_y = np.zeros(values.size, dtype=np.intp)
+        shift_x = np.zeros(values.size, dtype=np.intp)
+        is_pending = np.zeros(values.size, dtype=bool)
+        k_pending = position[pending] - 1
+        shift_y[k_pending], shift_x[k_pending], is_pending[k_pending] = dy, dx, True
+        now = np.flatnonzero(is_pending[k_of])
+        m_rows, m_cols = rows[now] + shift_y[k_of[now]], cols[now] + shift_x[k_of[now]]
         mosaic = np.zeros(shape)
+        mosaic[m_rows, m_cols] = -lev[now]
         mask = np.zeros(shape, dtype=bool)
+        mask[m_rows, m_cols] = True
         seeds = np.zeros(shape, dtype=np.int32)
-        places = []
+        seeds[m_rows, m_cols] = np.where(active[mark[now]], mark[now], 0)
+        flooded = watershed(mosaic, seeds, mask=mask)
+        area = np.bincount(flooded.ravel(), minlength=pair_peak.size)
+        # Each round drops at least one marker of a segment that goes again:
+        # those of its parts smaller than min_area, unless none or all are.
+        small = active & (area < min_area)
+        n_active = np.bincount(pair_owner[active], minlength=values.size)
+        n_small = np.bincount(pair_owner[small], minlength=values.size)
+        again = (n_small > 0) & (n_small < n_active)
+        active[small & again[pair_owner]] = False
         for value, y, x in zip(pending, dy.tolist(), dx.tolist(), strict=True):
-            box = boxes[value - 1]
+            k = position[value] - 1
+            if not again[k]:
+                box = boxes[value - 1]
+                place = (slice(box[0].start + y, box[0].stop + y),
+                         slice(box[1].start + x, box[1].stop + x))  # fmt: skip
+                ids = bounds[k] + np.flatnonzero(active[bounds[k] : bounds[k + 1]])
+                done[value] = (pair_peak[flooded[place]], pair_peak[ids])
+        pending = [v for v in pending if again[position[v] - 1]]
+    return [done[value] for value in values.tolist()]
+
+
+def _flood_boxes(boxes, images, markers, masks):
+    """``watershed(image, markers, mask=mask)`` of each box (its image, markers and mask).
+
+    Those whose image holds no two equal values inside the mask flood side
+    by side in one mosaic (:func:`_pack_boxes`), for the reason
+    :func:`_flood_segments` gives; the others flood alone.
+    """
+    floods = [None] * len(boxes)
+    shared = []
+    for j, (image, mask) in enumerate(zip(images, masks, strict=True)):
+        inner = image[mask]
+        if np.unique(inner).size == inner.size:
+            shared.append(j)
+        else:
+            floods[j] = watershed(image, markers[j], mask=masks[j])
+    if shared:
+        dy, dx, shape = _pack_boxes([boxes[j] for j in shared])
+        mosaic = np.zeros(shape)
+        seeds = np.zeros(shape, dtype=np.int32)
+        inside = np.zeros(shape, dtype=bool)
+        places = []
+        for j, y, x in zip(shared, dy.tolist(), dx.tolist(), strict=True):
+            box = boxes[j]
             place = (slice(box[0].start + y, box[0].stop + y),
                      slice(box[1].start + x, box[1].stop + x))  # fmt: skip
-            own = label_image[box] == value
-            mosaic[place] = np.where(own, -level[box], 0.0)
-            mask[place] = own
-            seeds[place] = markers[value]
+            mosaic[place], seeds[place], inside[place] = images[j], markers[j], masks[j]
             places.append(place)
-        flooded = watershed(mosaic, seeds, mask=mask)
-        again = []
-        for value, place in zip(pending, places, strict=True):
-            parts = flooded[place]
-            ids, small = _small_parts(parts, min_area)
-            if small is None:
-                done[value] = (parts, ids)
-            else:  # each round drops at least one marker
-                markers[value][np.isin(markers[value], small)] = 0
-                again.append(value)
-        pending = again
-    return [done[value] for value in values.tolist()]
+        flooded = watershed(mosaic, seeds, mask=inside)
+        for j, place in zip(shared, places, strict=True):
+            floods[j] = flooded[place]
+    return floods
 
 
 def _flood_alone(image, markers, mask, min_area):
@@ -374,56 +492,24 @@ def _small_parts(parts, min_area):
     return ids, (small if 0 < small.size < ids.size else None)
 
 
-def _h_maxima(level, inside, h, by_groups=None):
-    """``h_maxima(level, h) > 0``, computed around each group of segments.
+def _h_maxima(level, h):
+    """``skimage.morphology.h_maxima(level, h) > 0`` for a finite float image.
 
-    The grey reconstruction behind :func:`skimage.morphology.h_maxima`
-    sorts every pixel of the image, background included: on a large field
-    that is most of the deblending's time and memory. A path that leaves
-    an 8-connected group of ``inside`` pixels crosses the background, whose
-    level ``m`` is the lowest of the image, so it brings a pixel no more than
-    ``m``. When every inside pixel's seed (its level lowered by ``h``, and
-    by twice the float resolution of its value, as skimage lowers it) is at
-    least ``m``, that never raises the reconstruction of an inside pixel:
-    each group, padded with background, then has the h-maxima it has in
-    the whole image, and the background has none. Otherwise the whole
-    image is reconstructed.
-
-    ``level`` holds ``min(floor, 0)`` outside ``inside``, ``floor`` being
-    its lowest value inside, as :func:`split_segments` builds it. Both ways
-    give the same result; ``by_groups=None`` takes the one expected to be
-    faster (the groups when their mosaic is smaller than the image), ``True``
-    the groups whenever they give the same result.
+    With the kernel :func:`._kernels.deblend.h_maxima`: skimage's grey
+    reconstruction sorts every pixel of the image, which on a large field
+    took most of the deblending's time (and it crashes on an infinite value).
     """
-    floor = float(level[inside].min())
-    resolution = np.finfo(level.dtype).resolution
-    # ``floor > 0`` makes the background level 0; the margin over skimage's
-    # two resolutions keeps rounding on the safe side. Without background,
-    # h_maxima finds none when the image's range is below h, which a padded
-    # group would not reproduce.
-    if not floor * (1.0 - 4.0 * resolution) - h > 0.0 or inside.all():
-        return h_maxima(level, h) > 0
-    background = min(floor, 0.0)
-    groups, _ = ndimage.label(inside, structure=np.ones((3, 3)))
-    dy, dx, shape = _pack_boxes(ndimage.find_objects(groups))
-    if by_groups is None:
-        by_groups = shape[0] * shape[1] < level.size
-    if not by_groups:
-        return h_maxima(level, h) > 0
-    # The groups side by side in one mosaic, each in its box with its
-    # margin (so two groups are never neighbours) and the other groups'
-    # pixels of its box as background: one call of h_maxima instead of one
-    # a group, whose fixed cost was most of the time on a large field. The
-    # reconstruction is exact (it only compares values), so the mosaic
-    # gives each group what its own padded box gives.
-    rows, cols = np.nonzero(groups)
-    g = groups[rows, cols] - 1
-    m_rows, m_cols = rows + dy[g], cols + dx[g]
-    mosaic = np.full(shape, background, dtype=level.dtype)
-    mosaic[m_rows, m_cols] = level[rows, cols]
-    out = np.zeros(level.shape, dtype=bool)
-    out[rows, cols] = h_maxima(mosaic, h)[m_rows, m_cols] > 0
-    return out
+    lowest, highest = level.min(), level.max()
+    if h > highest - lowest:  # np.ptp(level), as skimage tests it
+        return np.zeros(level.shape, dtype=bool)
+    dtype = level.dtype.type
+    index = np.int32 if level.size < 2**31 else np.int64
+    return h_maxima(
+        level, dtype(h), dtype(2 * np.finfo(dtype).resolution), lowest, highest,
+        np.empty_like(level),
+        np.empty(level.size, dtype=index), np.zeros(level.shape, dtype=bool),
+        np.empty(level.shape, dtype=bool),
+    )  # fmt: skip
 
 
 def _pack_boxes(boxes):
@@ -461,6 +547,10 @@ def _shelf_pack(heights, widths):
     return row0, col0, (y + shelf, width)
 
 
+# Rows of the image per block of :func:`band_noise_ratios`' search of sky pixels.
+_SKY_ROWS = 256
+
+
 def band_noise_ratios(maps, n_sky=20_000):
     """Relative noise of the smoothed bands, measured on sky pixels.
 
@@ -471,12 +561,22 @@ def band_noise_ratios(maps, n_sky=20_000):
     the footprint are those whose smoothed mean fell below the threshold:
     their spread is cut, but alike in every band.
     """
-    sky = np.flatnonzero(~maps.footprint.ravel() & np.isfinite(maps.luminosity.ravel()))
+    is_sky = ~maps.footprint & np.isfinite(maps.luminosity)
     n_bands = maps.image.shape[2]
-    if sky.size < 16:
+    n_pixels = np.count_nonzero(is_sky)
+    if n_pixels < 16:
         return np.ones(n_bands)
-    # An even stride, so that the result does not depend on a random stream.
-    sky = sky[:: max(1, sky.size // n_sky)]
+    # An even stride, so that the result does not depend on a random stream:
+    # ``np.flatnonzero(is_sky)[::step]``, found by blocks of rows without
+    # the indices of every sky pixel.
+    step = max(1, n_pixels // n_sky)
+    width = is_sky.shape[1]
+    sky, seen = [], 0
+    for top in range(0, is_sky.shape[0], _SKY_ROWS):
+        found = np.flatnonzero(is_sky[top : top + _SKY_ROWS])
+        sky.append(found[-seen % step :: step] + top * width)
+        seen += found.size
+    sky = np.concatenate(sky)
     rows, cols = np.divmod(sky, maps.luminosity.shape[1])
     values = maps.band_values(rows, cols)
     mad = np.median(np.abs(values - np.median(values, axis=0)), axis=0)
@@ -543,15 +643,18 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0):
     weight = 1.0 / band_unit**2
     next_value = max(int(first), int(label_image.max()) + 1)
     parents = []
-    boxes = ndimage.find_objects(label_image)
     # The pixels of every segment large enough, in raster order, with their
     # band values, luminosity and noise, gathered at once: per segment,
     # these calls cost more than the arithmetic on a few hundred pixels.
     flat = label_image.ravel()
-    where = np.flatnonzero(flat)
+    where = _segment_pixels(label_image)
+    boxes = _boxes(label_image, where)
     n_pixels = np.bincount(flat[where], minlength=len(boxes) + 1)
     where = where[n_pixels[flat[where]] >= 2 * min_area]
-    where = where[np.argsort(flat[where], kind="stable")]
+    # By segment, in raster order within each (a stable sort, by radix when
+    # the values fit in 16 bits).
+    key = flat[where].astype(np.min_scalar_type(n_pixels.size))
+    where = where[np.argsort(key, kind="stable")]
     stops = np.cumsum(np.where(n_pixels >= 2 * min_area, n_pixels, 0))
     all_rows, all_cols = np.divmod(where, label_image.shape[1])
     all_bands = maps.band_values(all_rows, all_cols)
@@ -572,6 +675,11 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0):
         flat[where], values, all_rows, all_cols, all_bands, all_noise, all_total, all_snr,
         all_bright, maps, weight, band_unit,
     )  # fmt: skip
+    # The cuts are made one after the other (a part may go to a touching
+    # segment that an earlier cut changed), but their floods depend on the
+    # input alone: first the seeds of every cut, then their floods side by
+    # side in one mosaic.
+    cuts, to_flood = [], []
     for i in np.flatnonzero(stage.dipole >= z).tolist():
         value = int(values[i])
         box = boxes[value - 1]
@@ -610,7 +718,13 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0):
             seed = region[rows[peak[k]], cols[peak[k]]]
             markers[region == seed] = k + 1
         level = np.where(mask, np.nan_to_num(smoothed[box], nan=0.0), -np.inf)
-        parts = watershed(-np.where(mask, level, 0.0), markers, mask=mask)
+        cuts.append((value, box, rows, cols, peak, unmix, mask, level))
+        to_flood.append((-np.where(mask, level, 0.0), markers))
+    floods = _flood_boxes(
+        [cut[1] for cut in cuts], [image for image, _ in to_flood],
+        [markers for _, markers in to_flood], [cut[6] for cut in cuts],
+    )  # fmt: skip
+    for (value, box, rows, cols, peak, unmix, mask, level), parts in zip(cuts, floods, strict=True):
         area = np.bincount(parts.ravel(), minlength=3)[1:3]
         if area.min() < min_area:
             continue
@@ -697,8 +811,12 @@ def _colour_candidates(
     t = np.einsum("ij,ij->i", dev, axis[g])
     # The two ends of the colour scatter: the pixels beyond the weighted
     # quantiles (by weight, so bright pixels, whose colours are sure, count
-    # most), from one sort of all segments' pixels by segment and position.
-    order = np.lexsort((t, g))
+    # most), from one sort of all segments' pixels by segment and position:
+    # ``np.lexsort((t, g))``, as a stable sort by ``t`` then one by ``g`` in
+    # the smallest integer type, which NumPy sorts by radix when it is 8 or
+    # 16 bits.
+    order = np.argsort(t, kind="stable")
+    order = order[np.argsort(g[order].astype(np.min_scalar_type(n)), kind="stable")]
     cum = np.cumsum(w[order])
     start = np.searchsorted(g[order], np.arange(n))
     stop = np.append(start[1:], g.size)

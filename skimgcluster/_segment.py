@@ -8,6 +8,7 @@ from scipy import ndimage
 from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.utils.validation import check_is_fitted
 
+from ._background import gaussian_kernel, smooth_nan_as_zero
 from ._clusterer import AstroLinkClusterer
 from ._deblend import colour_split_segments, merge_segments, split_segments
 from ._labels import labels_to_image
@@ -16,8 +17,6 @@ from ._segmentation import Segmentation
 from ._validation import TILE_SIZE_CONSTRAINTS, Interval, check_image, check_mask, check_params
 
 __all__ = ["segment", "Segmentation", "ImageSegmenter"]
-
-
 
 
 # Image defaults of the clusterer, chosen on synthetic fields with known truth
@@ -707,6 +706,7 @@ class ImageSegmenter(BaseEstimator):
         n_clustered = int(labels.max(initial=-1)) + 1
         first_new = max(int(label_image.max()), n_clustered) + 1
         colour_pairs = None
+        pixel = _pixel_of(points, label_image.shape)
         label_image, parents = split_segments(
             label_image, smoothed, smooth_noise, dip=self.deblend_dip, min_area=self.min_area,
             first=first_new,
@@ -724,7 +724,6 @@ class ImageSegmenter(BaseEstimator):
             )
             parents = np.concatenate([parents, colour_parents])
             # Points in pixels given to a touching segment take its label.
-            pixel = _pixel_of(points, label_image.shape)
             value = label_image.ravel()[pixel]
             given = value != before.ravel()[pixel]
             given &= (value > 0) & (value < first_new) & (labels >= 0)
@@ -735,7 +734,7 @@ class ImageSegmenter(BaseEstimator):
             # The points of a part split off take its label; a part that holds
             # no point goes back to its segment, so every value of the label
             # image is the label of some points.
-            value = label_image.ravel()[_pixel_of(points, label_image.shape)]
+            value = label_image.ravel()[pixel]
             moved = (value >= first_new) & (labels >= 0)
             held = np.bincount(value[moved] - first_new, minlength=parents.size) > 0
             if not held.all():
@@ -745,7 +744,7 @@ class ImageSegmenter(BaseEstimator):
                 # parents come before their parts.
                 for j, parent in enumerate(parents):
                     back[first_new + j] = renumbered[j] if held[j] else back[parent]
-                label_image = back[label_image].astype(np.int32)
+                label_image = back.astype(np.int32)[label_image]
                 value = back[value]
                 if colour_pairs is not None:
                     colour_pairs = back[colour_pairs]
@@ -772,7 +771,7 @@ class ImageSegmenter(BaseEstimator):
         final = np.zeros(new_value.size, dtype=np.int64)
         final[kept] = np.arange(1, kept.size + 1)
         final = final[new_value]
-        label_image = final[label_image].astype(np.int32)
+        label_image = final.astype(np.int32)[label_image]
         labels = final[labels + 1] - 1
         cluster_labels = np.where(cluster_labels >= 0, final[cluster_labels + 1] - 1, -1)
         return label_image, labels, cluster_labels, int(final[: n_clustered + 1].max())
@@ -812,6 +811,39 @@ class ImageSegmenter(BaseEstimator):
         from .metrics import detection_f1_score
 
         return detection_f1_score(self.predict(X), list(y))
+
+
+def compile_kernels():
+    """Compile and cache the kernels a segmentation runs after its clustering.
+
+    The labelling's flood, the smoothing the deblending reads and its
+    h-maxima first, in the order a segmentation needs them, on small inputs of
+    the dtypes it passes them; then whatever else a segmentation of a small
+    image compiles. The process started by
+    :func:`._compiling.compile_in_background` runs it once the clustering's
+    kernels are cached, while a first segmentation in a new environment
+    clusters; by then that segmentation has cached the sampler's kernels,
+    which the small one loads.
+    """
+    footprint = np.zeros((8, 8), dtype=bool)
+    footprint[2:6, 2:6] = True
+    points = np.array([[3.0, 3.0, 1.0], [4.0, 4.0, 1.0]])
+    labels_to_image(np.array([0, 0]), points, footprint.shape, footprint=footprint)
+    smooth_nan_as_zero(np.zeros(footprint.shape, dtype=np.float32), gaussian_kernel(1.0))
+    yy, xx = np.mgrid[:8, :8]
+    level = 50 * (
+        np.exp(-((yy - 3) ** 2 + (xx - 2) ** 2) / 2) + np.exp(-((yy - 4) ** 2 + (xx - 5) ** 2) / 2)
+    )
+    split_segments(
+        footprint.astype(np.int32), level.astype(np.float32), np.ones(level.shape, np.float32),
+        dip=ImageSegmenter().deblend_dip, min_area=1,
+    )  # fmt: skip
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:64, :64]
+    image = rng.normal(10, 1, (64, 64, 3))
+    for y, x in ((20, 22), (24, 27), (44, 40)):
+        image += 40 * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / 8)[..., None]
+    segment(image, random_state=0)
 
 
 def _segment_signature():

@@ -90,31 +90,48 @@ def test_read_only_install_caches_in_the_user_folder(tmp_path):
 
 @pytest.fixture
 def cold_cache(monkeypatch):
-    """``_astrolink`` as in a new environment with a core free: no process started yet."""
-    from skimgcluster import _astrolink
+    """``_compiling`` as in a new environment with a core free: no process started yet."""
+    from skimgcluster import _compiling as compiling
 
-    monkeypatch.setattr(_astrolink, "_compiling", None)
-    monkeypatch.setattr(_astrolink, "_waited", False)
-    monkeypatch.setattr(_astrolink, "_cache_is_cold", lambda: True)
-    monkeypatch.setattr(_astrolink, "_idle_cores", lambda: 1.0)
-    monkeypatch.delenv(_astrolink._BACKGROUND_ENV, raising=False)
-    return _astrolink
+    monkeypatch.setattr(compiling, "_compiling", None)
+    monkeypatch.setattr(compiling, "_waited", False)
+    monkeypatch.setattr(compiling, "_cache_is_cold", lambda: True)
+    monkeypatch.setattr(compiling, "_idle_cores", lambda: 1.0)
+    monkeypatch.delenv(compiling._BACKGROUND_ENV, raising=False)
+    return compiling
 
 
 def test_cold_cache_starts_one_compiling_process(cold_cache, monkeypatch):
-    _astrolink = cold_cache
+    compiling = cold_cache
     # The child fails unless it is marked as the compiling process (which
     # must not start another one).
-    check = f"import os, sys; sys.exit(os.environ['{_astrolink._BACKGROUND_ENV}'] != '0')"
-    monkeypatch.setattr(_astrolink, "_COMPILE_SCRIPT", check)
-    _astrolink.compile_in_background()
-    process = _astrolink._compiling
+    check = f"import os, sys; sys.exit(os.environ['{compiling._BACKGROUND_ENV}'] != '0')"
+    monkeypatch.setattr(compiling, "_COMPILE_SCRIPT", check)
+    compiling.compile_in_background()
+    process = compiling._compiling
     assert isinstance(process, subprocess.Popen)
-    _astrolink.compile_in_background()
-    assert _astrolink._compiling is process  # once per process
-    _astrolink._wait_for_compilation()
-    assert process.returncode == 0
-    assert _astrolink._waited
+    compiling.compile_in_background()
+    assert compiling._compiling is process  # once per process
+    compiling.wait_for_compilation()
+    assert compiling._waited
+    assert process.wait(timeout=600) == 0
+
+
+def test_clustering_waits_for_the_line_not_for_the_end(cold_cache, monkeypatch):
+    # The compiling process goes on with the kernels of the rest of a
+    # segmentation after its line: the clustering need not wait for those.
+    compiling = cold_cache
+    script = "import time; print('clustering kernels compiled', flush=True); time.sleep(600)"
+    monkeypatch.setattr(compiling, "_COMPILE_SCRIPT", script)
+    compiling.compile_in_background()
+    process = compiling._compiling
+    try:
+        compiling.wait_for_compilation()
+        assert process.poll() is None  # still running
+    finally:
+        process.kill()
+        process.wait(timeout=60)
+        process.stdout.close()
 
 
 def test_compiling_process_imports_this_package_from_any_working_folder(
@@ -124,55 +141,67 @@ def test_compiling_process_imports_this_package_from_any_working_folder(
     # them: the compiling process must import the package this process
     # imported (numba caches kernels by their source path), not the copy in
     # the working folder.
-    _astrolink = cold_cache
+    compiling = cold_cache
     (tmp_path / "skimgcluster").mkdir()
     (tmp_path / "skimgcluster" / "__init__.py").write_text("")
     monkeypatch.chdir(tmp_path)
     here = skimgcluster.__file__
     check = f"import sys, skimgcluster; sys.exit(skimgcluster.__file__ != {here!r})"
-    monkeypatch.setattr(_astrolink, "_COMPILE_SCRIPT", check)
-    _astrolink.compile_in_background()
-    _astrolink._wait_for_compilation()
-    assert _astrolink._compiling.returncode == 0
+    monkeypatch.setattr(compiling, "_COMPILE_SCRIPT", check)
+    compiling.compile_in_background()
+    compiling.wait_for_compilation()
+    assert compiling._compiling.wait(timeout=600) == 0
 
 
 def test_no_compiling_process_when_cached_busy_or_opted_out(monkeypatch):
-    from skimgcluster import _astrolink
+    from skimgcluster import _compiling as compiling
 
-    monkeypatch.setattr(_astrolink, "_compiling", None)
-    monkeypatch.delenv(_astrolink._BACKGROUND_ENV, raising=False)
-    monkeypatch.setattr(_astrolink, "_idle_cores", lambda: 1.0)
-    monkeypatch.setattr(_astrolink, "_cache_is_cold", lambda: False)
-    _astrolink.compile_in_background()
-    assert _astrolink._compiling is None
-    monkeypatch.setattr(_astrolink, "_cache_is_cold", lambda: True)
-    monkeypatch.setattr(_astrolink, "_idle_cores", lambda: 0.2)  # every core busy
-    _astrolink.compile_in_background()
-    assert _astrolink._compiling is None
-    monkeypatch.setattr(_astrolink, "_idle_cores", lambda: 1.0)
-    monkeypatch.setattr(_astrolink, "_cache_is_cold", lambda: True)
-    monkeypatch.setenv(_astrolink._BACKGROUND_ENV, "0")
-    _astrolink.compile_in_background()
-    assert _astrolink._compiling is None
+    monkeypatch.setattr(compiling, "_compiling", None)
+    monkeypatch.delenv(compiling._BACKGROUND_ENV, raising=False)
+    monkeypatch.setattr(compiling, "_idle_cores", lambda: 1.0)
+    monkeypatch.setattr(compiling, "_cache_is_cold", lambda: False)
+    compiling.compile_in_background()
+    assert compiling._compiling is None
+    monkeypatch.setattr(compiling, "_cache_is_cold", lambda: True)
+    monkeypatch.setattr(compiling, "_idle_cores", lambda: 0.2)  # every core busy
+    compiling.compile_in_background()
+    assert compiling._compiling is None
+    monkeypatch.setattr(compiling, "_idle_cores", lambda: 1.0)
+    monkeypatch.setattr(compiling, "_cache_is_cold", lambda: True)
+    monkeypatch.setenv(compiling._BACKGROUND_ENV, "0")
+    compiling.compile_in_background()
+    assert compiling._compiling is None
 
 
 def test_compiling_process_compiles_what_a_segmentation_loads():
-    # The kernels compile_kernels fits with are those of the sampler's points:
-    # float64 densities and uint32 neighbours for the aggregation.
-    from skimgcluster._astrolink import _cache_is_cold
-    from skimgcluster._clusterer import compile_kernels
+    # The compiling process must compile the kernels a segmentation runs
+    # after its sampling with the very signatures it loads (float64 densities
+    # and uint32 neighbours for the aggregation, int32 seeds for the flood,
+    # float32 levels for the h-maxima and the smoothing), whatever the image's
+    # dtype; a signature of its own would be compiled for nothing.
+    from skimgcluster import segment
+    from skimgcluster._clusterer import compile_kernels as compile_clustering
+    from skimgcluster._compiling import _cache_is_cold
     from skimgcluster._kernels.astrolink import kruskal_aggregate
-    from skimgcluster._sampler import LuminositySampler
+    from skimgcluster._kernels.deblend import h_maxima
+    from skimgcluster._kernels.labels import flood
+    from skimgcluster._kernels.neighbors import query_part
+    from skimgcluster._kernels.smoothing import smooth_part
+    from skimgcluster._segment import compile_kernels
 
     rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:64, :64]
     image = rng.normal(10, 1, (64, 64, 3))
-    image[20:30, 20:30] += 50
-    points = LuminositySampler(n_samples=2000, random_state=0).fit_transform(image)
-    assert points.dtype == np.float64 and points.flags.c_contiguous
+    for y, x in ((20, 22), (25, 28), (44, 40)):  # a blended pair: the deblending splits
+        image += 40 * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / 8)[..., None]
+    for data in (image, np.clip(image * 4, 0, 255).astype(np.uint8)):
+        segment(data, random_state=0)
+    kernels = (kruskal_aggregate, query_part, flood, h_maxima, smooth_part)
+    loaded = [list(kernel.signatures) for kernel in kernels]
+    assert all(len(signatures) == 1 for signatures in loaded)
+    compile_clustering()
     compile_kernels()
-    from numba import float64, uint32
-
-    assert kruskal_aggregate.signatures == [(float64[::1], uint32[:, ::1])]
+    assert [list(kernel.signatures) for kernel in kernels] == loaded
     assert not _cache_is_cold()
 
 

@@ -341,9 +341,32 @@ def _noisy_segments(seed, shape=(96, 128), n_sources=25):
 
 
 @pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("quantum", [0.0, 0.5])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_h_maxima_kernel_is_skimages(seed, quantum, dtype):
+    # quantum > 0 makes plateaus, and h = 0.5 then ties between the lowered
+    # image and the image; h = 2.3 is not a float32.
+    from skimage.morphology import h_maxima
+
+    from skimgcluster._deblend import _h_maxima
+
+    rng = np.random.default_rng(seed)
+    for shape in [(1, 1), (1, 9), (7, 1), (23, 31), (64, 48)]:
+        image = ndimage.gaussian_filter(rng.normal(0.0, 1.0, shape), 1.0) * 20
+        if quantum:
+            image = np.round(image / quantum) * quantum
+        image = image.astype(dtype)
+        # Near the image's range, the seed of its highest pixel falls below
+        # its lowest value: the kernel's floor is then that seed.
+        ptp = float(np.ptp(image))
+        for h in (0.5, 2.3, ptp, ptp * (1 - 1e-7), ptp * 0.99, ptp * 0.6):
+            if h > 0:
+                np.testing.assert_array_equal(_h_maxima(image, h), h_maxima(image, h) > 0)
+
+
+@pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("shift", [0.0, -5.0])
-def test_h_maxima_by_groups_is_that_of_the_whole_image(seed, shift):
-    # shift=-5 puts the lowest inside level below h: the whole image is used.
+def test_h_maxima_is_skimages(seed, shift):
     from skimage.morphology import h_maxima
 
     from skimgcluster._deblend import _h_maxima
@@ -352,33 +375,94 @@ def test_h_maxima_by_groups_is_that_of_the_whole_image(seed, shift):
     inside = label_image > 0
     level = np.where(inside, smoothed / 0.3 + shift, 0.0)
     level = np.where(inside, level, min(float(level[inside].min()), 0.0))
-    for h in (0.5, 2.0, 7.0):
-        expected = h_maxima(level, h) > 0
-        np.testing.assert_array_equal(_h_maxima(level, inside, h, True), expected)
-        single = level.astype(np.float32)
-        np.testing.assert_array_equal(_h_maxima(single, inside, h, True), h_maxima(single, h) > 0)
+    for h in (0.5, 2.0, 7.0, 1e3):
+        for image in (level, level.astype(np.float32), np.round(level)):
+            np.testing.assert_array_equal(_h_maxima(image, h), h_maxima(image, h) > 0)
+
+
+def test_h_maxima_of_degenerate_images_is_skimages():
+    from skimage.morphology import h_maxima
+
+    from skimgcluster._deblend import _h_maxima
+
+    rng = np.random.default_rng(0)
+    noisy = 10.0 + rng.uniform(0.0, 1.0, (20, 30))
+    images = [noisy, np.full((5, 6), 3.0), np.zeros((1, 1)), noisy[:1], noisy[:, :1]]
+    for image in images:
+        for h in (0.5, 2.0):
+            np.testing.assert_array_equal(_h_maxima(image, h), h_maxima(image, h) > 0)
+    assert _h_maxima(noisy, 0.5).any() and not _h_maxima(noisy, 2.0).any()
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_split_segments_is_unchanged_by_the_h_maxima_of_groups(seed, monkeypatch):
-    # The split found with h-maxima by groups of segments, against the split
-    # with the h-maxima of the whole image.
+def test_split_segments_is_unchanged_by_the_reconstruction_kernel(seed, monkeypatch):
+    # The split found with the kernel's h-maxima, against the split with
+    # scikit-image's.
     from skimage.morphology import h_maxima
 
     from skimgcluster import _deblend
 
     label_image, smoothed = _noisy_segments(seed)
     noise = np.full_like(smoothed, 0.3)
-    grouped = _deblend._h_maxima
-    monkeypatch.setattr(
-        _deblend, "_h_maxima", lambda level, inside, h: grouped(level, inside, h, True)
-    )
     fast = split_segments(label_image, smoothed, noise, dip=2.0, min_area=3, first=3)
-    monkeypatch.setattr(_deblend, "_h_maxima", lambda level, inside, h: h_maxima(level, h) > 0)
-    whole = split_segments(label_image, smoothed, noise, dip=2.0, min_area=3, first=3)
+    monkeypatch.setattr(_deblend, "_h_maxima", lambda level, h: h_maxima(level, h) > 0)
+    reference = split_segments(label_image, smoothed, noise, dip=2.0, min_area=3, first=3)
     assert fast[1].size > 0  # some segment was split
-    np.testing.assert_array_equal(fast[0], whole[0])
-    np.testing.assert_array_equal(fast[1], whole[1])
+    np.testing.assert_array_equal(fast[0], reference[0])
+    np.testing.assert_array_equal(fast[1], reference[1])
+
+
+def test_split_segments_takes_a_level_of_0_where_the_noise_is_0_or_nan():
+    # As where the luminosity is NaN: no infinite level reaches the h-maxima.
+    label_image, smoothed = _noisy_segments(0)
+    noise = np.full_like(smoothed, 0.3)
+    rows, cols = np.nonzero(label_image)
+    bad = (rows[::50], cols[::50])
+    no_noise, no_light = noise.copy(), smoothed.copy()
+    no_noise[bad] = np.where(np.arange(rows[::50].size) % 2, 0.0, np.nan)
+    no_light[bad] = np.nan
+    got = split_segments(label_image, smoothed, no_noise, dip=2.0, min_area=3)
+    expected = split_segments(label_image, no_light, noise, dip=2.0, min_area=3)
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_array_equal(got[1], expected[1])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_touching_pairs_from_the_segments_pixels_are_those_of_every_pixel(seed):
+    # Against the comparison of every pixel with its right and lower
+    # neighbours, NaN levels counting as -inf.
+    from skimgcluster._deblend import _touching_pairs
+
+    label_image, smoothed = _noisy_segments(seed, shape=(90, 70), n_sources=12)
+    # Segments cut further by a grid, so that many touch.
+    rows, cols = np.mgrid[:90, :70]
+    label_image = np.where(label_image > 0, label_image * 4 + rows // 9 % 2 * 2 + cols // 11 % 2, 0)
+    label_image = np.unique(label_image, return_inverse=True)[1].reshape(label_image.shape)
+    rng = np.random.default_rng(seed)
+    smoothed[rng.random(smoothed.shape) < 0.02] = np.nan
+    level = np.where(np.isfinite(smoothed), smoothed, -np.inf)
+    found = {}
+    for first, second, v1, v2 in (
+        (label_image[:, :-1], label_image[:, 1:], level[:, :-1], level[:, 1:]),
+        (label_image[:-1], label_image[1:], level[:-1], level[1:]),
+    ):
+        for x, y, v in zip(first.ravel(), second.ravel(), np.minimum(v1, v2).ravel(), strict=True):
+            if x != y and x > 0 and y > 0:
+                key = (min(x, y), max(x, y))
+                found[key] = max(found.get(key, -np.inf), v)
+    a, b, saddle = _touching_pairs(label_image, smoothed, np.flatnonzero(label_image))
+    assert len(found) > 5
+    assert list(zip(a.tolist(), b.tolist(), strict=True)) == sorted(found)
+    np.testing.assert_array_equal(saddle, [found[key] for key in sorted(found)])
+
+
+def test_boxes_are_find_objects():
+    from skimgcluster._deblend import _boxes
+
+    label_image, _ = _noisy_segments(2)
+    label_image[label_image == 3] = 0  # a value without pixels: None
+    for image in (label_image, label_image[:1], np.zeros((4, 5), dtype=int)):
+        assert _boxes(image, np.flatnonzero(image)) == ndimage.find_objects(image)
 
 
 def test_merge_segments_ignores_the_background_values():
@@ -387,17 +471,6 @@ def test_merge_segments_ignores_the_background_values():
     label_image, smoothed = _noisy_segments(1)
     background = np.where(label_image > 0, smoothed, 1e6)
     np.testing.assert_array_equal(_merge(label_image, smoothed), _merge(label_image, background))
-
-
-def test_h_maxima_by_groups_without_background():
-    # A segment filling the image whose range is below h has no h-maximum.
-    from skimgcluster._deblend import _h_maxima
-
-    rng = np.random.default_rng(0)
-    level = 10.0 + rng.uniform(0.0, 1.0, (20, 30))
-    inside = np.ones(level.shape, dtype=bool)
-    assert not _h_maxima(level, inside, 2.0, True).any()
-    assert _h_maxima(level, inside, 0.5, True).any()
 
 
 def test_shelf_pack_places_boxes_apart_inside_the_mosaic():
@@ -412,19 +485,6 @@ def test_shelf_pack_places_boxes_apart_inside_the_mosaic():
     assert cover.max() == 1  # no overlap, and every box inside the mosaic
     assert cover.sum() == np.sum(heights * widths)
     assert cover.size < 2 * cover.sum()  # not much wasted
-
-
-@pytest.mark.parametrize("seed", range(3))
-def test_h_maxima_of_many_groups_in_one_mosaic_is_that_of_the_whole_image(seed):
-    from skimage.morphology import h_maxima
-
-    from skimgcluster._deblend import _h_maxima
-
-    label_image, smoothed = _noisy_segments(seed, shape=(256, 256), n_sources=30)
-    inside = label_image > 0
-    assert ndimage.label(inside, structure=np.ones((3, 3)))[1] >= 20
-    level = np.where(inside, smoothed / 0.3, 0.0)
-    np.testing.assert_array_equal(_h_maxima(level, inside, 2.0, True), h_maxima(level, 2.0) > 0)
 
 
 def test_colour_split_helpers_give_numpys_bits():
@@ -516,6 +576,32 @@ def _one_segment_colour_test(rows, cols, bands, noise_map, raw, snr, bright, wei
     return spectra, peaks, np.sqrt(moment @ np.linalg.solve(cov, moment))
 
 
+@pytest.mark.parametrize("n_sky", [20_000, 500, 37])
+def test_band_noise_ratios_by_blocks_of_rows_are_those_of_all_rows(n_sky, monkeypatch):
+    # The stride of sky pixels crosses the blocks' edges: the same pixels as
+    # one search of the whole image.
+    from skimgcluster import _deblend
+
+    components = [(30, 40, 60.0, 3.0, RED), (50, 80, 40.0, 4.0, BLUE)]
+    image = _colour_image(components, 1, shape=(80, 120))
+    sampler = LuminositySampler(analysis_threshold=1.5).fit(image)
+    data, quantum = check_image(image)
+    maps = sampler._analyse(data, quantum, None)
+    got = _deblend.band_noise_ratios(maps, n_sky)
+    monkeypatch.setattr(_deblend, "_SKY_ROWS", 7)
+    by_blocks = _deblend.band_noise_ratios(maps, n_sky)
+    monkeypatch.setattr(_deblend, "_SKY_ROWS", 10**6)
+    whole = _deblend.band_noise_ratios(maps, n_sky)
+    sky = np.flatnonzero(~maps.footprint.ravel() & np.isfinite(maps.luminosity.ravel()))
+    sky = sky[:: max(1, sky.size // n_sky)]
+    rows, cols = np.divmod(sky, maps.luminosity.shape[1])
+    values = maps.band_values(rows, cols)
+    mad = np.median(np.abs(values - np.median(values, axis=0)), axis=0)
+    np.testing.assert_array_equal(whole, mad / np.sqrt(np.mean(mad**2)))
+    np.testing.assert_array_equal(by_blocks, whole)
+    np.testing.assert_array_equal(got, whole)
+
+
 def test_colour_test_of_all_segments_at_once_is_each_segments_own():
     # The first stage of the colour split runs on all segments' pixels with
     # grouped sums; it must give each segment what its own pixels give.
@@ -585,7 +671,8 @@ def test_segments_flooded_in_one_mosaic_are_each_flooded_alone(seed, quantum):
     counts = [np.unique(peaks[label_image == v]).size - 1 for v in range(1, len(boxes) + 1)]
     values = np.flatnonzero(np.array(counts) >= 2) + 1
     assert values.size >= 3
-    got = _flood_segments(level, label_image, peaks, values, boxes, min_area=7)
+    inside = np.flatnonzero(label_image)
+    got = _flood_segments(level, label_image, inside, peaks, values, boxes, min_area=7)
     n_cut = 0
     for value, (parts, ids) in zip(values, got, strict=True):
         box = boxes[value - 1]
@@ -596,6 +683,33 @@ def test_segments_flooded_in_one_mosaic_are_each_flooded_alone(seed, quantum):
         np.testing.assert_array_equal(ids, alone_ids)
         n_cut += ids.size >= 2
     assert n_cut >= 2
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_boxes_flooded_in_one_mosaic_are_each_flooded_alone(seed):
+    # Some images rounded so that they hold equal values: those flood alone.
+    from skimage.segmentation import watershed
+
+    from skimgcluster._deblend import _flood_boxes
+
+    label_image, smoothed = _noisy_segments(seed, shape=(160, 200), n_sources=40)
+    boxes = ndimage.find_objects(label_image)
+    rng = np.random.default_rng(seed)
+    images, markers, masks = [], [], []
+    for value, box in enumerate(boxes, start=1):
+        mask = label_image[box] == value
+        image = np.where(mask, -smoothed[box], 0.0)
+        if value % 3 == 0:
+            image = np.round(image)
+        seeds = np.zeros(mask.shape, dtype=np.int32)
+        rows, cols = np.nonzero(mask)
+        picked = rng.choice(rows.size, size=min(3, rows.size), replace=False)
+        seeds[rows[picked], cols[picked]] = np.arange(1, picked.size + 1)
+        images.append(image), markers.append(seeds), masks.append(mask)
+    floods = _flood_boxes(boxes, images, markers, masks)
+    assert len(floods) == len(boxes) > 10
+    for image, seeds, mask, parts in zip(images, markers, masks, floods, strict=True):
+        np.testing.assert_array_equal(parts, watershed(image, seeds, mask=mask))
 
 
 def _h_maxima_mask(level, inside, h):

@@ -1,0 +1,147 @@
+"""The process that compiles a first segmentation's later kernels meanwhile.
+
+numba compiles every kernel the first time it is called in an environment
+(tens of seconds for a segmentation) and caches it on disk. While that cache
+is empty, :func:`compile_in_background` starts one more Python process that
+compiles the clustering's kernels, then those of the labelling and the
+deblending, while the calling process compiles and runs the sampler's; the
+clustering waits for that process's first part (:func:`wait_for_compilation`),
+then loads its kernels from the cache. This module imports nothing heavy, so
+that the command line can start the process before its own imports.
+"""
+
+import multiprocessing
+import os
+import subprocess
+import sys
+import threading
+
+from ._kernels.astrolink import kruskal_aggregate
+
+# The process started by compile_in_background (None: none was started;
+# False: none could be), and whether run() has waited for it already.
+_compiling = None
+_waited = False
+
+# Environment variable that marks the compiling process (which must not start
+# another one), and that a user can set to 0 to never start one.
+_BACKGROUND_ENV = "SKIMGCLUSTER_BACKGROUND_COMPILE"
+
+# Longest wait for that process before compiling here instead (seconds).
+_COMPILE_WAIT = 600
+
+# The compiling process: the clustering's kernels first, then one line on its
+# stdout (what the waiting process reads), then those of the rest of a
+# segmentation, which the waiting process loads if they are cached by the time
+# it needs them and compiles itself otherwise. Freezing the objects the
+# imports made spares the compiler's collections (and the last one, at exit)
+# from walking them again and again: about 1 s of a 14 s compile, measured.
+_COMPILE_SCRIPT = """
+import gc
+from skimgcluster import _clusterer, _segment
+gc.freeze()
+_clusterer.compile_kernels()
+try:
+    print("clustering kernels compiled", flush=True)
+except OSError:  # the waiting process is gone: compile the rest all the same
+    pass
+_segment.compile_kernels()
+gc.freeze()
+"""
+
+
+def _cache_is_cold():
+    """True if the aggregation kernel has no disk cache yet.
+
+    Reads numba's private cache attributes; anything unexpected counts as
+    not cold.
+    """
+    dispatcher = kruskal_aggregate
+    try:
+        index = dispatcher._cache._cache_file._index_path
+    except AttributeError:
+        return False
+    return not os.path.exists(index)
+
+
+def _idle_cores():
+    """Cores of this process's machine that the last minute's load left idle."""
+    try:
+        n_cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        n_cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average (Windows): count this process
+        load = 1.0
+    return n_cores - load
+
+
+def compile_in_background():
+    """Compile the kernels a segmentation runs after its sampling, in another process.
+
+    Does nothing if the cache already holds them, if the load average leaves
+    less than half a core idle besides this process (a second process then
+    only slows the first down: measured 55 s against 47 s for a first result
+    on two cores busy with other work, and 32 s against 41 s with a core
+    free), if this process is a ``multiprocessing`` child or the compiling
+    process itself, or if the environment variable
+    ``SKIMGCLUSTER_BACKGROUND_COMPILE`` is ``0``. Else it starts, once per
+    process, ``python -c`` running :func:`._clusterer.compile_kernels`, then
+    :func:`._segment.compile_kernels`, and returns at once;
+    :meth:`._astrolink.CachedAstroLink.run` waits until the first is done, then loads
+    the clustering's kernels from the cache. On two cores a first run then
+    compiles AstroLink's kernels while the sampler's compile and run here,
+    and those of the labelling and the deblending while it clusters.
+    """
+    global _compiling
+    if _compiling is not None or os.environ.get(_BACKGROUND_ENV) == "0":
+        return
+    if multiprocessing.parent_process() is not None or not _cache_is_cold():
+        return
+    # This process itself counts for up to one in the load average.
+    if _idle_cores() < 0.5:
+        return
+    env = dict(os.environ)
+    env[_BACKGROUND_ENV] = "0"
+    # The child imports this very package, wherever it was imported from:
+    # numba keys its disk cache by the kernels' source path, so a copy found
+    # first would cache kernels this process never loads. ``python -c`` puts
+    # its working folder first on sys.path, where a checkout of the sources
+    # (the quick start runs from one) would shadow an installed package, so
+    # the child also runs from the folder that holds this package.
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH")) if p)
+    try:
+        _compiling = subprocess.Popen(
+            [sys.executable, "-c", _COMPILE_SCRIPT],
+            cwd=here,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+    except OSError:  # no way to start a process: compile here when needed
+        _compiling = False
+
+
+def _read_line(pipe):
+    """Read one line of ``pipe`` (or to its end), then close it."""
+    with pipe:
+        pipe.readline()
+
+
+def wait_for_compilation():
+    """Wait until the process of :func:`compile_in_background` has cached the clustering's kernels.
+
+    That is, until it writes its line or ends, whichever comes first; it
+    goes on with the kernels of the rest of a segmentation on its own.
+    """
+    global _waited
+    if _compiling and not _waited:
+        # Only once: after a timeout, compile here; the other process goes
+        # on on its own (and stays referenced, so it is never left unwaited).
+        _waited = True
+        reader = threading.Thread(target=_read_line, args=(_compiling.stdout,), daemon=True)
+        reader.start()
+        reader.join(timeout=_COMPILE_WAIT)
