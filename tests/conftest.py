@@ -20,24 +20,27 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("SKIMGCLUSTER_BACKGROUND_COMPILE", "0")
 
 # The kernels of a segmentation, compiled into numba's disk cache before the
-# xdist workers start, by two processes at once: AstroLink's (the package's own
-# compile_kernels) and the sampler's and labels' (on the two kernel dtypes).
-# Left to the workers, each compiles what its tests share while the other
-# compiles the same (about 100 s of CPU more than one process on a cold cache,
+# xdist workers start, by two processes at once: the clustering's, labelling's
+# and deblending's (what the package's own compiling process compiles,
+# skimgcluster/_compiling.py), and the sampler's on its two kernel dtypes
+# (float64 first: the other process's last small segmentation loads it). Left
+# to the workers, each compiles what its tests share while the other compiles
+# the same (about 100 s of CPU more than one process on a cold cache,
 # benchmarks/README.md, "CI time").
 _WARM_UP = (
-    "from skimgcluster._clusterer import compile_kernels; compile_kernels()",
+    "from skimgcluster import _clusterer, _segment\n"
+    "_clusterer.compile_kernels()\n"
+    "_segment.compile_kernels()\n",
     """
 import warnings
 import numpy as np
-from skimgcluster import LuminositySampler, labels_to_image
+from skimgcluster import LuminositySampler
 warnings.simplefilter("ignore")
 rng = np.random.default_rng(0)
 for dtype in (np.float64, np.float32):
     image = rng.normal(10.0, 1.0, (64, 64, 3)).astype(dtype)
     image[20:30, 20:30] += 50.0
-    points = LuminositySampler(n_samples=2000, random_state=0).fit_transform(image)
-labels_to_image(np.zeros(len(points), int), points, (64, 64))
+    LuminositySampler(n_samples=2000, random_state=0).fit_transform(image)
 """,
 )
 
