@@ -5,6 +5,8 @@ nothing here touches the global NumPy random state.
 """
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -16,6 +18,80 @@ from hypothesis import HealthCheck, settings
 # twice. Set before skimgcluster is first imported (its import starts it).
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("SKIMGCLUSTER_BACKGROUND_COMPILE", "0")
+
+# The kernels of a segmentation, compiled into numba's disk cache before the
+# xdist workers start, by two processes at once: the clustering's, labelling's
+# and deblending's (what the package's own compiling process compiles,
+# skimgcluster/_compiling.py), and the sampler's on its two kernel dtypes
+# (float64 first: the other process's last small segmentation loads it). Left
+# to the workers, each compiles what its tests share while the other compiles
+# the same (about 100 s of CPU more than one process on a cold cache,
+# benchmarks/README.md, "CI time").
+_WARM_UP = (
+    "from skimgcluster import _clusterer, _segment\n"
+    "_clusterer.compile_kernels()\n"
+    "_segment.compile_kernels()\n",
+    """
+import warnings
+import numpy as np
+from skimgcluster import LuminositySampler
+warnings.simplefilter("ignore")
+rng = np.random.default_rng(0)
+for dtype in (np.float64, np.float32):
+    image = rng.normal(10.0, 1.0, (64, 64, 3)).astype(dtype)
+    image[20:30, 20:30] += 50.0
+    LuminositySampler(n_samples=2000, random_state=0).fit_transform(image)
+""",
+)
+
+
+def pytest_sessionstart(session):
+    """Warm numba's cache in the xdist controller, before its workers start.
+
+    The processes run like the workers (same interpreter, working folder and
+    environment), so they import the package the tests import and fill the
+    cache the tests load. Their exit status is not checked: a kernel that
+    fails to compile fails the tests that use it, with a test's report.
+    """
+    option = session.config.option
+    if os.environ.get("PYTEST_XDIST_WORKER") or option.collectonly:
+        return
+    if not getattr(option, "numprocesses", None):  # one process: it compiles as it goes
+        return
+    env = dict(os.environ, SKIMGCLUSTER_BACKGROUND_COMPILE="0")
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", code],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for code in _WARM_UP
+    ]
+    for process in processes:
+        process.wait()
+
+
+# The longest modules (tens of seconds each on two cores), longest first.
+# --dist loadfile hands the modules out in collection order: these come late
+# in the alphabet, and one of them taken last ran alone while the other worker
+# had nothing left.
+_LONGEST_FIRST = (
+    "test_tiling.py",
+    "test_cli_outputs.py",
+    "test_tiling_outputs.py",
+    "test_docs.py",
+    "test_clusterer.py",
+    "test_fuzz.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    """Put the longest modules first, each module's tests in their own order."""
+    rank = {name: i for i, name in enumerate(_LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
 
 # AstroLink runs take 10-100 ms each, far above hypothesis' default deadline,
 # and their first call in a process may compile numba kernels.
@@ -51,6 +127,24 @@ def process_pool():
 
     with ProcessPoolExecutor(2, mp_context=get_context()) as pool:
         yield pool
+
+
+@pytest.fixture(scope="module")
+def process_cluster():
+    """A Dask LocalCluster of 2 single-thread worker processes, shared by a module.
+
+    Starting the processes and loading the package and its kernels in them takes
+    seconds on two cores, again for each new cluster. A test connects its own
+    client, so the cluster is the default scheduler only while that client is
+    open; a test that changes a worker's state puts it back. Closed at the end
+    of the module: idle, a cluster still takes about a sixth of a core (its
+    heartbeats and event loops).
+    """
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as cluster:
+        yield cluster
 
 
 def gaussian_image(shape, sources, *, noise=1.0, sky=0.0, seed=0):

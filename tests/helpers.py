@@ -1,10 +1,27 @@
 """Helpers that only the tests use: references the package's kernels are checked against."""
 
+import os
+from pathlib import Path
+
 import numpy as np
 
 from skimgcluster._background import clipped_rows
 from skimgcluster._files import atomic_write
 from skimgcluster._neighbors import GridIndex
+
+#: The folder that holds the package under test.
+ROOT = Path(__file__).parents[1]
+
+
+def source_env(**variables):
+    """This process's environment for a child, with the package under test first on its path.
+
+    A child whose path starts elsewhere (a console script, a script of
+    docs/examples) would import the copy installed there (CI's ``pip install``),
+    which compiles every kernel again, into a cache of its own.
+    """
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, **variables}
 
 
 def band_mean(data):

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import source_env
 from PIL import Image
 
 from skimgcluster._cli import main
@@ -95,7 +96,11 @@ def test_console_script_on_the_hubble_deep_field(tmp_path):
     cmd = [script] if script else [sys.executable, "-m", "skimgcluster"]
     out = tmp_path / "hubble"
     done = subprocess.run(
-        [*cmd, "segment", "--output", str(out)], capture_output=True, text=True, timeout=600
+        [*cmd, "segment", "--output", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=source_env(),  # the installed script, running the package under test
     )
     assert done.returncode == 0, done.stderr
     n_sources = int(done.stdout.split()[1])

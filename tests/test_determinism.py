@@ -114,15 +114,19 @@ def _run_in_subprocess(code, **env):
     return done.stdout.split()
 
 
-def test_same_label_image_across_processes():
+def test_same_label_image_across_processes_and_thread_counts():
+    """Fresh interpreters, with different hash seeds, give the bytes of this
+    process; each that may use every thread gives those of one thread."""
     expected = digest(_segment().label_image)
     code = """
     print(digest(segment(image, random_state=3).label_image))
+    print(digest(segment(image, random_state=3, n_jobs=1).label_image))
+    print(digest(segment(image, random_state=3, n_jobs=-1).label_image))
     """
-    # Two fresh interpreters, with different hash seeds: the same bytes.
-    first = _run_in_subprocess(code, PYTHONHASHSEED="1")
-    second = _run_in_subprocess(code, PYTHONHASHSEED="2")
-    assert first == second == [expected]
+    threads = str(os.cpu_count() or 1)
+    first = _run_in_subprocess(code, PYTHONHASHSEED="1", NUMBA_NUM_THREADS=threads)
+    second = _run_in_subprocess(code, PYTHONHASHSEED="2", NUMBA_NUM_THREADS=threads)
+    assert first == second == [expected] * 3
 
 
 @pytest.mark.parametrize("n_jobs", [2, -1])
@@ -146,16 +150,6 @@ def test_clusterer_labels_do_not_depend_on_n_jobs(algorithm):
         np.testing.assert_array_equal(fit.labels_, fits[0].labels_)
         np.testing.assert_array_equal(fit.ordering_, fits[0].ordering_)
         np.testing.assert_array_equal(fit.significances_, fits[0].significances_)
-
-
-def test_n_jobs_across_processes():
-    """A process that may use every thread gives the bytes of one that uses one."""
-    code = """
-    print(digest(segment(image, random_state=3, n_jobs=1).label_image))
-    print(digest(segment(image, random_state=3, n_jobs=-1).label_image))
-    """
-    one, many = _run_in_subprocess(code, NUMBA_NUM_THREADS=str(os.cpu_count() or 1))
-    assert one == many == digest(_segment().label_image)
 
 
 def test_command_line_gives_the_same_files(tmp_path, capsys):

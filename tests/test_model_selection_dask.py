@@ -15,7 +15,7 @@ joblib = pytest.importorskip("joblib")
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
-def test_grid_search_on_a_local_cluster():
+def test_grid_search_on_a_local_cluster(process_cluster):
     fields = [make_field((64, 64), 4, random_state=k) for k in range(4)]
     images = [image for image, _, _ in fields]
     truths = [truth for _, truth, _ in fields]
@@ -29,10 +29,7 @@ def test_grid_search_on_a_local_cluster():
     )
     in_process = clone(search).set_params(n_jobs=1).fit(images, truths)
     with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as cluster,
-        distributed.Client(cluster) as client,
+        distributed.Client(process_cluster) as client,
         distributed.get_task_stream(client) as stream,
         joblib.parallel_backend("dask"),
     ):  # fmt: skip

@@ -2,10 +2,13 @@
 gets the same errors, warnings and exit codes, and the same seed the same
 answer."""
 
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
+import warnings
 
 import pytest
 
@@ -166,7 +169,16 @@ def optimized():
 
 @pytest.fixture(scope="module")
 def plain():
-    return _run()
+    """The script in this process, whose asserts are active: the reference."""
+    out, err = io.StringIO(), io.StringIO()
+    with (
+        warnings.catch_warnings(),  # the script makes every warning an error
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        exec(SCRIPT, {"__name__": "plain"})
+    assert err.getvalue() == ""
+    return json.loads(out.getvalue())
 
 
 def test_runs_optimized(optimized, plain):

@@ -220,21 +220,6 @@ def test_same_labels_on_local_schedulers(field, threaded_labels, scheduler, proc
     np.testing.assert_array_equal(labels, threaded_labels)
 
 
-@pytest.mark.parametrize("n_workers", [1, 2])
-def test_same_labels_on_a_distributed_cluster(field, threaded_labels, n_workers):
-    distributed = pytest.importorskip("distributed")
-    image, _ = field
-    with (
-        distributed.LocalCluster(
-            n_workers=n_workers, threads_per_worker=1, processes=True,
-            dashboard_address=":0",
-        ) as cluster,
-        distributed.Client(cluster),
-    ):  # fmt: skip
-        labels = segment(image, tile_size=96, **PARAMS).label_image
-    np.testing.assert_array_equal(labels, threaded_labels)
-
-
 def test_tiled_and_untiled_score_alike(field, threaded_labels):
     image, truth = field
     whole = segment(image, tile_size=None, **PARAMS)
@@ -347,20 +332,6 @@ def test_cli_tile_size_and_workers(field_tif, tmp_path, capsys):
     np.testing.assert_array_equal(_cli_counts(tmp_path / "again")[0], labels)
 
 
-def test_cli_scheduler_address(field_tif, tmp_path):
-    distributed = pytest.importorskip("distributed")
-    from skimgcluster._cli import main
-
-    with distributed.LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0"
-    ) as cluster:
-        out = tmp_path / "out"
-        args = ["segment", str(field_tif), "-o", str(out), "-q", "--tile-size", "96"]
-        assert main([*args, "--scheduler", cluster.scheduler_address]) == 0
-    labels, rows = _cli_counts(out)
-    assert labels.max() == len(rows) == 4
-
-
 @pytest.mark.parametrize(
     "extra, message",
     [
@@ -388,3 +359,24 @@ def test_cli_unreachable_scheduler(field_tif, tmp_path, capsys):
         "skimgcluster: error: cannot reach the Dask scheduler at tcp://127.0.0.1:9"
     )
     assert not (tmp_path / "o").exists()
+
+
+# -- on the module's Dask cluster (process_cluster): last, so that it idles the least --
+
+
+def test_same_labels_on_a_distributed_cluster(field, threaded_labels, process_cluster):
+    distributed = pytest.importorskip("distributed")
+    image, _ = field
+    with distributed.Client(process_cluster):
+        labels = segment(image, tile_size=96, **PARAMS).label_image
+    np.testing.assert_array_equal(labels, threaded_labels)
+
+
+def test_cli_scheduler_address(field_tif, tmp_path, process_cluster):
+    from skimgcluster._cli import main
+
+    out = tmp_path / "out"
+    args = ["segment", str(field_tif), "-o", str(out), "-q", "--tile-size", "96"]
+    assert main([*args, "--scheduler", process_cluster.scheduler_address]) == 0
+    labels, rows = _cli_counts(out)
+    assert labels.max() == len(rows) == 4

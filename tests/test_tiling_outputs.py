@@ -39,21 +39,6 @@ def _cluster(*, processes):
 
 
 @pytest.fixture(scope="module")
-def process_cluster():
-    """A LocalCluster of 2 single-thread worker processes, shared by the module.
-
-    Starting the processes and loading the package and its kernels in them takes
-    seconds on two cores. A test connects its own client, so the cluster is the
-    default scheduler only while that client is open.
-    """
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-    ) as cluster:
-        yield cluster
-
-
-@pytest.fixture(scope="module")
 def image():
     return gaussian_image((192, 200), SOURCES, seed=4).astype(np.float32)
 
@@ -186,57 +171,6 @@ def test_write_labels_refuses_other_formats_and_keeps_the_old_file(in_memory, tm
             in_memory.write_labels(path)
     np.testing.assert_array_equal(np.load(path), np.ones((2, 2)))  # all or nothing
     assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.npy"]
-
-
-def test_stitching_on_a_cluster_whose_workers_cannot_see_the_folder(
-    image, in_memory, tmp_path, monkeypatch, process_cluster
-):
-    import os
-    import tempfile
-
-    import distributed
-
-    if not os.path.isdir("/proc/self/cwd"):
-        pytest.skip("needs /proc/self/cwd (Linux) to give the workers another view")
-    monkeypatch.setattr(_tiling, "LABELS_ON_DISK_ABOVE", 0)
-    driver, workers = tmp_path / "driver", tmp_path / "workers"
-    driver.mkdir()
-    workers.mkdir()
-    with (
-        distributed.Client(process_cluster) as client,
-        pytest.MonkeyPatch.context() as mp,
-    ):
-        # The workers go back to their folder after, for the module's other tests.
-        worker_cwds = client.run(os.getcwd)
-        # /proc/self/cwd/... names a folder of the driver's working directory in
-        # the driver and of another one in the workers: as on a remote cluster
-        # without a shared file system, the workers cannot see the driver's
-        # temporary folder, nor the files it writes.
-        client.run(os.chdir, str(workers))
-        try:
-            mp.chdir(driver)
-            mp.setattr(tempfile, "tempdir", "/proc/self/cwd")
-            on_disk = segment(image, tile_size=TILE, **PARAMS)
-            folder = on_disk._folder
-            assert on_disk.on_disk and str(folder).startswith("/proc/self/cwd/")
-            assert folder.is_dir() and not any(client.run(os.path.isdir, str(folder)).values())
-            on_disk.write_labels("/proc/self/cwd/labels.zarr")
-            on_disk.write_labels("/proc/self/cwd/labels.fits")
-            on_disk.write_labels("/proc/self/cwd/labels.tif")
-            labels = on_disk.label_image
-            on_disk.close()  # while /proc/self/cwd is the driver's folder
-        finally:
-            for worker, cwd in worker_cwds.items():
-                client.run(os.chdir, cwd, workers=[worker])
-    expected = in_memory.label_image
-    np.testing.assert_array_equal(labels, expected)
-    np.testing.assert_array_equal(zarr.open_array(str(driver / "labels.zarr"))[:], expected)
-    np.testing.assert_array_equal(fits.getdata(driver / "labels.fits"), expected)
-    import tifffile
-
-    np.testing.assert_array_equal(tifffile.imread(driver / "labels.tif"), expected)
-    assert sorted(p.name for p in driver.iterdir()) == ["labels.fits", "labels.tif", "labels.zarr"]
-    assert list(workers.iterdir()) == []
 
 
 def test_driver_spills_the_labels_it_gathers(image, in_memory, monkeypatch):
@@ -384,17 +318,6 @@ def test_cli_tiff_labels_of_a_tiled_image_never_whole_in_memory(image, tmp_path,
     assert not out.exists()
 
 
-def test_lazy_image_on_a_distributed_cluster_reads_windows_on_the_workers(
-    image, in_memory, process_cluster
-):
-    import distributed
-
-    lazy = da.from_array(image, chunks=(64, 64))
-    with distributed.Client(process_cluster):
-        result = segment(lazy, tile_size=TILE, **PARAMS)
-    np.testing.assert_array_equal(result.label_image, in_memory.label_image)
-
-
 def test_halo_grows_on_a_distributed_cluster_as_tiles_come_back(monkeypatch):
     distributed = pytest.importorskip("distributed")
     from test_tiling import _streak_image
@@ -433,3 +356,68 @@ def test_cli_zarr_input_gives_zarr_labels_by_default(image, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["labels.zarr", "sources.csv"]
     expected = segment(image, tile_size=TILE, random_state=0).label_image
     np.testing.assert_array_equal(zarr.open_array(str(out / "labels.zarr"), mode="r")[:], expected)
+
+
+# -- on the module's Dask cluster (process_cluster): last, so that it idles the least --
+
+
+def test_stitching_on_a_cluster_whose_workers_cannot_see_the_folder(
+    image, in_memory, tmp_path, monkeypatch, process_cluster
+):
+    import os
+    import tempfile
+
+    import distributed
+
+    if not os.path.isdir("/proc/self/cwd"):
+        pytest.skip("needs /proc/self/cwd (Linux) to give the workers another view")
+    monkeypatch.setattr(_tiling, "LABELS_ON_DISK_ABOVE", 0)
+    driver, workers = tmp_path / "driver", tmp_path / "workers"
+    driver.mkdir()
+    workers.mkdir()
+    with (
+        distributed.Client(process_cluster) as client,
+        pytest.MonkeyPatch.context() as mp,
+    ):
+        # The workers go back to their folder after, for the module's other tests.
+        worker_cwds = client.run(os.getcwd)
+        # /proc/self/cwd/... names a folder of the driver's working directory in
+        # the driver and of another one in the workers: as on a remote cluster
+        # without a shared file system, the workers cannot see the driver's
+        # temporary folder, nor the files it writes.
+        client.run(os.chdir, str(workers))
+        try:
+            mp.chdir(driver)
+            mp.setattr(tempfile, "tempdir", "/proc/self/cwd")
+            on_disk = segment(image, tile_size=TILE, **PARAMS)
+            folder = on_disk._folder
+            assert on_disk.on_disk and str(folder).startswith("/proc/self/cwd/")
+            assert folder.is_dir() and not any(client.run(os.path.isdir, str(folder)).values())
+            on_disk.write_labels("/proc/self/cwd/labels.zarr")
+            on_disk.write_labels("/proc/self/cwd/labels.fits")
+            on_disk.write_labels("/proc/self/cwd/labels.tif")
+            labels = on_disk.label_image
+            on_disk.close()  # while /proc/self/cwd is the driver's folder
+        finally:
+            for worker, cwd in worker_cwds.items():
+                client.run(os.chdir, cwd, workers=[worker])
+    expected = in_memory.label_image
+    np.testing.assert_array_equal(labels, expected)
+    np.testing.assert_array_equal(zarr.open_array(str(driver / "labels.zarr"))[:], expected)
+    np.testing.assert_array_equal(fits.getdata(driver / "labels.fits"), expected)
+    import tifffile
+
+    np.testing.assert_array_equal(tifffile.imread(driver / "labels.tif"), expected)
+    assert sorted(p.name for p in driver.iterdir()) == ["labels.fits", "labels.tif", "labels.zarr"]
+    assert list(workers.iterdir()) == []
+
+
+def test_lazy_image_on_a_distributed_cluster_reads_windows_on_the_workers(
+    image, in_memory, process_cluster
+):
+    import distributed
+
+    lazy = da.from_array(image, chunks=(64, 64))
+    with distributed.Client(process_cluster):
+        result = segment(lazy, tile_size=TILE, **PARAMS)
+    np.testing.assert_array_equal(result.label_image, in_memory.label_image)
