@@ -6,6 +6,7 @@ These tests import the package from a read-only copy in new processes and
 check that the second process loads what the first compiled.
 """
 
+import ast
 import os
 import shutil
 import stat
@@ -13,8 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
+from helpers import source_env
 
 import skimgcluster
 
@@ -173,36 +174,51 @@ def test_no_compiling_process_when_cached_busy_or_opted_out(monkeypatch):
     assert compiling._compiling is None
 
 
-def test_compiling_process_compiles_what_a_segmentation_loads():
+# Segments a blended pair (the deblending splits it, so every kernel after
+# the sampling runs) in both kernel dtypes, then runs the compiling process's
+# functions; prints each kernel's signatures before and after them.
+SIGNATURES = """
+import numpy as np
+from skimgcluster import segment
+from skimgcluster._clusterer import compile_kernels as compile_clustering
+from skimgcluster._kernels.astrolink import kruskal_aggregate
+from skimgcluster._kernels.deblend import h_maxima
+from skimgcluster._kernels.labels import flood
+from skimgcluster._kernels.neighbors import query_part
+from skimgcluster._kernels.smoothing import smooth_part
+from skimgcluster._segment import compile_kernels
+
+rng = np.random.default_rng(0)
+yy, xx = np.mgrid[:64, :64]
+image = rng.normal(10, 1, (64, 64, 3))
+for y, x in ((20, 22), (25, 28), (44, 40)):
+    image += 40 * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / 8)[..., None]
+for data in (image, np.clip(image * 4, 0, 255).astype(np.uint8)):
+    segment(data, random_state=0)
+kernels = (kruskal_aggregate, query_part, flood, h_maxima, smooth_part)
+print([[str(s) for s in kernel.signatures] for kernel in kernels])
+compile_clustering()
+compile_kernels()
+print([[str(s) for s in kernel.signatures] for kernel in kernels])
+"""
+
+
+def test_compiling_process_compiles_what_a_segmentation_loads(tmp_path):
     # The compiling process must compile the kernels a segmentation runs
     # after its sampling with the very signatures it loads (float64 densities
     # and uint32 neighbours for the aggregation, int32 seeds for the flood,
     # float32 levels for the h-maxima and the smoothing), whatever the image's
-    # dtype; a signature of its own would be compiled for nothing.
-    from skimgcluster import segment
-    from skimgcluster._clusterer import compile_kernels as compile_clustering
-    from skimgcluster._compiling import _cache_is_cold
-    from skimgcluster._kernels.astrolink import kruskal_aggregate
-    from skimgcluster._kernels.deblend import h_maxima
-    from skimgcluster._kernels.labels import flood
-    from skimgcluster._kernels.neighbors import query_part
-    from skimgcluster._kernels.smoothing import smooth_part
-    from skimgcluster._segment import compile_kernels
-
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[:64, :64]
-    image = rng.normal(10, 1, (64, 64, 3))
-    for y, x in ((20, 22), (25, 28), (44, 40)):  # a blended pair: the deblending splits
-        image += 40 * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / 8)[..., None]
-    for data in (image, np.clip(image * 4, 0, 255).astype(np.uint8)):
-        segment(data, random_state=0)
-    kernels = (kruskal_aggregate, query_part, flood, h_maxima, smooth_part)
-    loaded = [list(kernel.signatures) for kernel in kernels]
+    # dtype; a signature of its own would be compiled for nothing. In a new
+    # process: other tests call these kernels with other signatures.
+    env = dict(source_env(), SKIMGCLUSTER_BACKGROUND_COMPILE="0")
+    done = subprocess.run(
+        [sys.executable, "-c", SIGNATURES], env=env, cwd=tmp_path, capture_output=True,
+        text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    loaded, after = (ast.literal_eval(line) for line in done.stdout.splitlines()[-2:])
     assert all(len(signatures) == 1 for signatures in loaded)
-    compile_clustering()
-    compile_kernels()
-    assert [list(kernel.signatures) for kernel in kernels] == loaded
-    assert not _cache_is_cold()
+    assert after == loaded
 
 
 def test_kernels_run_as_python_with_the_jit_disabled(tmp_path):
