@@ -19,9 +19,16 @@ import threading
 from ._kernels.astrolink import kruskal_aggregate
 
 # The process started by compile_in_background (None: none was started;
-# False: none could be), and whether CachedAstroLink.run has waited for it.
+# False: none could be); the lines read from it so far, and whether waiting
+# for it is over (it ended, or a wait timed out).
 _compiling = None
+_lines = 0
 _waited = False
+
+# The lines the compiling process writes: what is cached once it has written
+# each (wait_for_compilation's ``stage``).
+CLUSTERING = 1
+LABELLING = 2
 
 # Environment variable that marks the compiling process (which must not start
 # another one), and that a user can set to 0 to never start one.
@@ -30,23 +37,33 @@ _BACKGROUND_ENV = "SKIMGCLUSTER_BACKGROUND_COMPILE"
 # Longest wait for that process before compiling here instead (seconds).
 _COMPILE_WAIT = 600
 
-# The compiling process: the clustering's kernels first, then one line on its
-# stdout (what the waiting process reads), then those of the rest of a
-# segmentation, which the waiting process loads if they are cached by the time
-# it needs them and compiles itself otherwise. Freezing the objects the
-# imports made spares the compiler's collections (and the last one, at exit)
-# from walking them again and again (a first run in one process: 1-4 s less
-# CPU out of about 40 s, measured).
+# The compiling process: the clustering's kernels, a line on its stdout (what
+# the waiting process reads), the labelling's and the deblending's kernels,
+# another line, then a small segmentation for any kernel left. The waiting
+# process waits for each line before the step that needs those kernels: the
+# other process started them first, so waiting is never longer than
+# compiling them again. Freezing the objects the imports made spares the
+# compiler's collections (and the last one, at exit) from walking them again
+# and again (a first run in one process: 1-4 s less CPU out of about 40 s,
+# measured).
 _COMPILE_SCRIPT = """
 import gc
 from skimgcluster import _clusterer, _segment
+
+
+def line(text):
+    try:
+        print(text, flush=True)
+    except OSError:  # the waiting process is gone: compile the rest all the same
+        pass
+
+
 gc.freeze()
 _clusterer.compile_kernels()
-try:
-    print("clustering kernels compiled", flush=True)
-except OSError:  # the waiting process is gone: compile the rest all the same
-    pass
+line("clustering kernels compiled")
 _segment.compile_kernels()
+line("labelling and deblending kernels compiled")
+_segment.compile_small_segmentation()
 gc.freeze()
 """
 
@@ -126,23 +143,35 @@ def compile_in_background():
         _compiling = False
 
 
-def _read_line(pipe):
-    """Read one line of ``pipe`` (or to its end), then close it."""
-    with pipe:
-        pipe.readline()
+def _read_line(pipe, timeout):
+    """The next line of ``pipe``: ``''`` at its end, None after ``timeout`` seconds."""
+    line = []
+    reader = threading.Thread(target=lambda: line.append(pipe.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout=timeout)
+    return line[0] if line else None
 
 
-def wait_for_compilation():
-    """Wait until the process of :func:`compile_in_background` has cached the clustering's kernels.
+def wait_for_compilation(stage=CLUSTERING):
+    """Wait until the process of :func:`compile_in_background` has cached a stage's kernels.
 
-    That is, until it writes its line or ends, whichever comes first; it
-    goes on with the kernels of the rest of a segmentation on its own.
+    ``stage`` is :data:`CLUSTERING` or :data:`LABELLING` (the labelling's and
+    the deblending's): the number of lines that process writes once they are
+    cached. Returns at once when no process was started, once it has ended,
+    or once a wait has timed out (after which this process compiles what it
+    needs itself).
     """
-    global _waited
-    if _compiling and not _waited:
-        # Only once: after a timeout, compile here; the other process goes
-        # on on its own (and stays referenced, so it is never left unwaited).
-        _waited = True
-        reader = threading.Thread(target=_read_line, args=(_compiling.stdout,), daemon=True)
-        reader.start()
-        reader.join(timeout=_COMPILE_WAIT)
+    global _lines, _waited
+    while _compiling and not _waited and _lines < stage:
+        line = _read_line(_compiling.stdout, _COMPILE_WAIT)
+        if line is None:
+            # Timed out: the process goes on on its own (and stays
+            # referenced, so it is never left unwaited), as does the reader.
+            _waited = True
+        elif not line:  # the process has ended
+            _waited = True
+            _compiling.stdout.close()
+        else:
+            _lines += 1
+            if _lines == LABELLING:  # its last line
+                _compiling.stdout.close()

@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._background import gaussian_kernel, smooth_nan_as_zero
 from ._clusterer import AstroLinkClusterer
+from ._compiling import LABELLING, wait_for_compilation
 from ._deblend import colour_split_segments, merge_segments, split_segments
 from ._labels import labels_to_image
 from ._sampler import LuminositySampler
@@ -607,6 +608,7 @@ class ImageSegmenter(BaseEstimator):
         report("clustering", f"{points.shape[0]:,} points")
         clusterer.fit(points)
         report("labelling")
+        wait_for_compilation(LABELLING)
         labels = clusterer.labels_
         label_image = labels_to_image(labels, points, data.shape[:2], footprint=maps.footprint)
         merged = None
@@ -817,13 +819,11 @@ def compile_kernels():
     """Compile and cache the kernels a segmentation runs after its clustering.
 
     The labelling's flood, the smoothing the deblending reads and its
-    h-maxima first, in the order a segmentation needs them, on small inputs of
-    the dtypes it passes them; then whatever else a segmentation of a small
-    image compiles. The process started by
+    h-maxima, in the order a segmentation needs them, on small inputs of the
+    dtypes it passes them. The process started by
     :func:`._compiling.compile_in_background` runs it once the clustering's
     kernels are cached, while a first segmentation in a new environment
-    clusters; by then that segmentation has cached the sampler's kernels,
-    which the small one loads.
+    clusters; that segmentation waits for it before its labelling.
     """
     footprint = np.zeros((8, 8), dtype=bool)
     footprint[2:6, 2:6] = True
@@ -838,6 +838,15 @@ def compile_kernels():
         footprint.astype(np.int32), level.astype(np.float32), np.ones(level.shape, np.float32),
         dip=ImageSegmenter().deblend_dip, min_area=1,
     )  # fmt: skip
+
+
+def compile_small_segmentation():
+    """Segment a small image: compiles and caches any kernel of a segmentation not cached yet.
+
+    The compiling process of :func:`._compiling.compile_in_background` runs
+    it last, after :func:`compile_kernels`, for the kernels no other of its
+    steps compiles.
+    """
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[:64, :64]
     image = rng.normal(10, 1, (64, 64, 3))

@@ -95,6 +95,7 @@ def cold_cache(monkeypatch):
     from skimgcluster import _compiling as compiling
 
     monkeypatch.setattr(compiling, "_compiling", None)
+    monkeypatch.setattr(compiling, "_lines", 0)
     monkeypatch.setattr(compiling, "_waited", False)
     monkeypatch.setattr(compiling, "_cache_is_cold", lambda: True)
     monkeypatch.setattr(compiling, "_idle_cores", lambda: 1.0)
@@ -118,17 +119,31 @@ def test_cold_cache_starts_one_compiling_process(cold_cache, monkeypatch):
     assert process.wait(timeout=600) == 0
 
 
-def test_clustering_waits_for_the_line_not_for_the_end(cold_cache, monkeypatch):
-    # The compiling process goes on with the kernels of the rest of a
-    # segmentation after its line: the clustering need not wait for those.
+def test_each_step_waits_for_its_line_not_for_the_end(cold_cache, monkeypatch):
+    # The compiling process writes a line once the clustering's kernels are
+    # cached, another once the labelling's and deblending's are, then goes on
+    # with a small segmentation: no step waits for that.
     compiling = cold_cache
-    script = "import time; print('clustering kernels compiled', flush=True); time.sleep(600)"
+    script = (
+        "import time\n"
+        "print('clustering kernels compiled', flush=True)\n"
+        "time.sleep(0.5)\n"
+        "print('labelling and deblending kernels compiled', flush=True)\n"
+        "time.sleep(600)\n"
+    )
     monkeypatch.setattr(compiling, "_COMPILE_SCRIPT", script)
     compiling.compile_in_background()
     process = compiling._compiling
     try:
-        compiling.wait_for_compilation()
+        compiling.wait_for_compilation(compiling.CLUSTERING)
+        assert compiling._lines == 1
+        compiling.wait_for_compilation(compiling.CLUSTERING)  # read already: no wait
+        assert compiling._lines == 1
+        compiling.wait_for_compilation(compiling.LABELLING)
+        assert compiling._lines == 2
+        assert process.stdout.closed  # nothing more to read
         assert process.poll() is None  # still running
+        compiling.wait_for_compilation(compiling.LABELLING)
     finally:
         process.kill()
         process.wait(timeout=60)
@@ -186,7 +201,7 @@ from skimgcluster._kernels.deblend import h_maxima
 from skimgcluster._kernels.labels import flood
 from skimgcluster._kernels.neighbors import query_part
 from skimgcluster._kernels.smoothing import smooth_part
-from skimgcluster._segment import compile_kernels
+from skimgcluster._segment import compile_kernels, compile_small_segmentation
 
 rng = np.random.default_rng(0)
 yy, xx = np.mgrid[:64, :64]
@@ -199,6 +214,7 @@ kernels = (kruskal_aggregate, query_part, flood, h_maxima, smooth_part)
 print([[str(s) for s in kernel.signatures] for kernel in kernels])
 compile_clustering()
 compile_kernels()
+compile_small_segmentation()
 print([[str(s) for s in kernel.signatures] for kernel in kernels])
 """
 
