@@ -5,8 +5,8 @@ numba compiles every kernel the first time it is called in an environment
 is empty, :func:`compile_in_background` starts one more Python process that
 compiles the clustering's kernels, then those of the labelling and the
 deblending, while the calling process compiles and runs the sampler's; the
-clustering waits for that process's first part (:func:`wait_for_compilation`),
-then loads its kernels from the cache. This module imports nothing heavy, so
+clustering and the labelling each wait for their part
+(:func:`wait_for_compilation`), then load its kernels from the cache. This module imports nothing heavy, so
 that the command line can start the process before its own imports.
 """
 
@@ -106,11 +106,13 @@ def compile_in_background():
     process itself, or if the environment variable
     ``SKIMGCLUSTER_BACKGROUND_COMPILE`` is ``0``. Else it starts, once per
     process, ``python -c`` running :func:`._clusterer.compile_kernels`, then
-    :func:`._segment.compile_kernels`, and returns at once;
-    :meth:`._astrolink.CachedAstroLink.run` waits until the first is done, then loads
-    the clustering's kernels from the cache. On two cores a first run then
-    compiles AstroLink's kernels while the sampler's compile and run here,
-    and those of the labelling and the deblending while it clusters.
+    :func:`._segment.compile_kernels` and
+    :func:`._segment.compile_small_segmentation`, and returns at once;
+    :meth:`._astrolink.CachedAstroLink.run` waits until the first is done,
+    the labelling until the second is (:func:`wait_for_compilation`). On two
+    cores a first run then compiles AstroLink's kernels while the sampler's
+    compile and run here, and those of the labelling and the deblending
+    while it clusters.
     """
     global _compiling
     if _compiling is not None or os.environ.get(_BACKGROUND_ENV) == "0":
