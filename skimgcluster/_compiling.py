@@ -6,8 +6,9 @@ is empty, :func:`compile_in_background` starts one more Python process that
 compiles the clustering's kernels, then those of the labelling and the
 deblending, while the calling process compiles and runs the sampler's; the
 clustering and the labelling each wait for their part
-(:func:`wait_for_compilation`), then load its kernels from the cache. This module imports nothing heavy, so
-that the command line can start the process before its own imports.
+(:func:`wait_for_compilation`), then load its kernels from the cache. This
+module imports nothing heavy, so that the command line can start the
+process before its own imports.
 """
 
 import multiprocessing
@@ -24,6 +25,9 @@ from ._kernels.astrolink import kruskal_aggregate
 _compiling = None
 _lines = 0
 _waited = False
+# Held while waiting: threads of one process (tiles on a threaded scheduler)
+# wait in turn, so that none reads the pipe after another has closed it.
+_waiting = threading.Lock()
 
 # The lines the compiling process writes: what is cached once it has written
 # each (wait_for_compilation's ``stage``).
@@ -164,16 +168,17 @@ def wait_for_compilation(stage=CLUSTERING):
     needs itself).
     """
     global _lines, _waited
-    while _compiling and not _waited and _lines < stage:
-        line = _read_line(_compiling.stdout, _COMPILE_WAIT)
-        if line is None:
-            # Timed out: the process goes on on its own (and stays
-            # referenced, so it is never left unwaited), as does the reader.
-            _waited = True
-        elif not line:  # the process has ended
-            _waited = True
-            _compiling.stdout.close()
-        else:
-            _lines += 1
-            if _lines == LABELLING:  # its last line
+    with _waiting:
+        while _compiling and not _waited and _lines < stage:
+            line = _read_line(_compiling.stdout, _COMPILE_WAIT)
+            if line is None:
+                # Timed out: the process goes on on its own (and stays
+                # referenced, so it is never left unwaited), as does the reader.
+                _waited = True
+            elif not line:  # the process has ended
+                _waited = True
                 _compiling.stdout.close()
+            else:
+                _lines += 1
+                if _lines == LABELLING:  # its last line
+                    _compiling.stdout.close()

@@ -12,6 +12,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -144,6 +145,39 @@ def test_each_step_waits_for_its_line_not_for_the_end(cold_cache, monkeypatch):
         assert process.stdout.closed  # nothing more to read
         assert process.poll() is None  # still running
         compiling.wait_for_compilation(compiling.LABELLING)
+    finally:
+        process.kill()
+        process.wait(timeout=60)
+        process.stdout.close()
+
+
+def test_threads_wait_in_turn(cold_cache, monkeypatch):
+    # Tiles on a threaded scheduler wait for the same process: each thread
+    # returns once both lines are read, and none reads the closed pipe.
+    compiling = cold_cache
+    script = (
+        "import time\n"
+        "print('clustering kernels compiled', flush=True)\n"
+        "print('labelling and deblending kernels compiled', flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    monkeypatch.setattr(compiling, "_COMPILE_SCRIPT", script)
+    compiling.compile_in_background()
+    process = compiling._compiling
+    try:
+        stages = [compiling.CLUSTERING, compiling.LABELLING] * 3
+        threads = [
+            threading.Thread(target=compiling.wait_for_compilation, args=(stage,))
+            for stage in stages
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert not any(thread.is_alive() for thread in threads)
+        assert compiling._lines == 2
+        assert process.stdout.closed
+        assert process.poll() is None
     finally:
         process.kill()
         process.wait(timeout=60)
