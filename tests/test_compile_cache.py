@@ -7,6 +7,7 @@ check that the second process loads what the first compiled.
 """
 
 import ast
+import contextlib
 import os
 import shutil
 import stat
@@ -120,15 +121,13 @@ def test_cold_cache_starts_one_compiling_process(cold_cache, monkeypatch):
     assert process.wait(timeout=600) == 0
 
 
-def test_each_step_waits_for_its_line_not_for_the_end(cold_cache, monkeypatch):
-    # The compiling process writes a line once the clustering's kernels are
-    # cached, another once the labelling's and deblending's are, then goes on
-    # with a small segmentation: no step waits for that.
-    compiling = cold_cache
+@contextlib.contextmanager
+def _two_lines_then_asleep(compiling, monkeypatch, pause):
+    """A compiling process writing its two lines ``pause`` s apart, then asleep; killed after."""
     script = (
         "import time\n"
         "print('clustering kernels compiled', flush=True)\n"
-        "time.sleep(0.5)\n"
+        f"time.sleep({pause})\n"
         "print('labelling and deblending kernels compiled', flush=True)\n"
         "time.sleep(600)\n"
     )
@@ -136,6 +135,19 @@ def test_each_step_waits_for_its_line_not_for_the_end(cold_cache, monkeypatch):
     compiling.compile_in_background()
     process = compiling._compiling
     try:
+        yield process
+    finally:
+        process.kill()
+        process.wait(timeout=60)
+        process.stdout.close()
+
+
+def test_each_step_waits_for_its_line_not_for_the_end(cold_cache, monkeypatch):
+    # The compiling process writes a line once the clustering's kernels are
+    # cached, another once the labelling's and deblending's are, then goes on
+    # with a small segmentation: no step waits for that.
+    compiling = cold_cache
+    with _two_lines_then_asleep(compiling, monkeypatch, pause=0.5) as process:
         compiling.wait_for_compilation(compiling.CLUSTERING)
         assert compiling._lines == 1
         compiling.wait_for_compilation(compiling.CLUSTERING)  # read already: no wait
@@ -145,26 +157,13 @@ def test_each_step_waits_for_its_line_not_for_the_end(cold_cache, monkeypatch):
         assert process.stdout.closed  # nothing more to read
         assert process.poll() is None  # still running
         compiling.wait_for_compilation(compiling.LABELLING)
-    finally:
-        process.kill()
-        process.wait(timeout=60)
-        process.stdout.close()
 
 
 def test_threads_wait_in_turn(cold_cache, monkeypatch):
     # Tiles on a threaded scheduler wait for the same process: each thread
     # returns once both lines are read, and none reads the closed pipe.
     compiling = cold_cache
-    script = (
-        "import time\n"
-        "print('clustering kernels compiled', flush=True)\n"
-        "print('labelling and deblending kernels compiled', flush=True)\n"
-        "time.sleep(600)\n"
-    )
-    monkeypatch.setattr(compiling, "_COMPILE_SCRIPT", script)
-    compiling.compile_in_background()
-    process = compiling._compiling
-    try:
+    with _two_lines_then_asleep(compiling, monkeypatch, pause=0) as process:
         stages = [compiling.CLUSTERING, compiling.LABELLING] * 3
         threads = [
             threading.Thread(target=compiling.wait_for_compilation, args=(stage,))
@@ -178,10 +177,6 @@ def test_threads_wait_in_turn(cold_cache, monkeypatch):
         assert compiling._lines == 2
         assert process.stdout.closed
         assert process.poll() is None
-    finally:
-        process.kill()
-        process.wait(timeout=60)
-        process.stdout.close()
 
 
 def test_compiling_process_imports_this_package_from_any_working_folder(
