@@ -43,7 +43,9 @@ _COMPILE_WAIT = 600
 
 # The compiling process: the clustering's kernels, a line on its stdout (what
 # the waiting process reads), the labelling's and the deblending's kernels,
-# another line, then a small segmentation for any kernel left. The waiting
+# another line, then a small segmentation for any kernel left, and last the
+# KD-tree search of the clusterer's default, which a segmentation does not
+# run (1-2 s less before the second line). The waiting
 # process waits for each line before the step that needs those kernels: the
 # other process started them first, so waiting is never longer than
 # compiling them again. Freezing the objects the imports made spares the
@@ -63,11 +65,12 @@ def line(text):
 
 
 gc.freeze()
-_clusterer.compile_kernels()
+_clusterer.compile_kernels("grid")
 line("clustering kernels compiled")
 _segment.compile_kernels()
 line("labelling and deblending kernels compiled")
 _segment.compile_small_segmentation()
+_clusterer.compile_kernels("kd_tree")
 gc.freeze()
 """
 
@@ -110,8 +113,9 @@ def compile_in_background():
     process itself, or if the environment variable
     ``SKIMGCLUSTER_BACKGROUND_COMPILE`` is ``0``. Else it starts, once per
     process, ``python -c`` running :func:`._clusterer.compile_kernels`, then
-    :func:`._segment.compile_kernels` and
-    :func:`._segment.compile_small_segmentation`, and returns at once;
+    :func:`._segment.compile_kernels`,
+    :func:`._segment.compile_small_segmentation` and the KD-tree's
+    :func:`._clusterer.compile_kernels`, and returns at once;
     :meth:`._astrolink.CachedAstroLink.run` waits until the first is done,
     the labelling until the second is (:func:`wait_for_compilation`). On two
     cores a first run then compiles AstroLink's kernels while the sampler's

@@ -29,8 +29,9 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 # benchmarks/README.md, "CI time").
 _WARM_UP = (
     "from skimgcluster import _clusterer, _segment\n"
-    "_clusterer.compile_kernels()\n"
-    "_segment.compile_kernels()\n",
+    "_clusterer.compile_kernels('grid')\n"
+    "_segment.compile_kernels()\n"
+    "_clusterer.compile_kernels('kd_tree')\n",
     """
 import warnings
 import numpy as np

@@ -228,7 +228,7 @@ from skimgcluster._clusterer import compile_kernels as compile_clustering
 from skimgcluster._kernels.astrolink import kruskal_aggregate
 from skimgcluster._kernels.deblend import h_maxima
 from skimgcluster._kernels.labels import flood
-from skimgcluster._kernels.neighbors import query_part
+from skimgcluster._kernels.neighbors import query_part, sort_rows
 from skimgcluster._kernels.smoothing import smooth_part
 from skimgcluster._segment import compile_kernels, compile_small_segmentation
 
@@ -237,11 +237,15 @@ yy, xx = np.mgrid[:64, :64]
 image = rng.normal(10, 1, (64, 64, 3))
 for y, x in ((20, 22), (25, 28), (44, 40)):
     image += 40 * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / 8)[..., None]
+# A broad source with two cores: nested clusters, whose leaf labels search a KD-tree.
+image += 12 * np.exp(-((yy - 46) ** 2 + (xx - 14) ** 2) / 60)[..., None]
+for y, x in ((44, 11), (48, 17)):
+    image += 30 * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / 3)[..., None]
 for data in (image, np.clip(image * 4, 0, 255).astype(np.uint8)):
     segment(data, random_state=0)
-kernels = (kruskal_aggregate, query_part, flood, h_maxima, smooth_part)
+kernels = (kruskal_aggregate, query_part, sort_rows, flood, h_maxima, smooth_part)
 print([[str(s) for s in kernel.signatures] for kernel in kernels])
-compile_clustering()
+compile_clustering("grid")
 compile_kernels()
 compile_small_segmentation()
 print([[str(s) for s in kernel.signatures] for kernel in kernels])
@@ -251,9 +255,10 @@ print([[str(s) for s in kernel.signatures] for kernel in kernels])
 def test_compiling_process_compiles_what_a_segmentation_loads(tmp_path):
     # The compiling process must compile the kernels a segmentation runs
     # after its sampling with the very signatures it loads (float64 densities
-    # and uint32 neighbours for the aggregation, int32 seeds for the flood,
-    # float32 levels for the h-maxima and the smoothing), whatever the image's
-    # dtype; a signature of its own would be compiled for nothing. In a new
+    # and uint32 neighbours for the aggregation and the KD-tree search of leaf
+    # labels, int32 seeds for the flood, float32 levels for the h-maxima and
+    # the smoothing), whatever the image's dtype; a signature of its own would
+    # be compiled for nothing. In a new
     # process: other tests call these kernels with other signatures.
     env = dict(source_env(), SKIMGCLUSTER_BACKGROUND_COMPILE="0")
     done = subprocess.run(
