@@ -672,6 +672,10 @@ def _run(args, progress, image, mask, params):
     return result
 
 
+# How long the tiles of --workers wait for a worker when the local cluster has none.
+_NO_WORKERS_TIMEOUT = "60s"
+
+
 @contextlib.contextmanager
 def _dask_cluster(args, progress):
     """The Dask client of ``--workers`` or ``--scheduler`` while tiles run, closed after."""
@@ -686,15 +690,26 @@ def _dask_cluster(args, progress):
             f'{option} needs dask.distributed: pip install "skimgcluster[dask]"'
         ) from None
     if args.workers is not None:
+        import dask
+        from distributed.scheduler import NoWorkerError
+
         progress.note(f"skimgcluster: starting a local Dask cluster of {args.workers} workers")
+        # A tile that no worker can run fails after a while instead of waiting
+        # forever for a cluster that has lost all its workers (seen on two
+        # cores under a load of 5-7: the scheduler removed both, and nothing
+        # started others).
         with (
+            dask.config.set({"distributed.scheduler.no-workers-timeout": _NO_WORKERS_TIMEOUT}),
             LocalCluster(
                 n_workers=args.workers, threads_per_worker=1, processes=True,
                 dashboard_address=":0",
             ) as cluster,
             Client(cluster) as client,
         ):  # fmt: skip
-            yield client
+            try:
+                yield client
+            except NoWorkerError as exc:
+                raise _CommandError(f"the local Dask cluster lost its workers: {exc}") from None
         return
     try:
         client = Client(args.scheduler, timeout="10s")

@@ -142,9 +142,16 @@ def process_cluster():
     heartbeats and event loops).
     """
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-    ) as cluster:
+    import dask
+
+    # Its tests fail, instead of waiting forever, if it ever loses both
+    # workers (seen once under a load of 5-7, as the command line's cluster).
+    with (
+        dask.config.set({"distributed.scheduler.no-workers-timeout": "60s"}),
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+    ):
         yield cluster
 
 

@@ -332,6 +332,25 @@ def test_cli_tile_size_and_workers(field_tif, tmp_path, capsys):
     np.testing.assert_array_equal(_cli_counts(tmp_path / "again")[0], labels)
 
 
+def test_cli_workers_all_lost_is_an_error_not_a_hang(field_tif, tmp_path, capsys, monkeypatch):
+    # A local cluster left without a worker: the tiles wait for one no longer
+    # than _NO_WORKERS_TIMEOUT, then the run ends in a one-line error and
+    # writes nothing (it used to wait forever).
+    distributed = pytest.importorskip("distributed")
+    from skimgcluster import _cli
+
+    real = distributed.LocalCluster
+    monkeypatch.setattr(distributed, "LocalCluster", lambda **kw: real(**{**kw, "n_workers": 0}))
+    monkeypatch.setattr(_cli, "_NO_WORKERS_TIMEOUT", "1s")
+    out = tmp_path / "out"
+    args = ["segment", str(field_tif), "-o", str(out), "-q", "--tile-size", "64", "--workers", "2"]
+    assert _cli.main(args) == 1
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith("skimgcluster: error: the local Dask cluster lost its workers: ")
+    assert last.endswith("waiting without any running workers.")
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [
