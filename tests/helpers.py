@@ -1,6 +1,7 @@
 """Helpers that only the tests use: references the package's kernels are checked against."""
 
 import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,17 @@ def source_env(**variables):
     """
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     return {**os.environ, "PYTHONPATH": path, **variables}
+
+
+def sigint_default():
+    """``preexec_fn`` of a child that a test interrupts: SIGINT back to its default action.
+
+    A job started in the background by a shell without job control (``cmd &``
+    in a script, as some CI runners do) has SIGINT ignored, and so do its
+    children; Python turns SIGINT into KeyboardInterrupt only where it found
+    the default action, so such a child would sleep through the test's Ctrl-C.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def band_mean(data):

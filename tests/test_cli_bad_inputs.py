@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from bad_inputs import _png, field_png
+from helpers import sigint_default
 from PIL import Image
 
 from skimgcluster._cli import main
@@ -271,6 +272,7 @@ def _interrupt_child(where, argv, sig):
         stderr=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
+        preexec_fn=sigint_default,
     )
     try:
         lines = []

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from helpers import source_env
+from helpers import sigint_default, source_env
 from PIL import Image
 
 from skimgcluster import _cli, _io
@@ -377,8 +377,9 @@ def test_ctrl_c_at_any_moment_leaves_all_or_nothing(field_tif, tmp_path, moment,
     before = old_outputs(out) if existing else None
     argv, env = _command(str(field_tif), "-o", str(out), "--plots", "all", "--overwrite")
     proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        preexec_fn=sigint_default,
+    )  # fmt: skip
     err = ""
     try:
         if moment == "importing":
