@@ -695,9 +695,8 @@ def _dask_cluster(args, progress):
 
         progress.note(f"skimgcluster: starting a local Dask cluster of {args.workers} workers")
         # A tile that no worker can run fails after a while instead of waiting
-        # forever for a cluster that has lost all its workers (seen on two
-        # cores under a load of 5-7: the scheduler removed both, and nothing
-        # started others).
+        # forever for a cluster that has lost all its workers (a heavily loaded
+        # machine has made its scheduler remove both, and nothing starts others).
         with (
             dask.config.set({"distributed.scheduler.no-workers-timeout": _NO_WORKERS_TIMEOUT}),
             LocalCluster(

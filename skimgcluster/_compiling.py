@@ -45,7 +45,7 @@ _COMPILE_WAIT = 600
 # the waiting process reads), the labelling's and the deblending's kernels,
 # another line, then a small segmentation for any kernel left, and last the
 # KD-tree search of the clusterer's default, which a segmentation does not
-# run (1-2 s less before the second line). The waiting
+# run (1-2 s of compiling less before the first line). The waiting
 # process waits for each line before the step that needs those kernels: the
 # other process started them first, so waiting is never longer than
 # compiling them again. Freezing the objects the imports made spares the
