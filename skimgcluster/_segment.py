@@ -844,8 +844,8 @@ def compile_small_segmentation():
     """Segment a small image: compiles and caches any kernel of a segmentation not cached yet.
 
     The compiling process of :func:`._compiling.compile_in_background` runs
-    it last, after :func:`compile_kernels`, for the kernels no other of its
-    steps compiles.
+    it after :func:`compile_kernels`, once nothing waits for it any more, for
+    the kernels its earlier steps do not compile.
     """
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[:64, :64]
