@@ -674,6 +674,8 @@ def _run(args, progress, image, mask, params):
 
 # How long the tiles of --workers wait for a worker when the local cluster has none.
 _NO_WORKERS_TIMEOUT = "60s"
+# How long --scheduler tries to connect before the run ends in an error.
+_CONNECT_TIMEOUT = "10s"
 
 
 @contextlib.contextmanager
@@ -711,7 +713,7 @@ def _dask_cluster(args, progress):
                 raise _CommandError(f"the local Dask cluster lost its workers: {exc}") from None
         return
     try:
-        client = Client(args.scheduler, timeout="10s")
+        client = Client(args.scheduler, timeout=_CONNECT_TIMEOUT)
     except (OSError, TimeoutError) as exc:
         raise _CommandError(f"cannot reach the Dask scheduler at {args.scheduler}: {exc}") from None
     with client:

@@ -46,13 +46,20 @@ for dtype in (np.float64, np.float32):
 )
 
 
+# The warm-up processes of this session (the xdist controller's only).
+_warming_up = []
+
+
 def pytest_sessionstart(session):
-    """Warm numba's cache in the xdist controller, before its workers start.
+    """Start warming numba's cache in the xdist controller, as its workers start.
 
     The processes run like the workers (same interpreter, working folder and
     environment), so they import the package the tests import and fill the
-    cache the tests load. Their exit status is not checked: a kernel that
-    fails to compile fails the tests that use it, with a test's report.
+    cache the tests load. The workers import and collect the tests meanwhile
+    (15-20 s of CPU each); no test starts before the cache is warm
+    (:func:`pytest_xdist_node_collection_finished`). Their exit status is not
+    checked: a kernel that fails to compile fails the tests that use it, with
+    a test's report.
     """
     option = session.config.option
     if os.environ.get("PYTEST_XDIST_WORKER") or option.collectonly:
@@ -60,7 +67,7 @@ def pytest_sessionstart(session):
     if not getattr(option, "numprocesses", None):  # one process: it compiles as it goes
         return
     env = dict(os.environ, SKIMGCLUSTER_BACKGROUND_COMPILE="0")
-    processes = [
+    _warming_up.extend(
         subprocess.Popen(
             [sys.executable, "-c", code],
             env=env,
@@ -69,8 +76,25 @@ def pytest_sessionstart(session):
             stderr=subprocess.DEVNULL,
         )
         for code in _WARM_UP
-    ]
-    for process in processes:
+    )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
+    """Hold back the first tests until the warm-up processes are done.
+
+    xdist calls this in the controller as each worker reports its collection,
+    before it hands out any test.
+    """
+    while _warming_up:
+        _warming_up.pop().wait()
+
+
+def pytest_sessionfinish(session):
+    """End the warm-up of a session that never got to its tests (collection errors)."""
+    while _warming_up:
+        process = _warming_up.pop()
+        process.kill()
         process.wait()
 
 

@@ -343,7 +343,7 @@ def labelled_points(draw):
     return labels, points
 
 
-@fuzz(800)
+@fuzz(400)
 @given(
     data=labelled_points(),
     shape=SHAPES,
