@@ -428,8 +428,13 @@ def kernel_dtype(dtype):
 
 
 def for_kernels(data):
-    """The image in the dtype of :func:`kernel_dtype`, copied only when it is not in it."""
-    return data.astype(kernel_dtype(data.dtype), copy=False)
+    """The image C-contiguous in the dtype of :func:`kernel_dtype`, copied only if needed.
+
+    A view (a tile of a larger array, a strided or Fortran-ordered image)
+    would have numba compile every kernel that reads the image once more, for
+    its layout (about a second each on a first run).
+    """
+    return np.ascontiguousarray(data, dtype=kernel_dtype(data.dtype))
 
 
 # The "no mask" argument of the numba kernels.

@@ -617,8 +617,8 @@ class LuminositySampler(TransformerMixin, BaseEstimator):
         if maps:
             n_bytes += _MAP_BYTES_PER_PIXEL * h * w
             dtype = kernel_dtype(data.dtype)
-            if data.dtype != dtype:
-                n_bytes += dtype.itemsize * data.size  # the converted copy of the image
+            if data.dtype != dtype or not data.flags.c_contiguous:
+                n_bytes += dtype.itemsize * data.size  # the kernels' copy of the image
         if n is not None:
             n_bytes += 8 * n * (_DRAW_ARRAYS + self._n_colour(n_bands) + 2 * n_bands)
         check_memory(

@@ -271,6 +271,43 @@ def test_compiling_process_compiles_what_a_segmentation_loads(tmp_path):
     assert after == loaded
 
 
+# Segments an image, then views of it and a tiled run of it (whose tiles are
+# views); prints the signatures of the kernels that read the image after each.
+LAYOUTS = """
+import numpy as np
+from skimgcluster import segment
+from skimgcluster._kernels import background, smoothing
+
+rng = np.random.default_rng(0)
+image = rng.normal(10, 1, (96, 96, 3))
+image[40:46, 50:56] += 40
+kernels = (
+    background.grid_band_sky_part, background.grid_band_mean_part,
+    background.local_means_part, background.luminosity_part, smoothing.smooth_part,
+)
+for data in (image, np.asfortranarray(image), image[::-1], image[:, 10:90]):
+    segment(data, random_state=0)
+    print([len(kernel.signatures) for kernel in kernels])
+segment(image, tile_size=48, random_state=0)
+print([len(kernel.signatures) for kernel in kernels])
+"""
+
+
+def test_views_and_tiles_compile_no_other_signature(tmp_path):
+    # The kernels that read the image take it C-contiguous (for_kernels): a
+    # Fortran-ordered image, a strided view or a tile would otherwise compile
+    # each of them once more, for its layout. In a new process: other tests
+    # call these kernels with other signatures.
+    env = dict(source_env(), SKIMGCLUSTER_BACKGROUND_COMPILE="0")
+    done = subprocess.run(
+        [sys.executable, "-c", LAYOUTS], env=env, cwd=tmp_path, capture_output=True,
+        text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    counts = [ast.literal_eval(line) for line in done.stdout.splitlines()[-5:]]
+    assert counts == [[1] * 5] * 5
+
+
 def test_kernels_run_as_python_with_the_jit_disabled(tmp_path):
     # Kernel coverage is measured with NUMBA_DISABLE_JIT=1 (docs/architecture.md):
     # a segmentation must then run with every kernel as plain Python.
