@@ -218,6 +218,17 @@ def test_no_compiling_process_when_cached_busy_or_opted_out(monkeypatch):
     assert compiling._compiling is None
 
 
+def _printed(script, cwd):
+    """The values ``script`` prints, a line each, run in a new process without the compiling one."""
+    env = dict(source_env(), SKIMGCLUSTER_BACKGROUND_COMPILE="0")
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=cwd, capture_output=True,
+        text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return [ast.literal_eval(line) for line in done.stdout.splitlines()]
+
+
 # Segments a blended pair (the deblending splits it, so every kernel after
 # the sampling runs) in both kernel dtypes, then runs the compiling process's
 # functions; prints each kernel's signatures before and after them.
@@ -260,13 +271,7 @@ def test_compiling_process_compiles_what_a_segmentation_loads(tmp_path):
     # the smoothing), whatever the image's dtype; a signature of its own would
     # be compiled for nothing. In a new
     # process: other tests call these kernels with other signatures.
-    env = dict(source_env(), SKIMGCLUSTER_BACKGROUND_COMPILE="0")
-    done = subprocess.run(
-        [sys.executable, "-c", SIGNATURES], env=env, cwd=tmp_path, capture_output=True,
-        text=True, timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    loaded, after = (ast.literal_eval(line) for line in done.stdout.splitlines()[-2:])
+    loaded, after = _printed(SIGNATURES, tmp_path)[-2:]
     assert all(len(signatures) == 1 for signatures in loaded)
     assert after == loaded
 
@@ -298,14 +303,7 @@ def test_views_and_tiles_compile_no_other_signature(tmp_path):
     # Fortran-ordered image, a strided view or a tile would otherwise compile
     # each of them once more, for its layout. In a new process: other tests
     # call these kernels with other signatures.
-    env = dict(source_env(), SKIMGCLUSTER_BACKGROUND_COMPILE="0")
-    done = subprocess.run(
-        [sys.executable, "-c", LAYOUTS], env=env, cwd=tmp_path, capture_output=True,
-        text=True, timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    counts = [ast.literal_eval(line) for line in done.stdout.splitlines()[-5:]]
-    assert counts == [[1] * 5] * 5
+    assert _printed(LAYOUTS, tmp_path)[-5:] == [[1] * 5] * 5
 
 
 def test_kernels_run_as_python_with_the_jit_disabled(tmp_path):
