@@ -328,8 +328,10 @@ def print_report(report):
         sep_text = f", SEP {r['sep']['sep_seconds']:.1f} s" if "sep" in r else ""
         cpu_text = (f", CPU {r['cpu_seconds']:.1f} s = {r['cpu_ns_per_pixel']:.0f} ns/pixel"
                     if "cpu_seconds" in r else "")  # fmt: skip
-        print(f"scaling {r['size']}^2: {r['seconds']:.1f} s, {r['ns_per_pixel']:.0f} ns/pixel"
-              f"{cpu_text}, peak {r['peak_rss_gb']:.2f} GB ({r['peak_process']}){sep_text}")  # fmt: skip
+        print(f"scaling {r['size']}^2: {r['seconds']:.1f} s, "
+              f"{r['ns_per_pixel']:.0f} ns/pixel"
+              f"{cpu_text}, peak {r['peak_rss_gb']:.2f} GB "
+              f"({r['peak_process']}){sep_text}")  # fmt: skip
     for r in report.get("large", []):
         print(
             f"large {r['size']}^2 {r['format']}: {r['seconds']:.1f} s "
@@ -361,7 +363,8 @@ def main():
     with tempfile.TemporaryDirectory(prefix="bench-tiling-", dir=args.workdir) as tmp:
         work = Path(tmp)
         report = {"cpus": os.cpu_count()}
-        cases = [("mosaic", mosaic_case, not args.no_mosaic), ("scaling", scaling_case, args.scaling),
+        cases = [("mosaic", mosaic_case, not args.no_mosaic),
+                 ("scaling", scaling_case, args.scaling),
                  ("large", large_case, args.large)]  # fmt: skip
         for name, case, wanted in cases:
             if wanted:

@@ -417,7 +417,7 @@ class CachedAstroLink(AstroLink):
 
     @staticmethod
     def _make_graph_njit(logRho, kNN):
-        """AstroLink's graph of edges to the neighbours, from :func:`._kernels.astrolink.make_graph_part`.
+        """AstroLink's graph of neighbour edges, by :func:`._kernels.astrolink.make_graph_part`.
 
         The same ``(pairs, edges)``, on threads instead of numba's
         ``parallel=True`` (whose kernel compiled in 0.7-1.5 s).
@@ -430,7 +430,7 @@ class CachedAstroLink(AstroLink):
 
     @staticmethod
     def _minimize_init_njit(prominences):
-        """AstroLink's set-up of its prominence fit, from :func:`._kernels.astrolink.beta_fit_start`.
+        """AstroLink's set-up of its prominence fit, by :func:`._kernels.astrolink.beta_fit_start`.
 
         The same values to the bit as AstroLink's kernel of this name (tested),
         which took 3.7-5.9 s of a first run to compile.

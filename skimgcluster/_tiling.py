@@ -13,8 +13,8 @@ import shutil
 import tempfile
 import uuid
 import warnings
-from dataclasses import dataclass
 import weakref
+from dataclasses import dataclass
 from numbers import Integral
 from pathlib import Path
 

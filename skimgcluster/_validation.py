@@ -4,12 +4,13 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from .exceptions import InsufficientMemoryError
 # scikit-learn's constraint vocabulary, shared with the estimators'
 # ``_parameter_constraints``. The module is private to scikit-learn, so
 # tests/test_validation.py::test_sklearn_constraint_classes_keep_their_api fails if
 # the parts used here change.
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+
+from .exceptions import InsufficientMemoryError
 
 __all__ = []
 

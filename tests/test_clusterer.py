@@ -924,12 +924,12 @@ def test_aggregation_kernel_is_astrolinks_to_the_bit(case):
     raw = _raw_astrolink_class()
     pairs, edges = raw._make_graph_njit(log_rho, knn)
     # The graph too (ours runs on threads instead of parallel=True).
-    for g, w in zip(CachedAstroLink._make_graph_njit(log_rho, knn), (pairs, edges)):
+    for g, w in zip(CachedAstroLink._make_graph_njit(log_rho, knn), (pairs, edges), strict=True):
         assert g.dtype == w.dtype
         np.testing.assert_array_equal(g, w)
     want = raw._aggregate_njit_float64_uint32(log_rho, pairs[edges.argsort()[::-1]])
     got = (ours.ordering, ours.groups, ours.prominences)
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         assert g.dtype == w.dtype
         np.testing.assert_array_equal(g, w)
     if case == "components":  # the neighbour graph falls apart (at least the four parts of X)
@@ -952,7 +952,7 @@ def test_prominence_fit_set_up_is_astrolinks_to_the_bit():
         prom = rng.beta(rng.uniform(1, 3), rng.uniform(1, 100), n)
         want = raw._minimize_init_njit(prom)
         got = CachedAstroLink._minimize_init_njit(prom)
-        for g, w in zip([got[0], *got[1]], [want[0], *want[1]]):
+        for g, w in zip([got[0], *got[1]], [want[0], *want[1]], strict=True):
             np.testing.assert_array_equal(g.view(np.int64), w.view(np.int64))
         assert got[2] == want[2] and got[3] == want[3]
     # Negative prominences: numba's np.bincount lets a negative first bin
