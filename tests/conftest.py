@@ -98,26 +98,6 @@ def pytest_sessionfinish(session):
         process.wait()
 
 
-# The longest modules (tens of seconds each on two cores), longest first.
-# --dist loadfile hands the modules out in collection order: these come late
-# in the alphabet, and one of them taken last ran alone while the other worker
-# had nothing left.
-_LONGEST_FIRST = (
-    "test_tiling.py",
-    "test_cli_outputs.py",
-    "test_tiling_outputs.py",
-    "test_docs.py",
-    "test_clusterer.py",
-    "test_fuzz.py",
-)
-
-
-def pytest_collection_modifyitems(items):
-    """Put the longest modules first, each module's tests in their own order."""
-    rank = {name: i for i, name in enumerate(_LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
-
-
 # AstroLink runs take 10-100 ms each, far above hypothesis' default deadline,
 # and their first call in a process may compile numba kernels.
 settings.register_profile(
