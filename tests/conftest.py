@@ -19,20 +19,15 @@ from hypothesis import HealthCheck, settings
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("SKIMGCLUSTER_BACKGROUND_COMPILE", "0")
 
-# The kernels of a segmentation, compiled into numba's disk cache before the
-# xdist workers start, by two processes at once: the clustering's, labelling's
-# and deblending's (what the package's own compiling process compiles,
-# skimgcluster/_compiling.py), and the sampler's on its two kernel dtypes
-# (float64 first: the other process's last small segmentation loads it). Left
-# to the workers, each compiles what its tests share while the other compiles
-# the same (about 100 s of CPU more than one process on a cold cache,
-# benchmarks/README.md, "CI time").
-_WARM_UP = (
-    "from skimgcluster import _clusterer, _segment\n"
-    "_clusterer.compile_kernels('grid')\n"
-    "_segment.compile_kernels()\n"
-    "_clusterer.compile_kernels('kd_tree')\n",
-    """
+# The kernels of a segmentation, compiled into numba's disk cache while the
+# xdist workers collect, by two processes at once: the package's own compiling
+# process (its script in skimgcluster/_compiling.py: the clustering's,
+# labelling's and deblending's kernels, then a small segmentation), and this
+# script, the sampler's kernels on their two dtypes (float64 first: the other
+# process's small segmentation loads them). Left to the workers, each compiles
+# what its tests share while the other compiles the same (about 100 s of CPU
+# more than one process on a cold cache, benchmarks/README.md, "CI time").
+_SAMPLER_WARM_UP = """
 import warnings
 import numpy as np
 from skimgcluster import LuminositySampler
@@ -42,8 +37,7 @@ for dtype in (np.float64, np.float32):
     image = rng.normal(10.0, 1.0, (64, 64, 3)).astype(dtype)
     image[20:30, 20:30] += 50.0
     LuminositySampler(n_samples=2000, random_state=0).fit_transform(image)
-""",
-)
+"""
 
 
 # The warm-up processes of this session (the xdist controller's only).
@@ -66,6 +60,8 @@ def pytest_sessionstart(session):
         return
     if not getattr(option, "numprocesses", None):  # one process: it compiles as it goes
         return
+    from skimgcluster._compiling import _COMPILE_SCRIPT
+
     env = dict(os.environ, SKIMGCLUSTER_BACKGROUND_COMPILE="0")
     _warming_up.extend(
         subprocess.Popen(
@@ -75,7 +71,7 @@ def pytest_sessionstart(session):
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        for code in _WARM_UP
+        for code in (_COMPILE_SCRIPT, _SAMPLER_WARM_UP)
     )
 
 

@@ -370,12 +370,11 @@ def test_cli_bad_tile_options(field_tif, tmp_path, capsys, extra, message):
 
 def test_cli_unreachable_scheduler(field_tif, tmp_path, capsys, monkeypatch):
     from skimgcluster import _cli
-    from skimgcluster._cli import main
 
     # Nothing listens on port 9 (discard): every attempt is refused until the timeout.
     monkeypatch.setattr(_cli, "_CONNECT_TIMEOUT", "1s")
     args = ["segment", str(field_tif), "-o", str(tmp_path / "o"), "-q", "--tile-size", "96"]
-    assert main([*args, "--scheduler", "tcp://127.0.0.1:9"]) == 1
+    assert _cli.main([*args, "--scheduler", "tcp://127.0.0.1:9"]) == 1
     err = capsys.readouterr().err
     assert err.startswith(
         "skimgcluster: error: cannot reach the Dask scheduler at tcp://127.0.0.1:9"
