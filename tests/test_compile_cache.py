@@ -269,8 +269,8 @@ def test_compiling_process_compiles_what_a_segmentation_loads(tmp_path):
     # and uint32 neighbours for the aggregation and the KD-tree search of leaf
     # labels, int32 seeds for the flood, float32 levels for the h-maxima and
     # the smoothing), whatever the image's dtype; a signature of its own would
-    # be compiled for nothing. In a new
-    # process: other tests call these kernels with other signatures.
+    # be compiled for nothing. In a new process: other tests call these
+    # kernels with other signatures.
     loaded, after = _printed(SIGNATURES, tmp_path)[-2:]
     assert all(len(signatures) == 1 for signatures in loaded)
     assert after == loaded
