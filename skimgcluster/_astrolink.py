@@ -84,6 +84,25 @@ _MIN_GROUPS = 3
 _FIT_POINTS = 4096
 
 
+def _take_part(start, stop, rows, order, out):
+    np.take(rows, order[start:stop], out=out[start:stop])
+
+
+def _gather_rows(pairs, order):
+    """``pairs[order]`` for a C-contiguous ``(n, 2)`` array, gathered on the threads.
+
+    Each row is taken as one item of its two entries' bytes (a void dtype):
+    NumPy's fancy indexing and ``np.take(..., axis=0)`` copy a row an entry
+    at a time. ``np.take`` releases the GIL, so the parts of ``order`` run in
+    parallel (:func:`.._threads.threaded`); the gather is a random access
+    over 10^7 edges at JWST sizes, 0.65 s on one core.
+    """
+    rows = pairs.view(np.dtype((np.void, 2 * pairs.itemsize))).reshape(-1)
+    out = np.empty(rows.size, dtype=rows.dtype)
+    threaded(_take_part, order.size, rows, order, out, min_per_thread=2**18)
+    return out.view(pairs.dtype).reshape(pairs.shape)
+
+
 def _wasserstein1_exact(params, x, widths, quantiles):
     """AstroLink's Wasserstein-1 objective with the Beta CDF computed exactly.
 
@@ -396,9 +415,7 @@ class CachedAstroLink(AstroLink):
         """
         pairs, edges = self._make_graph_njit(self.logRho, self.kNN)
         del self.kNN
-        # np.take, not pairs[...]: the same rows, gathered several times as
-        # fast (NumPy's fancy indexing copies a 2-element row at a time).
-        ordered_pairs = np.take(pairs, edges.argsort()[::-1], axis=0)
+        ordered_pairs = _gather_rows(pairs, edges.argsort()[::-1])
         del pairs, edges
         log_rho = np.ascontiguousarray(self.logRho, dtype=np.float64)
         ordering, groups, prominences = kruskal_aggregate(log_rho, ordered_pairs)

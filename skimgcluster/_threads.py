@@ -22,8 +22,9 @@ def threaded(kernel, n, *args, min_per_thread=1):
     (``numba.get_num_threads()``, so ``numba.set_num_threads`` and
     ``NUMBA_NUM_THREADS`` apply as to numba's own parallel loops) and none
     smaller than ``min_per_thread``. ``kernel`` is a serial numba kernel
-    compiled with ``nogil=True`` whose parts write to disjoint entries of
-    their outputs, so the result does not depend on the number of parts.
+    compiled with ``nogil=True``, or a function of NumPy calls that release
+    the GIL, whose parts write to disjoint entries of their outputs, so the
+    result does not depend on the number of parts.
 
     Returns
     -------
