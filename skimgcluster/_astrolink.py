@@ -24,6 +24,7 @@ and cluster extraction run AstroLink's own code) and changes only that glue:
 import logging
 import warnings
 
+import numba
 import numpy as np
 from astrolink import AstroLink
 from pykdtree.kdtree import KDTree
@@ -333,26 +334,35 @@ class CachedAstroLink(AstroLink):
         int_type = np.uint32 if n < 2**32 - 1 else np.uint64
         self.kNN = np.empty((n, self.k_link), dtype=int_type)
         self.nearest_ = np.empty(n, dtype=np.intp)
+        # The points are queried in steps, one on each thread at a time: while
+        # a step goes through the checks and densities after its query, which
+        # run on one core, another step's query keeps the other busy. The
+        # points in flight, and so the memory, are those of one chunk.
         chunk = knn_chunk(n, self.k_den, self.working_memory)
-        for start in range(0, n, chunk):
-            stop = min(start + chunk, n)
-            sqr, idx = query(start, stop)
-            sqr = np.asarray(sqr, dtype=np.float64).reshape(stop - start, self.k_den)
-            idx = np.asarray(idx).reshape(stop - start, self.k_den)
-            # One pass: the checks below, and the k_link nearest into kNN.
-            overflow, self_first = copy_neighbours(sqr, idx, n, start, self.kNN[start:stop])
-            if overflow:
-                # An index past the end is pykdtree's mark of a neighbour at
-                # an infinite distance, on which the aggregation kernel would
-                # read past the end of the data.
-                raise ValueError(
-                    "the squared distances between the points overflow float64; "
-                    "rescale X to smaller values."
-                )
-            self.logRho[start:stop] = self.log_density_from_neighbours(sqr, idx)
-            self.nearest_[start:stop] = idx[:, 0]
-            if not self_first:
-                self.kNN[start:stop] = _self_first(idx[:, : self.k_link], start)
+        step = max(-(-chunk // numba.get_num_threads()), 1)
+
+        def steps(first, last):
+            for start in range(first * step, min(last * step, n), step):
+                stop = min(start + step, n)
+                sqr, idx = query(start, stop)
+                sqr = np.asarray(sqr, dtype=np.float64).reshape(stop - start, self.k_den)
+                idx = np.asarray(idx).reshape(stop - start, self.k_den)
+                # One pass: the checks below, and the k_link nearest into kNN.
+                overflow, self_first = copy_neighbours(sqr, idx, n, start, self.kNN[start:stop])
+                if overflow:
+                    # An index past the end is pykdtree's mark of a neighbour
+                    # at an infinite distance, on which the aggregation kernel
+                    # would read past the end of the data.
+                    raise ValueError(
+                        "the squared distances between the points overflow float64; "
+                        "rescale X to smaller values."
+                    )
+                self.logRho[start:stop] = self.log_density_from_neighbours(sqr, idx)
+                self.nearest_[start:stop] = idx[:, 0]
+                if not self_first:
+                    self.kNN[start:stop] = _self_first(idx[:, : self.k_link], start)
+
+        threaded(steps, -(-n // step))
         del self.P_transform
         self.log_density_raw_ = self.logRho.copy()
         # Points whose neighbours all weigh 0 have a log-density of -inf:

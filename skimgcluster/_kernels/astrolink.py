@@ -23,7 +23,7 @@ def cached(dispatcher):
 
 # NumPy's error model: a zero core ** power gives inf, as AstroLink's array
 # expressions do, where numba's Python model would raise ZeroDivisionError.
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def log_density(sqr_distances, k_den, d_intrinsic):
     """AstroLink's ``_compute_logRho_njit``, the same arithmetic as plain loops.
 
@@ -45,7 +45,7 @@ def log_density(sqr_distances, k_den, d_intrinsic):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def copy_neighbours(sqr, idx, n, start, knn):
     """Copy the first ``knn.shape[1]`` columns of ``idx`` into ``knn``, checking.
 
