@@ -115,7 +115,7 @@ def segment(image, **params):
         Footprint regions in which AstroLink finds no cluster become sources
         when their signal-to-noise ratio reaches this (see
         :class:`ImageSegmenter`); ``None`` keeps only AstroLink's clusters.
-    deblend_dip : float or None, default=2.0
+    deblend_dip : float or None, default=1.5
         A segment with several peaks that each rise this many noise
         deviations above the level that joins them is cut between them, and
         touching segments without such a dip are merged unless their colours
@@ -369,7 +369,7 @@ class ImageSegmenter(BaseEstimator):
         background-subtracted luminosity ``L`` over its pixels. Not applied
         when ``k_den`` is too large for the number of points (the clusterer
         then warns and labels nothing).
-    deblend_dip : float or None, default=2.0
+    deblend_dip : float or None, default=1.5
         A segment holding several peaks of the smoothed luminosity that each
         rise at least this many standard deviations of its noise above the
         highest saddle joining them to a higher peak (h-maxima; parts of at
@@ -385,7 +385,13 @@ class ImageSegmenter(BaseEstimator):
         the highest saddle down, as a deblender's merge tree is built. This
         is how SExtractor and photutils decide that two peaks are two
         objects; it stops noise bumps on broad, smooth sources from
-        splitting them. ``None`` keeps every segment AstroLink gives.
+        splitting them. ``None`` keeps every segment AstroLink gives. The
+        default was chosen on the tuning seeds of
+        ``benchmarks/bench_families.py`` (1.5 against 1, 1.25, 1.75 and 2;
+        see ``docs/tuning.md``): the faint member of a close pair whose peak
+        rises 1.5-2 deviations above the saddle is its own source, and no
+        family's purity drops; a lower dip splits noise bumps on the flat
+        tops of faint sources.
     deblend_color_z : float or None, default=3.0
         Touching segments whose mean colours (the points' colour features)
         differ by at least this many standard errors in some band stay
@@ -479,7 +485,7 @@ class ImageSegmenter(BaseEstimator):
         clusterer=None,
         *,
         isolated_snr=5.0,
-        deblend_dip=2.0,
+        deblend_dip=1.5,
         deblend_color_z=3.0,
         deblend_color_split=4.0,
         min_area=7,

@@ -59,6 +59,22 @@ def test_the_dip_is_measured_in_noise_deviations():
     assert _merge(label_image, smoothed, dip=80.0)[2] == 1
 
 
+def test_a_companion_rising_less_than_2_deviations_is_its_own_source_by_default():
+    # A faint companion on the flank of a brighter source whose peak rises 1.8 noise
+    # deviations above their saddle: the faint member of most close pairs that SEP
+    # separated and the deblending at a dip of 2 merged (docs/tuning.md).
+    smoothed = _blobs((30, 50), [(15, 15, 20.0, 3.0), (15, 26, 3.5, 2.0)])
+    assert 1.5 < smoothed[15, 26] - smoothed[15, 15:27].min() < 2.0
+    dip = ImageSegmenter().deblend_dip
+    label_image = np.where(smoothed > 1, 1, 0)
+    out, parents = split_segments(
+        label_image, smoothed, np.ones_like(smoothed), dip=dip, min_area=5
+    )
+    assert out[15, 15] != out[15, 26]
+    np.testing.assert_array_equal(parents, [1])
+    np.testing.assert_array_equal(_merge(out, smoothed, dip=dip), [0, 1, 2])
+
+
 def test_colours_keep_blended_sources_apart():
     smoothed = _blobs((40, 40), [(20, 20, 100.0, 6.0)])
     label_image = np.where(smoothed > 1, 1, 0)
