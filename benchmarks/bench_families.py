@@ -44,7 +44,8 @@ Seeds: the **tuning** split is seeds 0, 1, 2, 3 (``--split tune``, the default);
 used for choosing parameters. The **report** split, seeds 2000-2011 (``--split
 report``), is held out too, and three times as large: a family's F1 differs by up to
 0.02 between the tuning and the held-out 4 fields (``lowsnr``: 0.862 and 0.843), as much
-as the gaps between the methods, so comparisons are read on 12 fields. ``--seeds N`` takes the first N seeds of the split.
+as the gaps between the methods, so comparisons are read on 12 fields. ``--seeds N``
+takes the first N seeds of the split.
 
 Truth: a pixel belongs to the source contributing most to the noise-free band-sum
 model where that model reaches t sigma of the band-sum noise, for t = 1, 1.5 and 2 from
