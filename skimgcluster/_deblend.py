@@ -12,6 +12,12 @@ unless their colours differ significantly, which is what the colour
 features of the points are for. Two objects of different colours on one
 peak have no dip between them: :func:`colour_split_segments` cuts a
 segment whose light is two spectra that each peak in their own place.
+A faint object on the wing of a brighter one may have neither a dip nor a
+colour of its own; but a single source is point-symmetric about its peak (a
+Sersic profile, inclined or not, seen through a symmetric PSF) and the pair
+is not: :func:`symmetry_split_segments` cuts out the light that the mirror
+image of the segment about its peak does not explain, as the SDSS deblender
+builds its templates.
 """
 
 from typing import NamedTuple
@@ -22,7 +28,7 @@ from skimage.segmentation import watershed
 
 from ._kernels.deblend import h_maxima
 
-__all__ = ["colour_split_segments", "merge_segments", "split_segments"]
+__all__ = ["colour_split_segments", "merge_segments", "split_segments", "symmetry_split_segments"]
 
 
 def _touching_pairs(label_image, smoothed, where):
@@ -326,6 +332,156 @@ def split_segments(label_image, smoothed, smooth_noise, *, dip, min_area, first=
                 next_value += 1
     return out, np.array(parents, dtype=np.int64)
 
+
+
+# A pixel belongs to the residual blob of a companion when the residual rises
+# this many deviations of its noise (chosen with the blob's significance on the
+# tuning seeds of bench_families.py).
+_SYMMETRY_PIXEL_Z = 2.0
+# Pixels this close to the centre of symmetry are not searched: there a
+# centre off by a fraction of a pixel leaves a residual of the core's slope.
+_SYMMETRY_CORE = 1.5
+
+
+def symmetry_split_segments(
+    label_image, smoothed, smooth_noise, *, z, min_share, min_area, correlation_area, first=0
+):
+    """Cut out of each segment the light its point symmetry does not explain.
+
+    A single source is point-symmetric about its peak. The segment's
+    smoothed luminosity ``S`` is compared with its mirror image ``M(x) =
+    S(2c - x)`` about the peak ``c`` (refined to a fraction of a pixel by a
+    parabola through the peak and its neighbours), read from the whole
+    image: the residual ``R = S - M`` is the light of a companion. A
+    companion is a blob of 8-connected pixels of the segment, beyond
+    :data:`_SYMMETRY_CORE` pixels of ``c`` and not touching another segment,
+    where ``R`` rises :data:`_SYMMETRY_PIXEL_Z` deviations of its noise
+    (``sqrt(2)`` times ``smooth_noise``), whose highest pixel rises ``z``
+    deviations and whose part rises ``z`` in sum. Its part is the
+    8-connected region about the blob where the residual is brighter than
+    the mirror image (where the companion holds more of the light than the
+    symmetric source); it is cut when it holds ``min_area`` pixels, leaves
+    as many to the segment, not the peak, and the residual is at least
+    ``min_share`` of its light.
+
+    Parameters
+    ----------
+    label_image : (M, N) ndarray of int
+        0 for background, ``k + 1`` for label ``k``.
+    smoothed, smooth_noise : (M, N) ndarray of float
+        The smoothed luminosity and the standard deviation of its noise.
+    z : float
+        Least significance of a companion, in noise deviations, at its
+        highest pixel and summed over its part.
+    min_share : float
+        Least share of the residual in the light of the part.
+    min_area : int
+        Least number of pixels of a part and of what it leaves.
+    correlation_area : float
+        Area in pixels over which the noise of ``smoothed`` is correlated
+        (``4 pi sigma**2`` for a Gaussian smoothing of ``sigma`` pixels): the
+        sum over a part of ``n`` pixels has the variance of ``n * min(n,
+        correlation_area)`` pixels.
+    first : int, default=0
+        The parts are numbered from ``max(first, label_image.max() + 1)``.
+
+    Returns
+    -------
+    label_image : (M, N) ndarray of int32
+        The segments, the parts numbered from ``first`` on.
+    parents : ndarray of int
+        The value of the segment each part was cut from, in the order of
+        the new values.
+    """
+    out = label_image.astype(np.int32, copy=True)
+    inside = _segment_pixels(label_image)
+    parents = []
+    if inside.size == 0:
+        return out, np.array(parents, dtype=np.int64)
+    height, width = label_image.shape
+    level = np.nan_to_num(np.asarray(smoothed, dtype=np.float64), nan=0.0)
+    noise = np.sqrt(2.0) * np.asarray(smooth_noise, dtype=np.float64)
+    area = np.bincount(label_image.ravel()[inside])
+    next_value = max(int(first), int(label_image.max()) + 1)
+    eight = np.ones((3, 3), dtype=bool)
+    for value, box in enumerate(_boxes(label_image, inside), start=1):
+        if box is None or area[value] < 2 * min_area:
+            continue
+        mask = label_image[box] == value
+        rows, cols = np.nonzero(mask)
+        rows_abs, cols_abs = rows + box[0].start, cols + box[1].start
+        own = level[rows_abs, cols_abs]
+        top = int(np.argmax(own))
+        r0, c0 = _symmetry_centre(level, rows_abs[top], cols_abs[top])
+        mirror_r, mirror_c = 2 * r0 - rows_abs, 2 * c0 - cols_abs
+        seen = (mirror_r >= 0) & (mirror_r <= height - 1) & (mirror_c >= 0) & (mirror_c <= width - 1)
+        mirror = own.copy()  # beyond the image the mirror is unknown: no residual
+        mirror[seen] = ndimage.map_coordinates(
+            level, [mirror_r[seen], mirror_c[seen]], order=1, mode="nearest"
+        )
+        residual = own - mirror
+        with np.errstate(divide="ignore", invalid="ignore"):
+            signif = residual / noise[rows_abs, cols_abs]
+        signif = np.where(np.isfinite(signif), signif, 0.0)
+        far = np.hypot(rows_abs - r0, cols_abs - c0) > _SYMMETRY_CORE
+        lit = far & (signif >= _SYMMETRY_PIXEL_Z)
+        if not np.any(lit & (signif >= z)):
+            continue
+        shape = mask.shape
+        blob_image = np.zeros(shape, dtype=bool)
+        blob_image[rows[lit], cols[lit]] = True
+        blobs, n_blobs = ndimage.label(blob_image, structure=eight)
+        z_image = np.full(shape, -np.inf)
+        z_image[rows, cols] = signif
+        res_image = np.zeros(shape)
+        res_image[rows, cols] = residual
+        light = np.zeros(shape)
+        light[rows, cols] = own
+        dominant = np.zeros(shape, dtype=bool)
+        dominant[rows, cols] = residual > mirror
+        regions, _ = ndimage.label(dominant, structure=eight)
+        # A residual that rises towards another segment is that segment's light.
+        others = (label_image[box] != value) & (label_image[box] > 0)
+        near_other = ndimage.binary_dilation(others, structure=eight)
+        sigma = noise[box]
+        peak = (rows[top], cols[top])
+        taken = np.zeros(shape, dtype=bool)
+        for blob in range(1, n_blobs + 1):
+            in_blob = blobs == blob
+            at = np.unravel_index(np.argmax(np.where(in_blob, z_image, -np.inf)), shape)
+            if z_image[at] < z or near_other[at]:
+                continue
+            ids = np.unique(regions[in_blob])
+            part = np.isin(regions, ids[ids > 0]) & mask & ~taken
+            n = int(np.count_nonzero(part))
+            if n < min_area or int(np.count_nonzero(mask & ~part & ~taken)) < min_area:
+                continue
+            if part[peak]:
+                continue
+            flux = float(res_image[part].sum())
+            spread = float(np.mean(sigma[part])) / np.sqrt(2.0)
+            if flux < z * np.sqrt(2.0 * n * min(n, correlation_area)) * spread:
+                continue
+            if flux < min_share * float(light[part].sum()):
+                continue
+            out[box][part] = next_value
+            taken |= part
+            parents.append(value)
+            next_value += 1
+    return out, np.array(parents, dtype=np.int64)
+
+
+def _symmetry_centre(level, row, col):
+    """The peak ``(row, col)`` of ``level`` refined by a parabola along each axis."""
+    height, width = level.shape
+
+    def offset(before, at, after):
+        curve = before - 2.0 * at + after
+        return 0.0 if curve >= 0 else float(np.clip(0.5 * (before - after) / curve, -0.5, 0.5))
+
+    dr = offset(level[row - 1, col], level[row, col], level[row + 1, col]) if 0 < row < height - 1 else 0.0
+    dc = offset(level[row, col - 1], level[row, col], level[row, col + 1]) if 0 < col < width - 1 else 0.0
+    return row + dr, col + dc
 
 def _boxes(label_image, where):
     """``scipy.ndimage.find_objects(label_image)`` from the non-zero pixels.
