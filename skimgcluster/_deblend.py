@@ -354,10 +354,11 @@ def symmetry_split_segments(
     parabola through the peak and its neighbours), read from the whole
     image: the residual ``R = S - M`` is the light of a companion. A
     companion is a blob of 8-connected pixels of the segment, beyond
-    :data:`_SYMMETRY_CORE` pixels of ``c`` and not touching another segment,
-    where ``R`` rises :data:`_SYMMETRY_PIXEL_Z` deviations of its noise
-    (``sqrt(2)`` times ``smooth_noise``), whose highest pixel rises ``z``
-    deviations and whose part rises ``z`` in sum. Its part is the
+    :data:`_SYMMETRY_CORE` pixels of ``c``, where ``R`` rises
+    :data:`_SYMMETRY_PIXEL_Z` deviations of its noise (``sqrt(2)`` times
+    ``smooth_noise``), whose highest pixel rises ``z`` deviations inside the
+    segment (none of its 4 neighbours outside it, none of its 8 in another
+    segment) and whose part rises ``z`` in sum. Its part is the
     8-connected region about the blob where the residual is brighter than
     the mirror image (where the companion holds more of the light than the
     symmetric source); it is cut when it holds ``min_area`` pixels, leaves
@@ -440,16 +441,19 @@ def symmetry_split_segments(
         dominant = np.zeros(shape, dtype=bool)
         dominant[rows, cols] = residual > mirror
         regions, _ = ndimage.label(dominant, structure=eight)
-        # A residual that rises towards another segment is that segment's light.
+        # A residual that rises to the segment's edge is the noise of the edge
+        # or light from beyond it (a neighbour reaching in): its highest pixel
+        # must lie inside the segment, with no other segment around it.
         others = (label_image[box] != value) & (label_image[box] > 0)
-        near_other = ndimage.binary_dilation(others, structure=eight)
+        interior = ndimage.binary_erosion(mask, border_value=0)
+        interior &= ~ndimage.binary_dilation(others, structure=eight)
         sigma = noise[box]
         peak = (rows[top], cols[top])
         taken = np.zeros(shape, dtype=bool)
         for blob in range(1, n_blobs + 1):
             in_blob = blobs == blob
             at = np.unravel_index(np.argmax(np.where(in_blob, z_image, -np.inf)), shape)
-            if z_image[at] < z or near_other[at]:
+            if z_image[at] < z or not interior[at]:
                 continue
             ids = np.unique(regions[in_blob])
             part = np.isin(regions, ids[ids > 0]) & mask & ~taken

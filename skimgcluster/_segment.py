@@ -446,8 +446,8 @@ class ImageSegmenter(BaseEstimator):
         its highest pixel and summed over the region, and makes at least
         0.65 of its light, becomes a source of its own if it holds
         ``min_area`` pixels and leaves as many with the peak. A residual
-        that peaks against another segment is that segment's light and is
-        left alone. The parts are numbered after the other labels and
+        that peaks on the segment's edge (its noise, or a neighbour's light
+        reaching in) is left alone. The parts are numbered after the other labels and
         flagged in ``Segmentation.isolated``. Chosen on the tuning seeds of
         ``benchmarks/bench_families.py`` (see ``docs/tuning.md``). ``None``
         never cuts by symmetry; set it for sources that are not symmetric
