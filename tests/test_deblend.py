@@ -797,6 +797,20 @@ def test_a_residual_rising_towards_another_segment_is_not_cut():
     np.testing.assert_array_equal(out, label_image)
 
 
+def test_a_residual_rising_to_the_segments_edge_is_not_cut():
+    # A neighbour that is no segment (cleared, or beyond the image's edge)
+    # reaches into the segment, past the two's crossing at column 32: the
+    # residual, the neighbour's light, rises to the edge it comes from.
+    smoothed = _blobs((48, 72), [(24, 24, 400.0, 4.0), (24, 40, 400.0, 4.0)])
+    label_image = np.where((smoothed > 1) & (np.arange(72) < 36), 1, 0)
+    out, parents = symmetry_split_segments(
+        label_image, smoothed, np.ones_like(smoothed), z=5.0, min_share=0.65, min_area=7,
+        correlation_area=4 * np.pi,
+    )  # fmt: skip
+    assert parents.size == 0
+    np.testing.assert_array_equal(out, label_image)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_segment_cuts_a_faint_companion_on_a_wing_by_symmetry(seed):
     # 6 px from a brighter source of one band: no dip of 1.5 deviations (the
