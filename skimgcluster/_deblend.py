@@ -333,10 +333,9 @@ def split_segments(label_image, smoothed, smooth_noise, *, dip, min_area, first=
     return out, np.array(parents, dtype=np.int64)
 
 
-
 # A pixel belongs to the residual blob of a companion when the residual rises
-# this many deviations of its noise (chosen with the blob's significance on the
-# tuning seeds of bench_families.py).
+# this many deviations of its noise: the blob's extent, which its significance
+# (``z`` of symmetry_split_segments, chosen on the tuning seeds) then judges.
 _SYMMETRY_PIXEL_Z = 2.0
 # Pixels this close to the centre of symmetry are not searched: there a
 # centre off by a fraction of a pixel leaves a residual of the core's slope.
@@ -415,7 +414,8 @@ def symmetry_split_segments(
         top = int(np.argmax(own))
         r0, c0 = _symmetry_centre(level, rows_abs[top], cols_abs[top])
         mirror_r, mirror_c = 2 * r0 - rows_abs, 2 * c0 - cols_abs
-        seen = (mirror_r >= 0) & (mirror_r <= height - 1) & (mirror_c >= 0) & (mirror_c <= width - 1)
+        seen = (mirror_r >= 0) & (mirror_r <= height - 1)
+        seen &= (mirror_c >= 0) & (mirror_c <= width - 1)
         mirror = own.copy()  # beyond the image the mirror is unknown: no residual
         mirror[seen] = ndimage.map_coordinates(
             level, [mirror_r[seen], mirror_c[seen]], order=1, mode="nearest"
@@ -483,9 +483,11 @@ def _symmetry_centre(level, row, col):
         curve = before - 2.0 * at + after
         return 0.0 if curve >= 0 else float(np.clip(0.5 * (before - after) / curve, -0.5, 0.5))
 
-    dr = offset(level[row - 1, col], level[row, col], level[row + 1, col]) if 0 < row < height - 1 else 0.0
-    dc = offset(level[row, col - 1], level[row, col], level[row, col + 1]) if 0 < col < width - 1 else 0.0
+    at = level[row, col]
+    dr = offset(level[row - 1, col], at, level[row + 1, col]) if 0 < row < height - 1 else 0.0
+    dc = offset(level[row, col - 1], at, level[row, col + 1]) if 0 < col < width - 1 else 0.0
     return row + dr, col + dc
+
 
 def _boxes(label_image, where):
     """``scipy.ndimage.find_objects(label_image)`` from the non-zero pixels.

@@ -745,11 +745,13 @@ def _h_maxima_mask(level, inside, h):
 # -- deblend_symmetry: light that breaks a segment's point symmetry ----------------
 
 
-def _symmetry_split(smoothed, **kwargs):
+def _symmetry_split(smoothed, label_image=None, **kwargs):
+    """symmetry_split_segments with unit noise; one segment above 1 unless given."""
     options = {"z": 5.0, "min_share": 0.65, "min_area": 7, "correlation_area": 4 * np.pi}
     options.update(kwargs)
-    label_image = np.where(smoothed > 1, 1, 0)
-    assert ndimage.label(label_image)[1] == 1
+    if label_image is None:
+        label_image = np.where(smoothed > 1, 1, 0)
+        assert ndimage.label(label_image)[1] == 1
     return symmetry_split_segments(label_image, smoothed, np.ones_like(smoothed), **options)
 
 
@@ -789,10 +791,7 @@ def test_a_residual_rising_towards_another_segment_is_not_cut():
     smoothed = _blobs((48, 72), [(24, 24, 400.0, 4.0), (24, 40, 400.0, 4.0)])
     label_image = np.where(smoothed > 1, 1, 0)
     label_image[:, 32:] *= 2
-    out, parents = symmetry_split_segments(
-        label_image, smoothed, np.ones_like(smoothed), z=5.0, min_share=0.65, min_area=7,
-        correlation_area=4 * np.pi,
-    )  # fmt: skip
+    out, parents = _symmetry_split(smoothed, label_image)
     assert parents.size == 0
     np.testing.assert_array_equal(out, label_image)
 
@@ -803,10 +802,7 @@ def test_a_residual_rising_to_the_segments_edge_is_not_cut():
     # residual, the neighbour's light, rises to the edge it comes from.
     smoothed = _blobs((48, 72), [(24, 24, 400.0, 4.0), (24, 40, 400.0, 4.0)])
     label_image = np.where((smoothed > 1) & (np.arange(72) < 36), 1, 0)
-    out, parents = symmetry_split_segments(
-        label_image, smoothed, np.ones_like(smoothed), z=5.0, min_share=0.65, min_area=7,
-        correlation_area=4 * np.pi,
-    )  # fmt: skip
+    out, parents = _symmetry_split(smoothed, label_image)
     assert parents.size == 0
     np.testing.assert_array_equal(out, label_image)
 
