@@ -398,56 +398,71 @@ def symmetry_split_segments(
     parents = []
     if inside.size == 0:
         return out, np.array(parents, dtype=np.int64)
-    height, width = label_image.shape
-    level = np.nan_to_num(np.asarray(smoothed, dtype=np.float64), nan=0.0)
-    noise = np.sqrt(2.0) * np.asarray(smooth_noise, dtype=np.float64)
-    area = np.bincount(label_image.ravel()[inside])
+    # The light as given (float32 or float64: the interpolation reads either
+    # into float64), copied only to zero its NaN.
+    level = np.asarray(smoothed)
+    if level.dtype.kind != "f":
+        level = level.astype(np.float64)
+    if np.isnan(level).any():
+        level = np.nan_to_num(level, nan=0.0)
+    flat = label_image.ravel()[inside]
+    area = np.bincount(flat)
+    # The pixels of each segment side by side, in the image's order within it.
+    by_segment = np.argsort(flat, kind="stable")
+    inside, flat = inside[by_segment], flat[by_segment]
+    start = np.searchsorted(flat, np.arange(area.size + 1))
+    noise = np.sqrt(2.0) * np.asarray(smooth_noise).ravel()[inside].astype(np.float64)
+    residual, dominant, signif, far = _mirror_residuals(level, noise, inside, flat, start)
+    lit = far & (signif >= _SYMMETRY_PIXEL_Z)
+    # What any cut needs, checked on all segments at once; the others need no
+    # closer look. A blob whose highest pixel rises z inside the segment, and
+    # a part of at least min_area pixels where the residual outshines the
+    # mirror image, about a blob.
+    hit = np.flatnonzero(far & (signif >= z))
+    hit = hit[_interior(label_image, inside[hit], flat[hit])]
+    candidate = np.zeros(area.size, dtype=bool)
+    candidate[flat[hit]] = True
+    about_blob = np.zeros(area.size, dtype=bool)
+    about_blob[flat[lit & dominant]] = True
+    candidate &= about_blob & (np.bincount(flat[dominant], minlength=area.size) >= min_area)
+    candidate &= area >= 2 * min_area
     next_value = max(int(first), int(label_image.max()) + 1)
     eight = np.ones((3, 3), dtype=bool)
-    for value, box in enumerate(_boxes(label_image, inside), start=1):
-        if box is None or area[value] < 2 * min_area:
-            continue
+    width = label_image.shape[1]
+    boxes = _boxes(label_image, inside)
+    for value in np.flatnonzero(candidate).tolist():
+        box = boxes[value - 1]
         mask = label_image[box] == value
-        rows, cols = np.nonzero(mask)
-        rows_abs, cols_abs = rows + box[0].start, cols + box[1].start
-        own = level[rows_abs, cols_abs]
-        top = int(np.argmax(own))
-        r0, c0 = _symmetry_centre(level, rows_abs[top], cols_abs[top])
-        mirror_r, mirror_c = 2 * r0 - rows_abs, 2 * c0 - cols_abs
-        seen = (mirror_r >= 0) & (mirror_r <= height - 1)
-        seen &= (mirror_c >= 0) & (mirror_c <= width - 1)
-        mirror = own.copy()  # beyond the image the mirror is unknown: no residual
-        mirror[seen] = ndimage.map_coordinates(
-            level, [mirror_r[seen], mirror_c[seen]], order=1, mode="nearest"
-        )
-        residual = own - mirror
-        with np.errstate(divide="ignore", invalid="ignore"):
-            signif = residual / noise[rows_abs, cols_abs]
-        signif = np.where(np.isfinite(signif), signif, 0.0)
-        far = np.hypot(rows_abs - r0, cols_abs - c0) > _SYMMETRY_CORE
-        lit = far & (signif >= _SYMMETRY_PIXEL_Z)
-        if not np.any(lit & (signif >= z)):
-            continue
+        own_pixels = slice(start[value], start[value + 1])
+        rows, cols = np.divmod(inside[own_pixels], width)
+        rows -= box[0].start
+        cols -= box[1].start
+        own = level[box][rows, cols].astype(np.float64)
+        res = residual[own_pixels]
+        z_own = signif[own_pixels]
+        lit_own = lit[own_pixels]
         shape = mask.shape
         blob_image = np.zeros(shape, dtype=bool)
-        blob_image[rows[lit], cols[lit]] = True
+        blob_image[rows[lit_own], cols[lit_own]] = True
         blobs, n_blobs = ndimage.label(blob_image, structure=eight)
         z_image = np.full(shape, -np.inf)
-        z_image[rows, cols] = signif
+        z_image[rows, cols] = z_own
         res_image = np.zeros(shape)
-        res_image[rows, cols] = residual
+        res_image[rows, cols] = res
         light = np.zeros(shape)
         light[rows, cols] = own
-        dominant = np.zeros(shape, dtype=bool)
-        dominant[rows, cols] = residual > mirror
-        regions, _ = ndimage.label(dominant, structure=eight)
+        # Where the companion holds more of the light than the symmetric source.
+        brighter = np.zeros(shape, dtype=bool)
+        brighter[rows, cols] = dominant[own_pixels]
+        regions, _ = ndimage.label(brighter, structure=eight)
         # A residual that rises to the segment's edge is the noise of the edge
         # or light from beyond it (a neighbour reaching in): its highest pixel
         # must lie inside the segment, with no other segment around it.
         others = (label_image[box] != value) & (label_image[box] > 0)
         interior = ndimage.binary_erosion(mask, border_value=0)
         interior &= ~ndimage.binary_dilation(others, structure=eight)
-        sigma = noise[box]
+        sigma = np.sqrt(2.0) * np.asarray(smooth_noise)[box].astype(np.float64)
+        top = int(np.argmax(own))
         peak = (rows[top], cols[top])
         taken = np.zeros(shape, dtype=bool)
         for blob in range(1, n_blobs + 1):
@@ -475,18 +490,93 @@ def symmetry_split_segments(
     return out, np.array(parents, dtype=np.int64)
 
 
-def _symmetry_centre(level, row, col):
-    """The peak ``(row, col)`` of ``level`` refined by a parabola along each axis."""
+def _mirror_residuals(level, noise, inside, flat, start):
+    """Each segment pixel's light less its mirror image about the segment's peak.
+
+    ``inside`` holds the flat indices of the segments' pixels, grouped by
+    segment (``flat``, their values) from ``start[value]`` on, in the image's
+    order within each. The peak of a segment is its first brightest pixel,
+    refined to a fraction of a pixel by a parabola along each axis; the
+    mirror image ``level(2c - x)`` is read from the whole image, and beyond
+    it equals the light (no residual). Returns the residual, whether it is
+    brighter than the mirror image, its significance against ``noise`` (0
+    where not finite) and whether each pixel lies beyond
+    :data:`_SYMMETRY_CORE` pixels of its peak.
+    """
     height, width = level.shape
+    own = level.ravel()[inside].astype(np.float64)
+    # The first brightest pixel of each segment (its pixels are in the
+    # image's order): the first of those that reach the segment's maximum.
+    present = np.flatnonzero(start[1:] > start[:-1])
+    highest = np.zeros(start.size - 1)
+    highest[present] = np.maximum.reduceat(own, start[present])
+    at_max = np.flatnonzero(own == highest[flat])
+    first = np.r_[True, flat[at_max][1:] != flat[at_max][:-1]]
+    peak_of = np.zeros(start.size - 1, dtype=np.int64)
+    peak_of[flat[at_max][first]] = inside[at_max][first]
+    row, col = np.divmod(peak_of, width)
+    centre_row = row + _parabola_offset(level, row, col, 1, 0)
+    centre_col = col + _parabola_offset(level, row, col, 0, 1)
+    rows, cols = np.divmod(inside, width)
+    r0, c0 = centre_row[flat], centre_col[flat]
+    mirror_r, mirror_c = 2 * r0 - rows, 2 * c0 - cols
+    seen = (mirror_r >= 0) & (mirror_r <= height - 1) & (mirror_c >= 0) & (mirror_c <= width - 1)
+    mirror = own.copy()
+    mirror[seen] = ndimage.map_coordinates(
+        level, [mirror_r[seen], mirror_c[seen]], order=1, mode="nearest", output=np.float64
+    )
+    residual = own - mirror
+    with np.errstate(divide="ignore", invalid="ignore"):
+        signif = residual / noise
+    signif = np.where(np.isfinite(signif), signif, 0.0)
+    far = np.hypot(rows - r0, cols - c0) > _SYMMETRY_CORE
+    return residual, residual > mirror, signif, far
 
-    def offset(before, at, after):
-        curve = before - 2.0 * at + after
-        return 0.0 if curve >= 0 else float(np.clip(0.5 * (before - after) / curve, -0.5, 0.5))
 
-    at = level[row, col]
-    dr = offset(level[row - 1, col], at, level[row + 1, col]) if 0 < row < height - 1 else 0.0
-    dc = offset(level[row, col - 1], at, level[row, col + 1]) if 0 < col < width - 1 else 0.0
-    return row + dr, col + dc
+def _parabola_offset(level, row, col, d_row, d_col):
+    """Offset of the vertex of the parabola through each peak and its two neighbours.
+
+    Along the axis ``(d_row, d_col)``, within half a pixel; 0 where the
+    three values do not curve down or the peak is on the image's edge.
+    """
+    height, width = level.shape
+    ok = (row - d_row >= 0) & (row + d_row <= height - 1)
+    ok &= (col - d_col >= 0) & (col + d_col <= width - 1)
+    r, c = row[ok], col[ok]
+    before = level[r - d_row, c - d_col].astype(np.float64)
+    at = level[r, c].astype(np.float64)
+    after = level[r + d_row, c + d_col].astype(np.float64)
+    curve = before - 2.0 * at + after
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shift = np.clip(0.5 * (before - after) / curve, -0.5, 0.5)
+    offset = np.zeros(row.size)
+    offset[ok] = np.where(curve >= 0, 0.0, shift)
+    return offset
+
+
+def _interior(label_image, pixels, values):
+    """Whether each pixel is inside its segment, away from any other.
+
+    ``pixels`` are flat indices of pixels of the segments ``values``: a
+    pixel is inside when its 4 neighbours belong to its segment (not off the
+    image) and none of its 8 to another segment.
+    """
+    height, width = label_image.shape
+    rows, cols = np.divmod(pixels, width)
+    result = np.ones(pixels.size, dtype=bool)
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            if dr == 0 and dc == 0:
+                continue
+            r, c = rows + dr, cols + dc
+            on_image = (r >= 0) & (r < height) & (c >= 0) & (c < width)
+            neighbour = np.zeros(pixels.size, dtype=label_image.dtype)
+            neighbour[on_image] = label_image[r[on_image], c[on_image]]
+            if dr == 0 or dc == 0:
+                result &= neighbour == values
+            else:
+                result &= (neighbour == values) | (neighbour == 0)
+    return result
 
 
 def _boxes(label_image, where):
