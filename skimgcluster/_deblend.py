@@ -12,6 +12,12 @@ unless their colours differ significantly, which is what the colour
 features of the points are for. Two objects of different colours on one
 peak have no dip between them: :func:`colour_split_segments` cuts a
 segment whose light is two spectra that each peak in their own place.
+A faint object on the wing of a brighter one may have neither a dip nor a
+colour of its own; but a single source is point-symmetric about its peak (a
+Sersic profile, inclined or not, seen through a symmetric PSF) and the pair
+is not: :func:`symmetry_split_segments` cuts out the light that the mirror
+image of the segment about its peak does not explain, as the SDSS deblender
+builds its templates.
 """
 
 from typing import NamedTuple
@@ -22,7 +28,7 @@ from skimage.segmentation import watershed
 
 from ._kernels.deblend import h_maxima
 
-__all__ = ["colour_split_segments", "merge_segments", "split_segments"]
+__all__ = ["colour_split_segments", "merge_segments", "split_segments", "symmetry_split_segments"]
 
 
 def _touching_pairs(label_image, smoothed, where):
@@ -325,6 +331,252 @@ def split_segments(label_image, smoothed, smooth_noise, *, dip, min_area, first=
                 parents.append(value)
                 next_value += 1
     return out, np.array(parents, dtype=np.int64)
+
+
+# A pixel belongs to the residual blob of a companion when the residual rises
+# this many deviations of its noise: the blob's extent, which its significance
+# (``z`` of symmetry_split_segments, chosen on the tuning seeds) then judges.
+_SYMMETRY_PIXEL_Z = 2.0
+# Pixels this close to the centre of symmetry are not searched: there a
+# centre off by a fraction of a pixel leaves a residual of the core's slope.
+_SYMMETRY_CORE = 1.5
+
+
+def symmetry_split_segments(
+    label_image, smoothed, smooth_noise, *, z, min_share, min_area, correlation_area, first=0
+):
+    """Cut out of each segment the light its point symmetry does not explain.
+
+    A single source is point-symmetric about its peak. The segment's
+    smoothed luminosity ``S`` is compared with its mirror image ``M(x) =
+    S(2c - x)`` about the peak ``c`` (refined to a fraction of a pixel by a
+    parabola through the peak and its neighbours), read from the whole
+    image: the residual ``R = S - M`` is the light of a companion. A
+    companion is a blob of 8-connected pixels of the segment, beyond
+    :data:`_SYMMETRY_CORE` pixels of ``c``, where ``R`` rises
+    :data:`_SYMMETRY_PIXEL_Z` deviations of its noise (``sqrt(2)`` times
+    ``smooth_noise``), whose highest pixel rises ``z`` deviations inside the
+    segment (none of its 4 neighbours outside it, none of its 8 in another
+    segment) and whose part rises ``z`` in sum. Its part is the
+    8-connected region about the blob where the residual is brighter than
+    the mirror image (where the companion holds more of the light than the
+    symmetric source); it is cut when it holds ``min_area`` pixels, leaves
+    as many to the segment, not the peak, and the residual is at least
+    ``min_share`` of its light.
+
+    Parameters
+    ----------
+    label_image : (M, N) ndarray of int
+        0 for background, ``k + 1`` for label ``k``.
+    smoothed, smooth_noise : (M, N) ndarray of float
+        The smoothed luminosity and the standard deviation of its noise.
+    z : float
+        Least significance of a companion, in noise deviations, at its
+        highest pixel and summed over its part.
+    min_share : float
+        Least share of the residual in the light of the part.
+    min_area : int
+        Least number of pixels of a part and of what it leaves.
+    correlation_area : float
+        Area in pixels over which the noise of ``smoothed`` is correlated
+        (``4 pi sigma**2`` for a Gaussian smoothing of ``sigma`` pixels): the
+        sum over a part of ``n`` pixels has the variance of ``n * min(n,
+        correlation_area)`` pixels.
+    first : int, default=0
+        The parts are numbered from ``max(first, label_image.max() + 1)``.
+
+    Returns
+    -------
+    label_image : (M, N) ndarray of int32
+        The segments, the parts numbered from ``first`` on.
+    parents : ndarray of int
+        The value of the segment each part was cut from, in the order of
+        the new values.
+    """
+    out = label_image.astype(np.int32, copy=True)
+    inside = _segment_pixels(label_image)
+    parents = []
+    if inside.size == 0:
+        return out, np.array(parents, dtype=np.int64)
+    # The light as given (float32 or float64: the interpolation reads either
+    # into float64), copied only to zero its NaN.
+    level = np.asarray(smoothed)
+    if level.dtype.kind != "f":
+        level = level.astype(np.float64)
+    if np.isnan(level).any():
+        level = np.nan_to_num(level, nan=0.0)
+    flat = label_image.ravel()[inside]
+    area = np.bincount(flat)
+    # The pixels of each segment side by side, in the image's order within it.
+    by_segment = np.argsort(flat, kind="stable")
+    inside, flat = inside[by_segment], flat[by_segment]
+    start = np.searchsorted(flat, np.arange(area.size + 1))
+    noise = np.sqrt(2.0) * np.asarray(smooth_noise).ravel()[inside].astype(np.float64)
+    residual, dominant, signif, far = _mirror_residuals(level, noise, inside, flat, start)
+    lit = far & (signif >= _SYMMETRY_PIXEL_Z)
+    # What any cut needs, checked on all segments at once; the others need no
+    # closer look. A blob whose highest pixel rises z inside the segment, and
+    # a part of at least min_area pixels where the residual outshines the
+    # mirror image, about a blob.
+    hit = np.flatnonzero(far & (signif >= z))
+    hit = hit[_interior(label_image, inside[hit], flat[hit])]
+    candidate = np.zeros(area.size, dtype=bool)
+    candidate[flat[hit]] = True
+    about_blob = np.zeros(area.size, dtype=bool)
+    about_blob[flat[lit & dominant]] = True
+    candidate &= about_blob & (np.bincount(flat[dominant], minlength=area.size) >= min_area)
+    candidate &= area >= 2 * min_area
+    next_value = max(int(first), int(label_image.max()) + 1)
+    eight = np.ones((3, 3), dtype=bool)
+    width = label_image.shape[1]
+    boxes = _boxes(label_image, inside)
+    for value in np.flatnonzero(candidate).tolist():
+        box = boxes[value - 1]
+        mask = label_image[box] == value
+        own_pixels = slice(start[value], start[value + 1])
+        rows, cols = np.divmod(inside[own_pixels], width)
+        rows -= box[0].start
+        cols -= box[1].start
+        own = level[box][rows, cols].astype(np.float64)
+        res = residual[own_pixels]
+        z_own = signif[own_pixels]
+        lit_own = lit[own_pixels]
+        shape = mask.shape
+        blob_image = np.zeros(shape, dtype=bool)
+        blob_image[rows[lit_own], cols[lit_own]] = True
+        blobs, n_blobs = ndimage.label(blob_image, structure=eight)
+        z_image = np.full(shape, -np.inf)
+        z_image[rows, cols] = z_own
+        res_image = np.zeros(shape)
+        res_image[rows, cols] = res
+        light = np.zeros(shape)
+        light[rows, cols] = own
+        # Where the companion holds more of the light than the symmetric source.
+        brighter = np.zeros(shape, dtype=bool)
+        brighter[rows, cols] = dominant[own_pixels]
+        regions, _ = ndimage.label(brighter, structure=eight)
+        # A residual that rises to the segment's edge is the noise of the edge
+        # or light from beyond it (a neighbour reaching in): its highest pixel
+        # must lie inside the segment, with no other segment around it.
+        others = (label_image[box] != value) & (label_image[box] > 0)
+        interior = ndimage.binary_erosion(mask, border_value=0)
+        interior &= ~ndimage.binary_dilation(others, structure=eight)
+        sigma = np.sqrt(2.0) * np.asarray(smooth_noise)[box].astype(np.float64)
+        top = int(np.argmax(own))
+        peak = (rows[top], cols[top])
+        taken = np.zeros(shape, dtype=bool)
+        for blob in range(1, n_blobs + 1):
+            in_blob = blobs == blob
+            at = np.unravel_index(np.argmax(np.where(in_blob, z_image, -np.inf)), shape)
+            if z_image[at] < z or not interior[at]:
+                continue
+            ids = np.unique(regions[in_blob])
+            part = np.isin(regions, ids[ids > 0]) & mask & ~taken
+            n = int(np.count_nonzero(part))
+            if n < min_area or int(np.count_nonzero(mask & ~part & ~taken)) < min_area:
+                continue
+            if part[peak]:
+                continue
+            flux = float(res_image[part].sum())
+            spread = float(np.mean(sigma[part])) / np.sqrt(2.0)
+            if flux < z * np.sqrt(2.0 * n * min(n, correlation_area)) * spread:
+                continue
+            if flux < min_share * float(light[part].sum()):
+                continue
+            out[box][part] = next_value
+            taken |= part
+            parents.append(value)
+            next_value += 1
+    return out, np.array(parents, dtype=np.int64)
+
+
+def _mirror_residuals(level, noise, inside, flat, start):
+    """Each segment pixel's light less its mirror image about the segment's peak.
+
+    ``inside`` holds the flat indices of the segments' pixels, grouped by
+    segment (``flat``, their values) from ``start[value]`` on, in the image's
+    order within each. The peak of a segment is its first brightest pixel,
+    refined to a fraction of a pixel by a parabola along each axis; the
+    mirror image ``level(2c - x)`` is read from the whole image, and beyond
+    it equals the light (no residual). Returns the residual, whether it is
+    brighter than the mirror image, its significance against ``noise`` (0
+    where not finite) and whether each pixel lies beyond
+    :data:`_SYMMETRY_CORE` pixels of its peak.
+    """
+    height, width = level.shape
+    own = level.ravel()[inside].astype(np.float64)
+    # The first brightest pixel of each segment (its pixels are in the
+    # image's order): the first of those that reach the segment's maximum.
+    present = np.flatnonzero(start[1:] > start[:-1])
+    highest = np.zeros(start.size - 1)
+    highest[present] = np.maximum.reduceat(own, start[present])
+    at_max = np.flatnonzero(own == highest[flat])
+    first = np.r_[True, flat[at_max][1:] != flat[at_max][:-1]]
+    peak_of = np.zeros(start.size - 1, dtype=np.int64)
+    peak_of[flat[at_max][first]] = inside[at_max][first]
+    row, col = np.divmod(peak_of, width)
+    centre_row = row + _parabola_offset(level, row, col, 1, 0)
+    centre_col = col + _parabola_offset(level, row, col, 0, 1)
+    rows, cols = np.divmod(inside, width)
+    r0, c0 = centre_row[flat], centre_col[flat]
+    mirror_r, mirror_c = 2 * r0 - rows, 2 * c0 - cols
+    seen = (mirror_r >= 0) & (mirror_r <= height - 1) & (mirror_c >= 0) & (mirror_c <= width - 1)
+    mirror = own.copy()
+    mirror[seen] = ndimage.map_coordinates(
+        level, [mirror_r[seen], mirror_c[seen]], order=1, mode="nearest", output=np.float64
+    )
+    residual = own - mirror
+    with np.errstate(divide="ignore", invalid="ignore"):
+        signif = residual / noise
+    signif = np.where(np.isfinite(signif), signif, 0.0)
+    far = np.hypot(rows - r0, cols - c0) > _SYMMETRY_CORE
+    return residual, residual > mirror, signif, far
+
+
+def _parabola_offset(level, row, col, d_row, d_col):
+    """Offset of the vertex of the parabola through each peak and its two neighbours.
+
+    Along the axis ``(d_row, d_col)``, within half a pixel; 0 where the
+    three values do not curve down or the peak is on the image's edge.
+    """
+    height, width = level.shape
+    ok = (row - d_row >= 0) & (row + d_row <= height - 1)
+    ok &= (col - d_col >= 0) & (col + d_col <= width - 1)
+    r, c = row[ok], col[ok]
+    before = level[r - d_row, c - d_col].astype(np.float64)
+    at = level[r, c].astype(np.float64)
+    after = level[r + d_row, c + d_col].astype(np.float64)
+    curve = before - 2.0 * at + after
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shift = np.clip(0.5 * (before - after) / curve, -0.5, 0.5)
+    offset = np.zeros(row.size)
+    offset[ok] = np.where(curve >= 0, 0.0, shift)
+    return offset
+
+
+def _interior(label_image, pixels, values):
+    """Whether each pixel is inside its segment, away from any other.
+
+    ``pixels`` are flat indices of pixels of the segments ``values``: a
+    pixel is inside when its 4 neighbours belong to its segment (not off the
+    image) and none of its 8 to another segment.
+    """
+    height, width = label_image.shape
+    rows, cols = np.divmod(pixels, width)
+    result = np.ones(pixels.size, dtype=bool)
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            if dr == 0 and dc == 0:
+                continue
+            r, c = rows + dr, cols + dc
+            on_image = (r >= 0) & (r < height) & (c >= 0) & (c < width)
+            neighbour = np.zeros(pixels.size, dtype=label_image.dtype)
+            neighbour[on_image] = label_image[r[on_image], c[on_image]]
+            if dr == 0 or dc == 0:
+                result &= neighbour == values
+            else:
+                result &= (neighbour == values) | (neighbour == 0)
+    return result
 
 
 def _boxes(label_image, where):

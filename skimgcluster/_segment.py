@@ -11,7 +11,12 @@ from sklearn.utils.validation import check_is_fitted
 from ._background import gaussian_kernel, smooth_nan_as_zero
 from ._clusterer import AstroLinkClusterer
 from ._compiling import LABELLING, wait_for_compilation
-from ._deblend import colour_split_segments, merge_segments, split_segments
+from ._deblend import (
+    colour_split_segments,
+    merge_segments,
+    split_segments,
+    symmetry_split_segments,
+)
 from ._labels import labels_to_image
 from ._sampler import LuminositySampler
 from ._segmentation import Segmentation
@@ -128,6 +133,11 @@ def segment(image, **params):
         Significance, in noise deviations, at which a segment whose light is
         two objects of different colours is cut along the colour boundary
         (see :class:`ImageSegmenter`); ``None`` never cuts by colour.
+    deblend_symmetry : float or None, default=5.0
+        Significance, in noise deviations, at which the light that breaks a
+        segment's point symmetry about its peak is cut out as a source of
+        its own: a faint object on a brighter one's wing (see
+        :class:`ImageSegmenter`); ``None`` never cuts by symmetry.
     min_area : int, default=7
         Fewest pixels above the analysis threshold that make a source (see
         :class:`ImageSegmenter`).
@@ -334,6 +344,12 @@ def _add_isolated_sources(label_image, labels, points, maps, *, min_snr, min_are
 # parts are never merged).
 _COLOUR_SPLIT_MERGE_Z = 2.0
 
+# The least share of a part's light that the residual of its segment's mirror
+# image must make for ``deblend_symmetry`` to cut it out. Chosen on the tuning
+# seeds of bench_families.py (see docs/tuning.md): below it the parts are
+# mostly the uneven edges of single sources.
+_SYMMETRY_MIN_SHARE = 0.65
+
 
 class ImageSegmenter(BaseEstimator):
     """Segment images with a sampler and a clusterer, as one estimator.
@@ -417,6 +433,25 @@ class ImageSegmenter(BaseEstimator):
         dipole has already found their colours different; with other
         touching segments, that of ``deblend_color_z``. ``None`` never cuts
         by colour; single-band images are never cut.
+    deblend_symmetry : float or None, default=5.0
+        A faint object on the wing of a brighter one may rise to no peak of
+        its own and share its colour; but a single source is point-symmetric
+        about its peak (a Sersic profile, inclined or not, through a
+        symmetric PSF) and the pair is not. After the cut at the analysis
+        isophote, each segment's smoothed luminosity is compared with its
+        mirror image about its peak, read from the whole image, when
+        ``deblend_dip`` is not ``None``: a region of the segment where the
+        residual (luminosity minus mirror image) is brighter than the
+        mirror image, whose residual rises this many noise deviations at
+        its highest pixel and summed over the region, and makes at least
+        0.65 of its light, becomes a source of its own if it holds
+        ``min_area`` pixels and leaves as many with the peak. A residual
+        that peaks on the segment's edge (its noise, or a neighbour's light
+        reaching in) is left alone. The parts are numbered after the other labels and
+        flagged in ``Segmentation.isolated``. Chosen on the tuning seeds of
+        ``benchmarks/bench_families.py`` (see ``docs/tuning.md``). ``None``
+        never cuts by symmetry; set it for sources that are not symmetric
+        (resolved spirals, irregular galaxies), whose knots it would cut.
     min_area : int, default=7
         A source has at least this many pixels above the analysis threshold
         (SEP's ``minarea``, photutils' ``n_pixels``): smaller segments are
@@ -473,6 +508,7 @@ class ImageSegmenter(BaseEstimator):
         "deblend_dip": [Interval(Real, None, None, closed="neither"), None],
         "deblend_color_z": [Interval(Real, None, None, closed="neither"), None],
         "deblend_color_split": [Interval(Real, None, None, closed="neither"), None],
+        "deblend_symmetry": [Interval(Real, 0, None, closed="neither"), None],
         "min_area": [Interval(Integral, 1, None, closed="left")],
         "max_edge_ratio": [Interval(Real, 0, None, closed="neither"), None],
         **TILE_SIZE_CONSTRAINTS,
@@ -488,6 +524,7 @@ class ImageSegmenter(BaseEstimator):
         deblend_dip=1.5,
         deblend_color_z=3.0,
         deblend_color_split=4.0,
+        deblend_symmetry=5.0,
         min_area=7,
         max_edge_ratio=1.75,
         tile_size="auto",
@@ -499,6 +536,7 @@ class ImageSegmenter(BaseEstimator):
         self.deblend_dip = deblend_dip
         self.deblend_color_z = deblend_color_z
         self.deblend_color_split = deblend_color_split
+        self.deblend_symmetry = deblend_symmetry
         self.min_area = min_area
         self.max_edge_ratio = max_edge_ratio
         self.tile_size = tile_size
@@ -661,6 +699,11 @@ class ImageSegmenter(BaseEstimator):
         small[0] = False
         if small.any():
             label_image[small[label_image]] = 0
+        if self.deblend_dip is not None and self.deblend_symmetry is not None and merged:
+            label_image, isolated = self._symmetry_split(
+                label_image, isolated if isolated is not None else (merged[0], np.empty(0)),
+                points, maps, n_clustered=n_clustered, smoothing=sampler.smoothing,
+            )  # fmt: skip
         return Segmentation(
             label_image, points, sampler, clusterer, maps, isolated=isolated, merged=merged
         )
@@ -699,6 +742,41 @@ class ImageSegmenter(BaseEstimator):
         labels[moved] = value[moved] - 1
         n_clustered = next_value - 1 - snr.size
         n_values = int(label_image.max()) + 1
+        snr = _snr(label_image.ravel(), n_values, maps)[0][n_clustered + 1 :]
+        return label_image, (labels, snr)
+
+    def _symmetry_split(self, label_image, isolated, points, maps, *, n_clustered, smoothing):
+        """Cut out the light that breaks each segment's point symmetry.
+
+        ``isolated`` is ``(labels, snr)``: the points' labels and the
+        signal-to-noise ratio of every label after the ``n_clustered`` labels
+        of clusters. The
+        parts are numbered after every label; a part that holds no point
+        goes back to its segment, so that every value of the label image is
+        the label of some points. Returns the label image and ``isolated``
+        with the parts.
+        """
+        labels, snr = isolated
+        next_value = n_clustered + snr.size + 1
+        cut, parents = symmetry_split_segments(
+            label_image, maps.smoothed_luminosity, maps.smooth_noise,
+            z=self.deblend_symmetry, min_share=_SYMMETRY_MIN_SHARE, min_area=self.min_area,
+            correlation_area=max(4 * np.pi * smoothing**2, 1.0), first=next_value,
+        )  # fmt: skip
+        if parents.size == 0:
+            return label_image, isolated
+        pixel = _pixel_of(points, label_image.shape)
+        value = cut.ravel()[pixel]
+        moved = (value >= next_value) & (labels >= 0)
+        held = np.bincount(value[moved] - next_value, minlength=parents.size) > 0
+        back = np.arange(next_value + parents.size)
+        back[next_value:] = np.where(held, next_value + np.cumsum(held) - 1, parents)
+        label_image = back.astype(np.int32)[cut]
+        value = back[value]
+        labels = labels.copy()
+        moved = (value >= next_value) & (labels >= 0)
+        labels[moved] = value[moved] - 1
+        n_values = max(int(label_image.max()), next_value - 1) + 1
         snr = _snr(label_image.ravel(), n_values, maps)[0][n_clustered + 1 :]
         return label_image, (labels, snr)
 

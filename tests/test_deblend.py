@@ -1,4 +1,5 @@
-"""Deblending: merge_segments, split_segments, colour_split_segments, segment's deblend_*."""
+"""Deblending: merge_segments, split_segments, colour_split_segments, symmetry_split_segments,
+segment's deblend_*."""
 
 import numpy as np
 import pytest
@@ -6,7 +7,12 @@ from conftest import gaussian_image
 from scipy import ndimage
 
 from skimgcluster import ImageSegmenter, LuminositySampler, segment
-from skimgcluster._deblend import colour_split_segments, merge_segments, split_segments
+from skimgcluster._deblend import (
+    colour_split_segments,
+    merge_segments,
+    split_segments,
+    symmetry_split_segments,
+)
 from skimgcluster._validation import check_image
 
 
@@ -184,7 +190,9 @@ def test_segment_keeps_two_peaks_apart():
     assert segment(image, random_state=0).n_sources == 2
 
 
-@pytest.mark.parametrize("name", ["deblend_dip", "deblend_color_z", "deblend_color_split"])
+@pytest.mark.parametrize(
+    "name", ["deblend_dip", "deblend_color_z", "deblend_color_split", "deblend_symmetry"]
+)
 @pytest.mark.parametrize(("value", "error"), [("3", TypeError), (np.nan, ValueError)])
 def test_deblend_parameters_are_checked(two_source_image, name, value, error):
     with pytest.raises(error, match=name):
@@ -732,3 +740,93 @@ def _h_maxima_mask(level, inside, h):
     from skimage.morphology import h_maxima
 
     return h_maxima(np.where(inside, level, 0.0), h) > 0
+
+
+# -- deblend_symmetry: light that breaks a segment's point symmetry ----------------
+
+
+def _symmetry_split(smoothed, label_image=None, **kwargs):
+    """symmetry_split_segments with unit noise; one segment above 1 unless given."""
+    options = {"z": 5.0, "min_share": 0.65, "min_area": 7, "correlation_area": 4 * np.pi}
+    options.update(kwargs)
+    if label_image is None:
+        label_image = np.where(smoothed > 1, 1, 0)
+        assert ndimage.label(label_image)[1] == 1
+    return symmetry_split_segments(label_image, smoothed, np.ones_like(smoothed), **options)
+
+
+def test_a_companion_without_a_dip_is_cut_out_by_symmetry():
+    # A companion on the flank of a brighter source, with no peak of its own in
+    # the sum: no dip separates them, but the light is not point-symmetric.
+    smoothed = _blobs((48, 64), [(24, 28, 400.0, 4.0), (24, 36, 120.0, 2.0)])
+    assert np.all(np.diff(smoothed[24, 28:40]) < 0)  # no second peak
+    out, parents = _symmetry_split(smoothed, first=3)
+    np.testing.assert_array_equal(parents, [1])
+    assert out[24, 28] == 1 and out[24, 37] == 3
+    part = out == 3
+    assert 7 <= part.sum() < (out > 0).sum() / 2
+    # The part is where the companion is the brighter: right of the two's
+    # crossing, not the bright source's mirrored side.
+    assert not part[:, :32].any()
+
+
+@pytest.mark.parametrize("shift", [(0.0, 0.0), (0.3, -0.4), (0.5, 0.5)])
+def test_a_single_source_off_the_pixel_grid_is_not_cut_by_symmetry(shift):
+    # An inclined elliptical source is point-symmetric about its centre, which
+    # the peak pixel finds only to half a pixel: the refined centre must not
+    # leave the core's slope as a residual, however bright the source.
+    yy, xx = np.mgrid[:48, :64]
+    dy, dx = yy - 24 - shift[0], xx - 30 - shift[1]
+    u, v = dx * np.cos(0.5) + dy * np.sin(0.5), -dx * np.sin(0.5) + dy * np.cos(0.5)
+    for amp in (50.0, 5000.0):
+        smoothed = amp * np.exp(-(u**2 + (v / 0.4) ** 2) / (2 * 5.0**2))
+        out, parents = _symmetry_split(smoothed)
+        assert parents.size == 0
+        np.testing.assert_array_equal(out, np.where(smoothed > 1, 1, 0))
+
+
+def test_a_residual_rising_towards_another_segment_is_not_cut():
+    # The light of a neighbour reaching into a segment is not symmetric about
+    # the segment's peak, but it peaks against the neighbour: left alone.
+    smoothed = _blobs((48, 72), [(24, 24, 400.0, 4.0), (24, 40, 400.0, 4.0)])
+    label_image = np.where(smoothed > 1, 1, 0)
+    label_image[:, 32:] *= 2
+    out, parents = _symmetry_split(smoothed, label_image)
+    assert parents.size == 0
+    np.testing.assert_array_equal(out, label_image)
+
+
+def test_a_residual_rising_to_the_segments_edge_is_not_cut():
+    # A neighbour that is no segment (cleared, or beyond the image's edge)
+    # reaches into the segment, past the two's crossing at column 32: the
+    # residual, the neighbour's light, rises to the edge it comes from.
+    smoothed = _blobs((48, 72), [(24, 24, 400.0, 4.0), (24, 40, 400.0, 4.0)])
+    label_image = np.where((smoothed > 1) & (np.arange(72) < 36), 1, 0)
+    out, parents = _symmetry_split(smoothed, label_image)
+    assert parents.size == 0
+    np.testing.assert_array_equal(out, label_image)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_segment_cuts_a_faint_companion_on_a_wing_by_symmetry(seed):
+    # 6 px from a brighter source of one band: no dip of 1.5 deviations (the
+    # sources are one without the symmetry step), and no colour.
+    image = gaussian_image((64, 80), [(32, 34, 40.0, 3.0), (32, 40, 15.0, 2.0)], seed=seed)
+    whole = segment(image, random_state=0, deblend_symmetry=None)
+    assert whole.n_sources == 1
+    result = segment(image, random_state=0)
+    assert result.n_sources == 2
+    bright, faint = result.label_image[32, 34], result.label_image[32, 41]
+    assert bright > 0 and faint > 0 and bright != faint
+    # The part is a source of its own: its points carry its label, and it
+    # counts among the sources without a cluster, with its S/N.
+    assert np.isin(faint - 1, result.labels)
+    assert result.isolated[faint - 1]
+    assert result.source_significance[faint - 1] > 5
+    assert result.source_significance.size == result.labels.max() + 1
+
+
+@pytest.mark.parametrize("value", [0.0, -1.0])
+def test_deblend_symmetry_must_be_positive(two_source_image, value):
+    with pytest.raises(ValueError, match="deblend_symmetry"):
+        segment(two_source_image, random_state=0, deblend_symmetry=value)
