@@ -72,7 +72,6 @@ only pairs whose two sources both reach the truth isophote are counted).
 """
 
 import argparse
-import ast
 import functools
 import hashlib
 import json
@@ -87,6 +86,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from independent_fields import GENERATOR_VERSION, make_independent_field  # noqa: E402
+from params import parse_params  # noqa: E402
 from peers import PEERS, available_peers  # noqa: E402
 
 from skimgcluster import segment  # noqa: E402
@@ -454,21 +454,6 @@ def print_tables(result, out=sys.stdout):
             p(f"| {fam} | " + " | ".join(cells) + " |")
     p("\nSegmentation time over all fields (s; cached peers: the time of the cached run): "
       + ", ".join(f"{c} {t:.1f}" for c, t in result["seconds"].items()))
-
-
-def parse_params(text):
-    """'k=v,k=v' -> dict; values are Python literals, else strings."""
-    out = {}
-    for item in filter(None, (s.strip() for s in text.split(","))):
-        if "=" not in item:
-            raise argparse.ArgumentTypeError(f"--params items must be k=v; got {item!r}.")
-        key, value = item.split("=", 1)
-        try:
-            value = ast.literal_eval(value.strip())
-        except (ValueError, SyntaxError):
-            value = value.strip()
-        out[key.strip()] = value
-    return out
 
 
 def main(argv=None):

@@ -60,6 +60,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from bench_defaults import count_pairs  # noqa: E402
+from params import parse_params  # noqa: E402
 from peers import available_peers  # noqa: E402
 
 from skimgcluster import datasets, segment  # noqa: E402
@@ -275,21 +276,6 @@ def sweep(families, seeds, grid, pair_seeds):
             f"| {time.perf_counter() - start:.0f} |",
             flush=True,
         )
-
-
-def parse_params(text):
-    """'k=v,k=v' -> dict, values as int, float or str."""
-    out = {}
-    for item in filter(None, text.split(",")):
-        key, value = item.split("=")
-        for cast in (int, float):
-            try:
-                value = cast(value)
-                break
-            except ValueError:
-                pass
-        out[key.strip()] = value
-    return out
 
 
 def main():
