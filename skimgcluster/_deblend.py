@@ -337,6 +337,10 @@ def split_segments(label_image, smoothed, smooth_noise, *, dip, min_area, first=
 # this many deviations of its noise: the blob's extent, which its significance
 # (``z`` of symmetry_split_segments, chosen on the tuning seeds) then judges.
 _SYMMETRY_PIXEL_Z = 2.0
+# The centre of symmetry is the centroid of the light above this fraction of
+# the segment's peak: many pixels, so that the noise moves it little, and
+# high enough that a companion's wing barely reaches them.
+_SYMMETRY_CORE_LEVEL = 0.8
 # Pixels this close to the centre of symmetry are not searched: there a
 # centre off by a fraction of a pixel leaves a residual of the core's slope.
 _SYMMETRY_CORE = 1.5
@@ -347,11 +351,10 @@ def symmetry_split_segments(
 ):
     """Cut out of each segment the light its point symmetry does not explain.
 
-    A single source is point-symmetric about its peak. The segment's
+    A single source is point-symmetric about its centre. The segment's
     smoothed luminosity ``S`` is compared with its mirror image ``M(x) =
-    S(2c - x)`` about the peak ``c`` (refined to a fraction of a pixel by a
-    parabola through the peak and its neighbours), read from the whole
-    image: the residual ``R = S - M`` is the light of a companion. A
+    S(2c - x)`` about its centre ``c``, the centroid of the light above
+    :data:`_SYMMETRY_CORE_LEVEL` of its peak, read from the whole image: the residual ``R = S - M`` is the light of a companion. A
     companion is a blob of 8-connected pixels of the segment, beyond
     :data:`_SYMMETRY_CORE` pixels of ``c``, where ``R`` rises
     :data:`_SYMMETRY_PIXEL_Z` deviations of its noise (``sqrt(2)`` times
@@ -491,33 +494,38 @@ def symmetry_split_segments(
 
 
 def _mirror_residuals(level, noise, inside, flat, start):
-    """Each segment pixel's light less its mirror image about the segment's peak.
+    """Each segment pixel's light less its mirror image about the segment's centre.
 
     ``inside`` holds the flat indices of the segments' pixels, grouped by
-    segment (``flat``, their values) from ``start[value]`` on, in the image's
-    order within each. The peak of a segment is its first brightest pixel,
-    refined to a fraction of a pixel by a parabola along each axis; the
-    mirror image ``level(2c - x)`` is read from the whole image, and beyond
-    it equals the light (no residual). Returns the residual, whether it is
-    brighter than the mirror image, its significance against ``noise`` (0
-    where not finite) and whether each pixel lies beyond
-    :data:`_SYMMETRY_CORE` pixels of its peak.
+    segment (``flat``, their values) from ``start[value]`` on. The centre of
+    a segment is the centroid of the light of its core, the pixels above
+    :data:`_SYMMETRY_CORE_LEVEL` of its peak: on a flat-topped profile the
+    brightest pixel strays with the noise, and a centre off by ``d`` leaves a
+    residual of ``2 d`` times the profile's slope on each flank, while a
+    faint companion on the wing barely reaches the core. The mirror image ``level(2c - x)`` is read from the
+    whole image, and beyond it equals the light (no residual). Returns the
+    residual, whether it is brighter than the mirror image, its significance
+    against ``noise`` (0 where not finite) and whether each pixel lies beyond
+    :data:`_SYMMETRY_CORE` pixels of the centre.
     """
     height, width = level.shape
     own = level.ravel()[inside].astype(np.float64)
-    # The first brightest pixel of each segment (its pixels are in the
-    # image's order): the first of those that reach the segment's maximum.
     present = np.flatnonzero(start[1:] > start[:-1])
     highest = np.zeros(start.size - 1)
     highest[present] = np.maximum.reduceat(own, start[present])
-    at_max = np.flatnonzero(own == highest[flat])
-    first = np.r_[True, flat[at_max][1:] != flat[at_max][:-1]]
-    peak_of = np.zeros(start.size - 1, dtype=np.int64)
-    peak_of[flat[at_max][first]] = inside[at_max][first]
-    row, col = np.divmod(peak_of, width)
-    centre_row = row + _parabola_offset(level, row, col, 1, 0)
-    centre_col = col + _parabola_offset(level, row, col, 0, 1)
     rows, cols = np.divmod(inside, width)
+    core = own >= _SYMMETRY_CORE_LEVEL * highest[flat]
+    weight = np.where(core, own, 0.0)
+    total = np.bincount(flat, weights=weight, minlength=highest.size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        centre_row = np.bincount(flat, weights=weight * rows, minlength=highest.size) / total
+        centre_col = np.bincount(flat, weights=weight * cols, minlength=highest.size) / total
+    # A segment with no light above zero has no core: its first pixel stands in.
+    dark = ~(total > 0)
+    if dark.any():
+        first_row, first_col = np.divmod(inside[np.minimum(start[:-1], inside.size - 1)], width)
+        centre_row[dark] = first_row[dark]
+        centre_col[dark] = first_col[dark]
     r0, c0 = centre_row[flat], centre_col[flat]
     mirror_r, mirror_c = 2 * r0 - rows, 2 * c0 - cols
     seen = (mirror_r >= 0) & (mirror_r <= height - 1) & (mirror_c >= 0) & (mirror_c <= width - 1)
@@ -531,27 +539,6 @@ def _mirror_residuals(level, noise, inside, flat, start):
     signif = np.where(np.isfinite(signif), signif, 0.0)
     far = np.hypot(rows - r0, cols - c0) > _SYMMETRY_CORE
     return residual, residual > mirror, signif, far
-
-
-def _parabola_offset(level, row, col, d_row, d_col):
-    """Offset of the vertex of the parabola through each peak and its two neighbours.
-
-    Along the axis ``(d_row, d_col)``, within half a pixel; 0 where the
-    three values do not curve down or the peak is on the image's edge.
-    """
-    height, width = level.shape
-    ok = (row - d_row >= 0) & (row + d_row <= height - 1)
-    ok &= (col - d_col >= 0) & (col + d_col <= width - 1)
-    r, c = row[ok], col[ok]
-    before = level[r - d_row, c - d_col].astype(np.float64)
-    at = level[r, c].astype(np.float64)
-    after = level[r + d_row, c + d_col].astype(np.float64)
-    curve = before - 2.0 * at + after
-    with np.errstate(divide="ignore", invalid="ignore"):
-        shift = np.clip(0.5 * (before - after) / curve, -0.5, 0.5)
-    offset = np.zeros(row.size)
-    offset[ok] = np.where(curve >= 0, 0.0, shift)
-    return offset
 
 
 def _interior(label_image, pixels, values):

@@ -135,7 +135,7 @@ def segment(image, **params):
         (see :class:`ImageSegmenter`); ``None`` never cuts by colour.
     deblend_symmetry : float or None, default=5.0
         Significance, in noise deviations, at which the light that breaks a
-        segment's point symmetry about its peak is cut out as a source of
+        segment's point symmetry about its centre is cut out as a source of
         its own: a faint object on a brighter one's wing (see
         :class:`ImageSegmenter`); ``None`` never cuts by symmetry.
     min_area : int, default=7
@@ -436,10 +436,11 @@ class ImageSegmenter(BaseEstimator):
     deblend_symmetry : float or None, default=5.0
         A faint object on the wing of a brighter one may rise to no peak of
         its own and share its colour; but a single source is point-symmetric
-        about its peak (a Sersic profile, inclined or not, through a
+        about its centre (a Sersic profile, inclined or not, through a
         symmetric PSF) and the pair is not. After the cut at the analysis
         isophote, each segment's smoothed luminosity is compared with its
-        mirror image about its peak, read from the whole image, when
+        mirror image about its centre (the centroid of its light above 0.8
+        of its peak), read from the whole image, when
         ``deblend_dip`` is not ``None``: a region of the segment where the
         residual (luminosity minus mirror image) is brighter than the
         mirror image, whose residual rises this many noise deviations at

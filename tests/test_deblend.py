@@ -785,6 +785,19 @@ def test_a_single_source_off_the_pixel_grid_is_not_cut_by_symmetry(shift):
         np.testing.assert_array_equal(out, np.where(smoothed > 1, 1, 0))
 
 
+def test_a_flat_top_whose_brightest_pixel_strays_is_not_cut_by_symmetry():
+    # On a flat-topped source a noise spike can be the brightest pixel, 3 px off
+    # the centre: mirrored about it, the source's flanks leave hundreds of
+    # deviations of residual. The centroid of the core finds the centre.
+    yy, xx = np.mgrid[:64, :80]
+    smoothed = 100.0 * np.exp(-((np.hypot(yy - 32, xx - 40) / 10.0) ** 4))
+    smoothed[32, 43] += 3.0
+    assert np.unravel_index(np.argmax(smoothed), smoothed.shape) == (32, 43)
+    out, parents = _symmetry_split(smoothed)
+    assert parents.size == 0
+    np.testing.assert_array_equal(out, np.where(smoothed > 1, 1, 0))
+
+
 def test_a_residual_rising_towards_another_segment_is_not_cut():
     # The light of a neighbour reaching into a segment is not symmetric about
     # the segment's peak, but it peaks against the neighbour: left alone.
@@ -811,7 +824,7 @@ def test_a_residual_rising_to_the_segments_edge_is_not_cut():
 def test_segment_cuts_a_faint_companion_on_a_wing_by_symmetry(seed):
     # 6 px from a brighter source of one band: no dip of 1.5 deviations (the
     # sources are one without the symmetry step), and no colour.
-    image = gaussian_image((64, 80), [(32, 34, 40.0, 3.0), (32, 40, 15.0, 2.0)], seed=seed)
+    image = gaussian_image((64, 80), [(32, 34, 40.0, 3.0), (32, 40, 18.0, 2.0)], seed=seed)
     whole = segment(image, random_state=0, deblend_symmetry=None)
     assert whole.n_sources == 1
     result = segment(image, random_state=0)
