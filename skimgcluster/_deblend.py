@@ -354,8 +354,9 @@ def symmetry_split_segments(
     A single source is point-symmetric about its centre. The segment's
     smoothed luminosity ``S`` is compared with its mirror image ``M(x) =
     S(2c - x)`` about its centre ``c``, the centroid of the light above
-    :data:`_SYMMETRY_CORE_LEVEL` of its peak, read from the whole image: the residual ``R = S - M`` is the light of a companion. A
-    companion is a blob of 8-connected pixels of the segment, beyond
+    :data:`_SYMMETRY_CORE_LEVEL` of its peak, read from the whole image:
+    the residual ``R = S - M`` is the light of a companion. A companion is
+    a blob of 8-connected pixels of the segment, beyond
     :data:`_SYMMETRY_CORE` pixels of ``c``, where ``R`` rises
     :data:`_SYMMETRY_PIXEL_Z` deviations of its noise (``sqrt(2)`` times
     ``smooth_noise``), whose highest pixel rises ``z`` deviations inside the
@@ -502,11 +503,12 @@ def _mirror_residuals(level, noise, inside, flat, start):
     :data:`_SYMMETRY_CORE_LEVEL` of its peak: on a flat-topped profile the
     brightest pixel strays with the noise, and a centre off by ``d`` leaves a
     residual of ``2 d`` times the profile's slope on each flank, while a
-    faint companion on the wing barely reaches the core. The mirror image ``level(2c - x)`` is read from the
-    whole image, and beyond it equals the light (no residual). Returns the
-    residual, whether it is brighter than the mirror image, its significance
-    against ``noise`` (0 where not finite) and whether each pixel lies beyond
-    :data:`_SYMMETRY_CORE` pixels of the centre.
+    faint companion on the wing barely reaches the core. The mirror image
+    ``level(2c - x)`` is read from the whole image, and beyond it equals the
+    light (no residual). Returns the residual, whether it is brighter than
+    the mirror image, its significance against ``noise`` (0 where not
+    finite) and whether each pixel lies beyond :data:`_SYMMETRY_CORE` pixels
+    of the centre.
     """
     height, width = level.shape
     own = level.ravel()[inside].astype(np.float64)
