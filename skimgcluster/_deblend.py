@@ -13,11 +13,11 @@ features of the points are for. Two objects of different colours on one
 peak have no dip between them: :func:`colour_split_segments` cuts a
 segment whose light is two spectra that each peak in their own place.
 A faint object on the wing of a brighter one may have neither a dip nor a
-colour of its own; but a single source is point-symmetric about its peak (a
-Sersic profile, inclined or not, seen through a symmetric PSF) and the pair
-is not: :func:`symmetry_split_segments` cuts out the light that the mirror
-image of the segment about its peak does not explain, as the SDSS deblender
-builds its templates.
+colour of its own; but a single source is point-symmetric about its centre
+(a Sersic profile, inclined or not, seen through a symmetric PSF) and the
+pair is not: :func:`symmetry_split_segments` cuts out the light that the
+mirror image of the segment about its centre does not explain, as the SDSS
+deblender builds its templates.
 """
 
 from typing import NamedTuple
@@ -462,9 +462,8 @@ def symmetry_split_segments(
         # A residual that rises to the segment's edge is the noise of the edge
         # or light from beyond it (a neighbour reaching in): its highest pixel
         # must lie inside the segment, with no other segment around it.
-        others = (label_image[box] != value) & (label_image[box] > 0)
-        interior = ndimage.binary_erosion(mask, border_value=0)
-        interior &= ~ndimage.binary_dilation(others, structure=eight)
+        interior = np.zeros(shape, dtype=bool)
+        interior[rows, cols] = _interior(label_image, inside[own_pixels], flat[own_pixels])
         sigma = np.sqrt(2.0) * np.asarray(smooth_noise)[box].astype(np.float64)
         top = int(np.argmax(own))
         peak = (rows[top], cols[top])

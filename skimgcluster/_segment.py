@@ -751,11 +751,10 @@ class ImageSegmenter(BaseEstimator):
 
         ``isolated`` is ``(labels, snr)``: the points' labels and the
         signal-to-noise ratio of every label after the ``n_clustered`` labels
-        of clusters. The
-        parts are numbered after every label; a part that holds no point
-        goes back to its segment, so that every value of the label image is
-        the label of some points. Returns the label image and ``isolated``
-        with the parts.
+        of clusters. The parts are numbered after every label; a part that
+        holds no labelled point goes back to its segment, so that every value
+        of the label image is the label of some points. Returns the label
+        image and ``isolated`` with the parts.
         """
         labels, snr = isolated
         next_value = n_clustered + snr.size + 1
