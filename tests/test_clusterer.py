@@ -709,18 +709,27 @@ def test_runaway_fit_gives_few_significant_groups():
 
 
 def test_sound_prominence_fit_is_kept():
-    # Enough groups for AstroLink's fit to be sound: it is kept to the bit.
-    X = _image_like_points(4)
+    # A fit at least as close to the prominences as the baseline is kept to the
+    # bit. Whether AstroLink's own optimiser finds one depends on the machine's
+    # floating point (its fit moves between AVX2 and AVX-512), so the sound fit
+    # is the refit of a poor one, which beats the baseline by construction.
+    X = _image_like_points(4, 8000)
     raw = _raw_astrolink_class()(X, k_den=15, adaptive=0, S=2.5, workers=1)
     raw.run()
-    fitted, refitted = _check_prominence_fit(raw.prominences[:, 1], raw.pFit)
+    prom = raw.prominences[:, 1]
+    sound, refitted = _check_prominence_fit(prom, np.array([1.0, 1.0]))
+    assert refitted  # the uniform model is far from prominences near 0
+    kept, refitted = _check_prominence_fit(prom, sound)
     assert not refitted
-    np.testing.assert_array_equal(fitted, raw.pFit)
+    np.testing.assert_array_equal(kept, sound)
+    # The clusterer applies the same check to AstroLink's fit, kept or not.
+    expected, refitted = _check_prominence_fit(prom, raw.pFit)
     ours = AstroLinkClusterer(k_den=15, min_significance=2.5).fit(X)
-    np.testing.assert_array_equal(ours.cluster_ids_, raw.ids[1:])
-    np.testing.assert_array_equal(ours.significances_, raw.significances[1:])
-    assert not ours.prominence_model_refitted_
-    np.testing.assert_array_equal(ours.prominence_model_, raw.pFit)
+    assert ours.prominence_model_refitted_ == refitted
+    np.testing.assert_array_equal(ours.prominence_model_, expected)
+    checked = _raw_astrolink(X, k_den=15, adaptive=0, S=2.5, workers=1)
+    np.testing.assert_array_equal(ours.cluster_ids_, checked.ids[1:])
+    np.testing.assert_allclose(ours.significances_, checked.significances[1:])
 
 
 # -- ties: one rule, (distance, index), everywhere ---------------------------------------
