@@ -752,8 +752,8 @@ class ImageSegmenter(BaseEstimator):
         ``isolated`` is ``(labels, snr)``: the points' labels and the
         signal-to-noise ratio of every label after the ``n_clustered`` labels
         of clusters. The parts are numbered after every label; a part that
-        holds no labelled point goes back to its segment, so that every value
-        of the label image is the label of some points. Returns the label
+        holds no point goes back to its segment, so that every value of the
+        label image is the label of some points. Returns the label
         image and ``isolated`` with the parts.
         """
         labels, snr = isolated
@@ -765,16 +765,19 @@ class ImageSegmenter(BaseEstimator):
         )  # fmt: skip
         if parents.size == 0:
             return label_image, isolated
+        # A part is a source without a cluster, and such a source labels
+        # every point in its pixels: also those AstroLink left as noise, as
+        # it leaves the wing of a source whose cluster is its core.
         pixel = _pixel_of(points, label_image.shape)
         value = cut.ravel()[pixel]
-        moved = (value >= next_value) & (labels >= 0)
+        moved = value >= next_value
         held = np.bincount(value[moved] - next_value, minlength=parents.size) > 0
         back = np.arange(next_value + parents.size)
         back[next_value:] = np.where(held, next_value + np.cumsum(held) - 1, parents)
         label_image = back.astype(np.int32)[cut]
         value = back[value]
         labels = labels.copy()
-        moved = (value >= next_value) & (labels >= 0)
+        moved = value >= next_value
         labels[moved] = value[moved] - 1
         n_values = max(int(label_image.max()), next_value - 1) + 1
         snr = _snr(label_image.ravel(), n_values, maps)[0][n_clustered + 1 :]
