@@ -239,17 +239,37 @@ def _pixel_of(points, shape):
     return row * w + col
 
 
-def _snr(values, n_values, maps):
-    """Signal-to-noise ratio of the pixels of each value of a flat array.
+def _footprint_values(label_image, maps):
+    """The value of every footprint pixel (``maps.candidates``) in a label image.
 
-    ``sum(L) / sqrt(sum(noise**2))`` of the background-subtracted
-    luminosity over the pixels of each value (0 included) that lie above
-    the analysis isophote, and the number of those pixels.
+    Segments lie within the footprint (the flood of the points runs through
+    it, and the sources without a cluster are regions of it), a few percent
+    of a large image: the bookkeeping reads and writes these pixels only.
     """
-    inside = maps.analysis_footprint.ravel() & (values > 0)
+    return label_image.reshape(-1)[maps.candidates]
+
+
+def _with_footprint_values(shape, values, maps):
+    """A label image of ``shape``: ``values`` at the footprint's pixels, 0 elsewhere."""
+    out = np.zeros(shape, dtype=np.int32)
+    out.reshape(-1)[maps.candidates] = values
+    return out
+
+
+def _snr(values, n_values, maps):
+    """Signal-to-noise ratio of the footprint pixels of each value.
+
+    ``values`` holds the value of every footprint pixel
+    (:func:`_footprint_values`). Returns ``sum(L) / sqrt(sum(noise**2))`` of
+    the background-subtracted luminosity over the pixels of each value (0
+    included) that lie above the analysis isophote, and the number of those
+    pixels.
+    """
+    inside = maps.analysis_footprint.reshape(-1)[maps.candidates] & (values > 0)
     area = np.bincount(values[inside], minlength=n_values)
-    lum = maps.luminosity.ravel()[inside].astype(np.float64)
-    noise = maps.noise.ravel()[inside].astype(np.float64)
+    pixels = maps.candidates[inside]
+    lum = maps.luminosity.reshape(-1)[pixels].astype(np.float64)
+    noise = maps.noise.reshape(-1)[pixels].astype(np.float64)
     valid = np.isfinite(lum) & np.isfinite(noise)
     flux = np.bincount(values[inside][valid], weights=lum[valid], minlength=n_values)
     var = np.bincount(values[inside][valid], weights=noise[valid] ** 2, minlength=n_values)
@@ -286,9 +306,10 @@ def _edge_ratio(label_image, maps, threshold):
     -------
     ratio : ndarray of float of shape (label_image.max() + 1,)
     """
-    n_values = int(label_image.max(initial=0)) + 1
-    where = np.flatnonzero(label_image)
-    values = label_image.ravel()[where]
+    values = _footprint_values(label_image, maps)
+    n_values = int(values.max(initial=0)) + 1
+    where = maps.candidates[values > 0]
+    values = values[values > 0]
     smoothed = maps.smoothed_luminosity.ravel()[where].astype(np.float64)
     edge = threshold * maps.noise.ravel()[where].astype(np.float64)
     spread = maps.smooth_noise.ravel()[where].astype(np.float64)
@@ -311,15 +332,16 @@ def _add_isolated_sources(label_image, labels, points, maps, *, min_snr, min_are
     regions, n_regions = ndimage.label(maps.footprint)  # 4-connected, as the flood
     if n_regions == 0:
         return label_image, (labels, np.empty(0))
-    flat = regions.ravel()
+    # The region of every footprint pixel (every other pixel is in none).
+    flat = _footprint_values(regions, maps)
+    values = _footprint_values(label_image, maps)
     has_cluster = np.zeros(n_regions + 1, dtype=bool)
-    has_cluster[flat[label_image.ravel() > 0]] = True
-    h, w = label_image.shape
-    region_of_point = flat[_pixel_of(points, (h, w))]
+    has_cluster[flat[values > 0]] = True
+    region_of_point = regions.reshape(-1)[_pixel_of(points, label_image.shape)]
     n_points = np.bincount(region_of_point, minlength=n_regions + 1)
     # A source's pixels are those of its region above the analysis isophote.
     snr, area = _snr(flat, n_regions + 1, maps)
-    inside = (flat > 0) & maps.analysis_footprint.ravel()
+    inside = maps.analysis_footprint.reshape(-1)[maps.candidates]
     keep = ~has_cluster & (area >= min_area) & (n_points > 0) & (snr >= min_snr)
     keep[0] = False
     chosen = np.flatnonzero(keep)
@@ -327,8 +349,9 @@ def _add_isolated_sources(label_image, labels, points, maps, *, min_snr, min_are
         return label_image, (labels, np.empty(0))
     new_label = np.full(n_regions + 1, -1, dtype=np.intp)
     new_label[chosen] = first + np.arange(chosen.size)
-    pixel_label = np.where(inside, new_label[flat], -1).reshape(h, w)
-    label_image = np.where(pixel_label >= 0, pixel_label + 1, label_image).astype(np.int32)
+    pixel_label = np.where(inside, new_label[flat], -1)
+    values = np.where(pixel_label >= 0, pixel_label + 1, values)
+    label_image = _with_footprint_values(label_image.shape, values, maps)
     labels = labels.copy()
     point_label = new_label[region_of_point]
     labels[point_label >= 0] = point_label[point_label >= 0]
@@ -664,8 +687,9 @@ class ImageSegmenter(BaseEstimator):
                 label_image, labels, clusterer.cluster_labels_, points, maps, sampler.smoothing
             )
             merged = (labels, cluster_labels)
-            n_values = int(label_image.max()) + 1
-            extra_snr = _snr(label_image.ravel(), n_values, maps)[0][n_clustered + 1 :]
+            values = _footprint_values(label_image, maps)
+            n_values = int(values.max(initial=0)) + 1
+            extra_snr = _snr(values, n_values, maps)[0][n_clustered + 1 :]
         isolated = None
         # Not when the clusterer could not run (k_den too large for the points:
         # it has warned, and the user's parameters are what to change).
@@ -690,16 +714,18 @@ class ImageSegmenter(BaseEstimator):
         # Segments end at the analysis isophote. The flood runs through the
         # whole footprint so that the pixels kept are those nearest to their
         # segment's points along it, wherever the cut leaves them.
-        label_image[~maps.analysis_footprint] = 0
+        values = _footprint_values(label_image, maps)
+        values[~maps.analysis_footprint.reshape(-1)[maps.candidates]] = 0
         # As a detection threshold with a minimum area (SEP's minarea,
         # photutils' n_pixels): fewer pixels above the isophote are no source.
-        area = np.bincount(label_image.ravel())
+        area = np.bincount(values)
         small = area < self.min_area
         if noisy_edge is not None:
             small[: noisy_edge.size] |= noisy_edge[: small.size]
         small[0] = False
         if small.any():
-            label_image[small[label_image]] = 0
+            values[small[values]] = 0
+        label_image = _with_footprint_values(label_image.shape, values, maps)
         if self.deblend_dip is not None and self.deblend_symmetry is not None and merged:
             label_image, isolated = self._symmetry_split(
                 label_image, isolated if isolated is not None else (merged[0], np.empty(0)),
@@ -742,8 +768,8 @@ class ImageSegmenter(BaseEstimator):
         moved = (value >= next_value) & (labels >= 0)
         labels[moved] = value[moved] - 1
         n_clustered = next_value - 1 - snr.size
-        n_values = int(label_image.max()) + 1
-        snr = _snr(label_image.ravel(), n_values, maps)[0][n_clustered + 1 :]
+        values = _footprint_values(label_image, maps)
+        snr = _snr(values, int(values.max()) + 1, maps)[0][n_clustered + 1 :]
         return label_image, (labels, snr)
 
     def _symmetry_split(self, label_image, isolated, points, maps, *, n_clustered, smoothing):
@@ -774,13 +800,14 @@ class ImageSegmenter(BaseEstimator):
         held = np.bincount(value[moved] - next_value, minlength=parents.size) > 0
         back = np.arange(next_value + parents.size)
         back[next_value:] = np.where(held, next_value + np.cumsum(held) - 1, parents)
-        label_image = back.astype(np.int32)[cut]
+        values = back[_footprint_values(cut, maps)]
+        label_image = _with_footprint_values(cut.shape, values, maps)
         value = back[value]
         labels = labels.copy()
         moved = value >= next_value
         labels[moved] = value[moved] - 1
-        n_values = max(int(label_image.max()), next_value - 1) + 1
-        snr = _snr(label_image.ravel(), n_values, maps)[0][n_clustered + 1 :]
+        n_values = max(int(values.max()), next_value - 1) + 1
+        snr = _snr(values, n_values, maps)[0][n_clustered + 1 :]
         return label_image, (labels, snr)
 
     def _deblend(self, label_image, labels, cluster_labels, points, maps, smoothing):
@@ -833,7 +860,9 @@ class ImageSegmenter(BaseEstimator):
                 # parents come before their parts.
                 for j, parent in enumerate(parents):
                     back[first_new + j] = renumbered[j] if held[j] else back[parent]
-                label_image = back.astype(np.int32)[label_image]
+                label_image = _with_footprint_values(
+                    label_image.shape, back[_footprint_values(label_image, maps)], maps
+                )
                 value = back[value]
                 if colour_pairs is not None:
                     colour_pairs = back[colour_pairs]
@@ -860,7 +889,9 @@ class ImageSegmenter(BaseEstimator):
         final = np.zeros(new_value.size, dtype=np.int64)
         final[kept] = np.arange(1, kept.size + 1)
         final = final[new_value]
-        label_image = final.astype(np.int32)[label_image]
+        label_image = _with_footprint_values(
+            label_image.shape, final[_footprint_values(label_image, maps)], maps
+        )
         labels = final[labels + 1] - 1
         cluster_labels = np.where(cluster_labels >= 0, final[cluster_labels + 1] - 1, -1)
         return label_image, labels, cluster_labels, int(final[: n_clustered + 1].max())

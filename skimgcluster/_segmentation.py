@@ -93,9 +93,11 @@ class Segmentation:
             self.isolated = np.append(self.isolated, np.ones(len(snr), dtype=bool))
         self.source_significance = sig
         # Labels are small non-negative integers: counted by bincount, several
-        # times as fast as np.unique on a large image (0.08 s against 0.30 s
-        # at 4608^2).
-        self.n_sources = int(np.count_nonzero(np.bincount(label_image.ravel())[1:]))
+        # times as fast as np.unique on a large image, and on the labelled
+        # pixels only (a few percent of a large field; bincount would first
+        # copy every pixel's label to a 64-bit integer).
+        flat = label_image.reshape(-1)
+        self.n_sources = int(np.count_nonzero(np.bincount(flat[flat != 0])))
 
     def __repr__(self):
         return (
