@@ -24,6 +24,8 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy import ndimage
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from skimage.segmentation import watershed
 
 from ._kernels.deblend import h_maxima
@@ -298,15 +300,17 @@ def split_segments(label_image, smoothed, smooth_noise, *, dip, min_area, first=
     # is 0): the h-maxima need finite levels.
     inner = np.where(np.isfinite(inner), inner, 0.0)
     floor = float(inner.min())
-    level = np.full(label_image.shape, min(floor, 0.0), dtype=inner.dtype)
+    lowest = inner.dtype.type(min(floor, 0.0))
+    level = np.full(label_image.shape, lowest, dtype=inner.dtype)
     level.reshape(-1)[inside] = inner
-    maxima = _h_maxima(level, dip)
-    peaks, n_peaks = ndimage.label(maxima, structure=np.ones((3, 3)))
+    on_peak, peak_id = _segment_peaks(label_image, inside, inner, lowest, dip)
+    n_peaks = int(peak_id.max(initial=0))
     if n_peaks < 2:
         return label_image.astype(np.int32, copy=False), no_parts
+    peaks = np.zeros(label_image.shape, dtype=np.int32)
+    peaks.reshape(-1)[on_peak] = peak_id
     # The segment of every peak (the lowest value under it, as a peak may
     # straddle two touching segments), and the segments that hold more than one.
-    on_peak = np.flatnonzero(maxima)
     owner = np.full(n_peaks + 1, np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(owner, peaks.ravel()[on_peak], label_image.ravel()[on_peak].astype(np.int64))
     owner = owner[1:]
@@ -730,6 +734,85 @@ def _small_parts(parts, min_area):
     ids, area = np.unique(parts[parts > 0], return_counts=True)
     small = ids[area < min_area]
     return ids, (small if 0 < small.size < ids.size else None)
+
+
+def _segment_peaks(label_image, inside, levels, lowest, h):
+    """The h-maxima of a level image that is ``lowest`` outside the segments.
+
+    ``inside`` holds the flat indices of the segments' pixels (the non-zero
+    pixels of ``label_image``), in increasing order, and ``levels`` their
+    levels, none below ``lowest``. Returns the flat indices of the pixels of
+    ``_h_maxima(level, h)``, in increasing order, and the id of each one's
+    peak: its 8-connected region of maxima, numbered as
+    ``ndimage.label(maxima, np.ones((3, 3)))`` numbers them (by their first
+    pixel in raster order).
+
+    Groups of segments that no 8-connected path joins are separated by
+    pixels at ``lowest``, below which no reconstruction falls: each group's
+    maxima are those of its own box. The boxes are flooded side by side in
+    one mosaic (:func:`_pack_boxes`), each framed at ``lowest``, so that the
+    reconstruction covers the segments' pixels and not the whole image, a
+    few percent of a large field.
+    """
+    height, width = label_image.shape
+    flat = label_image.reshape(-1)
+    lowest_of_image = lowest if inside.size < flat.size else levels.min()
+    empty = np.empty(0, dtype=np.intp)
+    # _h_maxima's test of the range, on the image's range.
+    if h > levels.max() - min(lowest_of_image, levels.min()):
+        return empty, empty
+    values = flat[inside]
+    rows, cols = np.divmod(inside, width)
+    # Segments touching along one of 8 directions are one group.
+    a_parts, b_parts = [], []
+    for dr, dc in ((0, 1), (1, -1), (1, 0), (1, 1)):
+        on_image = (rows + dr < height) & (cols + dc >= 0) & (cols + dc < width)
+        other = flat[inside[on_image] + dr * width + dc]
+        touch = (other > 0) & (other != values[on_image])
+        a_parts.append(values[on_image][touch])
+        b_parts.append(other[touch])
+    n_values = int(values.max()) + 1
+    a, b = np.concatenate(a_parts), np.concatenate(b_parts)
+    graph = coo_matrix((np.ones(a.size, dtype=np.int8), (a, b)), shape=(n_values, n_values))
+    _, group_of_value = connected_components(graph, directed=False)
+    group = group_of_value[values]
+    n_groups = int(group.max()) + 1
+    top = np.full(n_groups, height)
+    left = np.full(n_groups, width)
+    bottom = np.full(n_groups, -1)
+    right = np.full(n_groups, -1)
+    np.minimum.at(top, group, rows)
+    np.minimum.at(left, group, cols)
+    np.maximum.at(bottom, group, rows)
+    np.maximum.at(right, group, cols)
+    held = np.flatnonzero(bottom >= 0)
+    boxes = [
+        (slice(t, u + 1), slice(le, r + 1))
+        for t, u, le, r in zip(
+            top[held].tolist(), bottom[held].tolist(), left[held].tolist(), right[held].tolist(),
+            strict=True,
+        )
+    ]  # fmt: skip
+    dy, dx, shape = _pack_boxes(boxes)
+    shift_y = np.zeros(n_groups, dtype=np.intp)
+    shift_x = np.zeros(n_groups, dtype=np.intp)
+    shift_y[held], shift_x[held] = dy, dx
+    m_rows, m_cols = rows + shift_y[group], cols + shift_x[group]
+    mosaic = np.full(shape, lowest, dtype=levels.dtype)
+    mosaic[m_rows, m_cols] = levels
+    maxima = _h_maxima(mosaic, h)
+    at = np.flatnonzero(maxima[m_rows, m_cols])  # into inside, increasing
+    if at.size == 0:
+        return empty, empty
+    regions, _ = ndimage.label(maxima, structure=np.ones((3, 3)))
+    region = regions[m_rows[at], m_cols[at]]
+    # Number the regions by their first pixel in the image's raster order.
+    first = np.full(int(region.max()) + 1, np.iinfo(np.intp).max, dtype=np.intp)
+    np.minimum.at(first, region, inside[at])
+    used = np.flatnonzero(first < np.iinfo(np.intp).max)
+    rank = np.zeros(first.size, dtype=np.int32)
+    rank[used[np.argsort(first[used])]] = np.arange(1, used.size + 1, dtype=np.int32)
+    return inside[at], rank[region]
 
 
 def _h_maxima(level, h):

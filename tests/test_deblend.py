@@ -404,6 +404,36 @@ def test_h_maxima_is_skimages(seed, shift):
             np.testing.assert_array_equal(_h_maxima(image, h), h_maxima(image, h) > 0)
 
 
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("shift", [0.0, -5.0])
+def test_segment_peaks_are_those_of_the_whole_image(seed, shift):
+    # The h-maxima of the segments' groups, flooded side by side in a mosaic,
+    # and their regions numbered in the image's raster order: the same as the
+    # h-maxima of the whole level image, labelled there.
+    from skimage.morphology import h_maxima
+
+    from skimgcluster._deblend import _segment_peaks
+
+    label_image, smoothed = _noisy_segments(seed)
+    # Segments that touch only at a corner, and segments on the image's edges.
+    label_image[0, :5] = label_image.max() + 1
+    label_image[1, 5] = label_image.max() + 1
+    label_image[-1, -4:] = label_image.max() + 1
+    cases = [label_image, np.ones_like(label_image), np.pad(np.ones((4, 4), int), 1)]
+    for labels in cases:
+        inside = np.flatnonzero(labels)
+        inner = (smoothed.ravel()[inside] / 0.3 + shift).astype(np.float32)
+        lowest = np.float32(min(float(inner.min()), 0.0))
+        level = np.full(labels.shape, lowest, dtype=np.float32)
+        level.ravel()[inside] = inner
+        for h in (0.5, 2.0, 7.0, 1e3):
+            maxima = h_maxima(level, h) > 0
+            regions, _ = ndimage.label(maxima, structure=np.ones((3, 3)))
+            on_peak, peak_id = _segment_peaks(labels, inside, inner, lowest, h)
+            np.testing.assert_array_equal(on_peak, np.flatnonzero(maxima))
+            np.testing.assert_array_equal(peak_id, regions.ravel()[on_peak])
+
+
 def test_h_maxima_of_degenerate_images_is_skimages():
     from skimage.morphology import h_maxima
 
