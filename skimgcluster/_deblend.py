@@ -301,33 +301,41 @@ def split_segments(label_image, smoothed, smooth_noise, *, dip, min_area, first=
     inner = np.where(np.isfinite(inner), inner, 0.0)
     floor = float(inner.min())
     lowest = inner.dtype.type(min(floor, 0.0))
-    level = np.full(label_image.shape, lowest, dtype=inner.dtype)
-    level.reshape(-1)[inside] = inner
     on_peak, peak_id = _segment_peaks(label_image, inside, inner, lowest, dip)
     n_peaks = int(peak_id.max(initial=0))
     if n_peaks < 2:
         return label_image.astype(np.int32, copy=False), no_parts
-    peaks = np.zeros(label_image.shape, dtype=np.int32)
-    peaks.reshape(-1)[on_peak] = peak_id
+    # The peak under every segment pixel (0 for none), as ``inside``.
+    peak = np.zeros(inside.size, dtype=np.int32)
+    peak[np.searchsorted(inside, on_peak)] = peak_id
     # The segment of every peak (the lowest value under it, as a peak may
     # straddle two touching segments), and the segments that hold more than one.
+    flat = label_image.reshape(-1)[inside]
+    n_values = int(flat.max()) + 1
     owner = np.full(n_peaks + 1, np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(owner, peaks.ravel()[on_peak], label_image.ravel()[on_peak].astype(np.int64))
+    np.minimum.at(owner, peak_id, label_image.reshape(-1)[on_peak].astype(np.int64))
     owner = owner[1:]
-    per_segment = np.bincount(owner, minlength=int(label_image.max()) + 1)
+    per_segment = np.bincount(owner, minlength=n_values)
     per_segment[0] = 0
     out = label_image.astype(np.int32, copy=True)
-    next_value = max(int(first), int(label_image.max()) + 1)
+    next_value = max(int(first), n_values)
     parents = []
     boxes = _boxes(label_image, inside)
     values = np.flatnonzero(per_segment >= 2)
-    flooded = _flood_segments(level, label_image, inside, peaks, values, boxes, min_area)
+    flooded = _flood_segments(inner, label_image, inside, peak, values, boxes, min_area)
+    # Each segment's highest pixel, the first in raster order.
+    highest = np.full(n_values, -np.inf)
+    np.maximum.at(highest, flat, inner.astype(np.float64))
+    top_pixel = np.full(n_values, np.iinfo(np.intp).max, dtype=np.intp)
+    at_top = np.flatnonzero(inner == highest[flat])
+    np.minimum.at(top_pixel, flat[at_top], inside[at_top])
+    width = label_image.shape[1]
     for value, (parts, ids) in zip(values.tolist(), flooded, strict=True):
         if ids.size < 2:
             continue
         box = boxes[value - 1]
-        mask = label_image[box] == value
-        top = parts[np.unravel_index(np.argmax(np.where(mask, level[box], -np.inf)), mask.shape)]
+        row, col = divmod(int(top_pixel[value]), width)
+        top = parts[row - box[0].start, col - box[1].start]
         region = out[box]
         for part in ids:
             if part != top:
@@ -599,13 +607,14 @@ def _boxes(label_image, where):
     ]  # fmt: skip
 
 
-def _flood_segments(level, label_image, inside, peaks, values, boxes, min_area):
+def _flood_segments(levels, label_image, inside, peak, values, boxes, min_area):
     """The watershed parts of each segment of ``values`` about its peaks.
 
     ``inside`` holds the flat indices of the pixels of all segments (the
-    non-zero pixels of ``label_image``) in increasing order. For each
-    segment, the watershed of ``-level`` in its box from the markers
-    ``peaks`` inside it, dropping the markers of parts smaller than
+    non-zero pixels of ``label_image``) in increasing order, ``levels`` and
+    ``peak`` their levels and the id of the peak under each (0 for none).
+    For each segment, the watershed of ``-levels`` in its box from the
+    markers of its peaks, dropping the markers of parts smaller than
     ``min_area`` and flooding again until none is (or all are). Returns,
     per segment, the parts in its box and their marker ids.
 
@@ -620,13 +629,14 @@ def _flood_segments(level, label_image, inside, peaks, values, boxes, min_area):
     done = {}
     position = np.zeros(int(label_image.max()) + 1, dtype=np.intp)
     position[values] = np.arange(1, values.size + 1)
-    where = inside[position[label_image.ravel()[inside]] > 0]
-    seg, lev = label_image.ravel()[where], level.ravel()[where]
+    chosen = position[label_image.ravel()[inside]] > 0
+    where = inside[chosen]
+    seg, lev, peak = label_image.ravel()[where], levels[chosen], peak[chosen]
+    rows, cols = np.divmod(where, label_image.shape[1])
     # In the mosaic each segment's markers get ids of their own (a peak may
     # straddle two segments): the pairs of segment and peak, in increasing
     # order, so that one count of the flooded mosaic gives every part's area.
-    peak = peaks.ravel()[where]
-    n_ids = int(peaks.max()) + 1
+    n_ids = int(peak.max(initial=0)) + 1
     key = seg.astype(np.int64) * n_ids + peak
     pairs = np.unique(key[peak > 0])
     mark = np.where(peak > 0, np.searchsorted(pairs, key) + 1, 0)
@@ -641,14 +651,26 @@ def _flood_segments(level, label_image, inside, peaks, values, boxes, min_area):
     by_seg, by_lev = seg[order], lev[order]
     tied = set(by_seg[1:][(by_seg[1:] == by_seg[:-1]) & (by_lev[1:] == by_lev[:-1])].tolist())
     pending = [v for v in values.tolist() if v not in tied]
+    if tied:
+        by_value = np.argsort(seg, kind="stable")
+        bounds_of = np.searchsorted(seg[by_value], [sorted(tied), [v + 1 for v in sorted(tied)]])
+        pixels_of = {
+            v: by_value[lo:hi] for v, lo, hi in zip(sorted(tied), *bounds_of.tolist(), strict=True)
+        }
     for value in tied:
         box = boxes[value - 1]
-        mask = label_image[box] == value
-        markers = np.where(mask, peaks[box], 0)
-        done[value] = _flood_alone(-level[box], markers, mask, min_area)
+        own = pixels_of[value]
+        r, c = rows[own] - box[0].start, cols[own] - box[1].start
+        shape = (box[0].stop - box[0].start, box[1].stop - box[1].start)
+        mask = np.zeros(shape, dtype=bool)
+        mask[r, c] = True
+        image = np.zeros(shape, dtype=lev.dtype)
+        image[r, c] = -lev[own]
+        markers = np.zeros(shape, dtype=np.int32)
+        markers[r, c] = peak[own]
+        done[value] = _flood_alone(image, markers, mask, min_area)
     active = np.ones(pair_peak.size, dtype=bool)
     active[0] = False
-    rows, cols = np.divmod(where, label_image.shape[1])
     while pending:
         dy, dx, shape = _pack_boxes([boxes[v - 1] for v in pending])
         # Every pending segment's pixels into its place, at once.

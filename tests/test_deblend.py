@@ -726,7 +726,10 @@ def test_segments_flooded_in_one_mosaic_are_each_flooded_alone(seed, quantum):
     values = np.flatnonzero(np.array(counts) >= 2) + 1
     assert values.size >= 3
     inside = np.flatnonzero(label_image)
-    got = _flood_segments(level, label_image, inside, peaks, values, boxes, min_area=7)
+    got = _flood_segments(
+        level.ravel()[inside], label_image, inside, peaks.ravel()[inside], values, boxes,
+        min_area=7,
+    )  # fmt: skip
     n_cut = 0
     for value, (parts, ids) in zip(values, got, strict=True):
         box = boxes[value - 1]
