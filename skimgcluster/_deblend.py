@@ -586,25 +586,32 @@ def _boxes(label_image, where):
     ``label_image``: their bounds per value, instead of a pass over every
     pixel of the image.
     """
-    width = label_image.shape[1]
     flat = label_image.ravel()[where]
-    rows, cols = np.divmod(where, width)
+    rows, cols = np.divmod(where, label_image.shape[1])
     n_values = int(flat.max(initial=0)) + 1
-    top = np.full(n_values, label_image.shape[0])
-    left = np.full(n_values, width)
-    bottom = np.full(n_values, -1)
-    right = np.full(n_values, -1)
-    np.minimum.at(top, flat, rows)
-    np.minimum.at(left, flat, cols)
-    np.maximum.at(bottom, flat, rows)
-    np.maximum.at(right, flat, cols)
+    return _group_boxes(flat, rows, cols, n_values, label_image.shape)[1:]
+
+
+def _group_boxes(group, rows, cols, n_groups, shape):
+    """The box (a pair of slices) of the pixels of each group ``0 .. n_groups - 1``.
+
+    ``group``, ``rows`` and ``cols`` give each pixel's group and place in an
+    image of ``shape``; a group without a pixel has ``None``.
+    """
+    top = np.full(n_groups, shape[0])
+    left = np.full(n_groups, shape[1])
+    bottom = np.full(n_groups, -1)
+    right = np.full(n_groups, -1)
+    np.minimum.at(top, group, rows)
+    np.minimum.at(left, group, cols)
+    np.maximum.at(bottom, group, rows)
+    np.maximum.at(right, group, cols)
     return [
         (slice(t, b + 1), slice(le, r + 1)) if b >= 0 else None
         for t, b, le, r in zip(
-            top[1:].tolist(), bottom[1:].tolist(), left[1:].tolist(), right[1:].tolist(),
-            strict=True,
+            top.tolist(), bottom.tolist(), left.tolist(), right.tolist(), strict=True
         )
-    ]  # fmt: skip
+    ]
 
 
 def _flood_segments(levels, label_image, inside, peak, values, boxes, min_area):
@@ -799,22 +806,9 @@ def _segment_peaks(label_image, inside, levels, lowest, h):
     _, group_of_value = connected_components(graph, directed=False)
     group = group_of_value[values]
     n_groups = int(group.max()) + 1
-    top = np.full(n_groups, height)
-    left = np.full(n_groups, width)
-    bottom = np.full(n_groups, -1)
-    right = np.full(n_groups, -1)
-    np.minimum.at(top, group, rows)
-    np.minimum.at(left, group, cols)
-    np.maximum.at(bottom, group, rows)
-    np.maximum.at(right, group, cols)
-    held = np.flatnonzero(bottom >= 0)
-    boxes = [
-        (slice(t, u + 1), slice(le, r + 1))
-        for t, u, le, r in zip(
-            top[held].tolist(), bottom[held].tolist(), left[held].tolist(), right[held].tolist(),
-            strict=True,
-        )
-    ]  # fmt: skip
+    boxes = _group_boxes(group, rows, cols, n_groups, label_image.shape)
+    held = np.array([i for i, box in enumerate(boxes) if box is not None], dtype=np.intp)
+    boxes = [boxes[i] for i in held.tolist()]
     dy, dx, shape = _pack_boxes(boxes)
     shift_y = np.zeros(n_groups, dtype=np.intp)
     shift_x = np.zeros(n_groups, dtype=np.intp)
