@@ -141,8 +141,10 @@ def _wasserstein1_exact(params, x, levels):
         at = np.clip(betaincinv(a, b, level), left[cross], right[cross])
         at_g = at * level - mean * betainc(a + 1.0, b, at)
         area[cross] = (
-            level * (at - left[cross]) - (at_g - antiderivative[:-1][cross])
-            + (antiderivative[1:][cross] - at_g) - level * (right[cross] - at)
+            level * (at - left[cross])
+            - (at_g - antiderivative[:-1][cross])
+            + (antiderivative[1:][cross] - at_g)
+            - level * (right[cross] - at)
         )
     return float(np.sum(np.maximum(area, 0.0)))
 
