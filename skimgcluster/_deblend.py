@@ -29,6 +29,7 @@ from scipy.sparse.csgraph import connected_components
 from skimage.segmentation import watershed
 
 from ._kernels.deblend import h_maxima
+from ._threads import in_background
 
 __all__ = ["colour_split_segments", "merge_segments", "split_segments", "symmetry_split_segments"]
 
@@ -1134,6 +1135,9 @@ def _colour_candidates(
     g_all = group[label]
     tested = np.flatnonzero(g_all >= 0)
     lit = tested[bright[tested]]
+    # The unsmoothed bands of the dipole test read from the image while the
+    # colour axes are found: they depend on the pixels alone.
+    pixels = in_background(_dipole_pixels, maps, rows[lit], cols[lit])
     g = g_all[lit]
     frac = bands[lit] / total[lit, None]
     w = snr[lit] ** 2
@@ -1191,11 +1195,14 @@ def _colour_candidates(
     has_valid = np.bincount(g[valid], minlength=n) > 0
     test = solvable & has_valid & (peaks[:, 0] != peaks[:, 1])
     dipole = np.full(n, -np.inf)
-    lit_test = lit[test[g_all[lit]]]
-    if lit_test.size:
+    in_test = test[g_all[lit]]
+    raw, noise, ok = pixels.result()
+    if in_test.any():
+        keep = in_test[ok]
         dipole[test] = _colour_dipole(
-            maps, rows[lit_test], cols[lit_test], group[label[lit_test]], test, axis, band_unit
-        )[test]
+            raw[keep], noise[keep], rows[lit][ok][keep], cols[lit][ok][keep],
+            group[label[lit][ok][keep]], test, axis, band_unit,
+        )[test]  # fmt: skip
     return _ColourStage(spectra, unmixing, peaks, dipole)
 
 
@@ -1207,7 +1214,19 @@ def _group_sum(values, group, n):
     )
 
 
-def _colour_dipole(maps, rows, cols, group, tested, axis, band_unit):
+def _dipole_pixels(maps, rows, cols):
+    """The background-subtracted, unsmoothed bands and the noise of pixels, for the dipole.
+
+    Returns ``(raw, noise, ok)``: the (m, C) bands and (m,) noise of the
+    pixels where all are finite, and which pixels those are.
+    """
+    raw = maps.image[rows, cols, :].astype(np.float64) - maps.band_sky(rows, cols).T
+    noise = maps.noise[rows, cols].astype(np.float64)
+    ok = np.isfinite(raw).all(axis=1) & np.isfinite(noise)
+    return raw[ok], noise[ok], ok
+
+
+def _colour_dipole(raw, noise, rows, cols, group, tested, axis, band_unit):
     """Significance of the colour dipole of segments' pixels, in standard deviations.
 
     The colour contrast ``c = B @ a`` of every pixel's background-subtracted
@@ -1219,18 +1238,16 @@ def _colour_dipole(maps, rows, cols, group, tested, axis, band_unit):
     objects of different colours side by side make it positive on one side
     and negative on the other: a first moment ``m = sum(c * (x - x0))``
     about the light's centroid ``x0``. Returns ``sqrt(m @ inv(V) @ m)``,
-    ``V`` the covariance of ``m`` from the pixel noise (``maps.noise``
-    times ``band_unit`` in each band): a chi of 2 degrees of freedom; 0
-    where it cannot be measured. ``group`` is each pixel's segment, an
-    index into ``axis`` (S, C) and the returned (S,) array; only the
-    segments where ``tested`` is True are computed.
+    ``V`` the covariance of ``m`` from the pixel noise (``noise``, from
+    ``maps.noise``, times ``band_unit`` in each band): a chi of 2 degrees of
+    freedom; 0 where it cannot be measured. ``raw`` and ``noise`` are the
+    pixels' bands and noise from :func:`_dipole_pixels`, ``rows`` and
+    ``cols`` their places; ``group`` is each pixel's segment, an index into
+    ``axis`` (S, C) and the returned (S,) array; only the segments where
+    ``tested`` is True are computed.
     """
     n = axis.shape[0]
-    raw = maps.image[rows, cols, :].astype(np.float64) - maps.band_sky(rows, cols).T
-    noise = maps.noise[rows, cols].astype(np.float64)
-    ok = np.isfinite(raw).all(axis=1) & np.isfinite(noise)
-    raw, noise, group = raw[ok], noise[ok], group[ok]
-    pos = np.stack([rows[ok], cols[ok]], axis=1).astype(np.float64)
+    pos = np.stack([rows, cols], axis=1).astype(np.float64)
     light = np.clip(raw.sum(axis=1), 0.0, None)
     total = _group_sum(raw, group, n)
     light_sum = np.bincount(group, weights=light, minlength=n)

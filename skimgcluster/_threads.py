@@ -8,7 +8,7 @@ their loop on threads of Python, which run in parallel since the kernels
 release the GIL.
 """
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numba
 
@@ -39,3 +39,27 @@ def threaded(kernel, n, *args, min_per_thread=1):
         futures = [pool.submit(kernel, bounds[k], bounds[k + 1], *args) for k in range(1, n_parts)]
         first = kernel(bounds[0], bounds[1], *args)
         return [first] + [f.result() for f in futures]
+
+
+def in_background(function, *args):
+    """Start ``function(*args)`` on a thread of its own; its result comes later.
+
+    For work that releases the GIL (NumPy on large arrays) and that the
+    caller needs only after steps of its own. With one numba thread
+    (``numba.set_num_threads(1)`` or ``NUMBA_NUM_THREADS=1``) it runs at
+    once, on the caller's thread.
+
+    Returns
+    -------
+    future : concurrent.futures.Future
+        Its ``result()`` waits for the function and returns what it returned,
+        or raises what it raised.
+    """
+    if numba.get_num_threads() < 2:
+        done = Future()
+        done.set_result(function(*args))
+        return done
+    pool = ThreadPoolExecutor(1)
+    future = pool.submit(function, *args)
+    pool.shutdown(wait=False)
+    return future
