@@ -20,7 +20,7 @@ ties at that distance are all in hand and then sorts each row.
 import numpy as np
 
 from ._kernels.neighbors import build, query_part, sort_rows
-from ._threads import threaded
+from ._threads import take_rows, threaded
 from ._validation import check_memory
 
 __all__ = ["GridIndex", "kd_tree_knn"]
@@ -61,10 +61,14 @@ class GridIndex:
         # density for such far-flung points changes, not the neighbours).
         ux = np.floor(np.minimum(X[:, 0] - x0, _MAX_UNIT)).astype(np.int64)
         uy = np.floor(np.minimum(X[:, 1] - y0, _MAX_UNIT)).astype(np.int64)
-        keys = np.sort(uy * (ux.max() + 1) + ux)
+        nux = int(ux.max()) + 1
+        # 32-bit keys where they fit (an image's pixels): they sort faster.
+        key_type = np.int32 if nux * (int(uy.max()) + 1) <= np.iinfo(np.int32).max else np.int64
+        keys = np.sort((uy * nux + ux).astype(key_type))
         # Each square's count once per point in it: NumPy's sort of the keys
         # is much faster than np.unique's argsort, for the same counts.
-        counts = np.diff(np.flatnonzero(np.diff(keys, prepend=-1, append=-1)))
+        bounds = np.flatnonzero(keys[1:] != keys[:-1]) + 1
+        counts = np.diff(np.concatenate(([0], bounds, [keys.size])))
         density = max(float(np.median(np.repeat(counts, counts))), 1e-12)
         cell = max(np.sqrt(points_per_cell / density), 1e-9)
         span = max(X[:, 0].max() - x0, X[:, 1].max() - y0, 1e-9)
@@ -78,7 +82,7 @@ class GridIndex:
         scale = max(abs(x0), abs(y0), span, cell * max(self.ncx, self.ncy))
         self.slack = 64 * np.finfo(np.float64).eps * scale
         self.order, self.start = build(self.cx, self.cy, self.ncx, self.ncy)
-        self.X_sorted = np.take(X, self.order, axis=0)
+        self.X_sorted = take_rows(X, self.order)
 
     def query_own(self, k, lo=0, hi=None):
         """k nearest neighbours of the indexed points ``lo:hi`` among all of them."""

@@ -950,18 +950,22 @@ def test_aggregation_kernel_is_astrolinks_to_the_bit(case):
         assert connected_components(graph, directed=False)[0] >= 4
 
 
-@pytest.mark.parametrize("dtype", [np.uint32, np.uint64])
-def test_edges_gathered_in_order_on_threads_are_the_fancy_indexed_rows(dtype):
-    # The aggregation gathers its edges by rows of bytes, in parts on threads
-    # (above 2**18 edges a part): the rows of pairs[order], whatever the parts.
-    from skimgcluster._astrolink import _gather_rows
+@pytest.mark.parametrize(("dtype", "width"), [(np.uint32, 2), (np.uint64, 2), (np.float64, 5)])
+def test_rows_gathered_in_order_on_threads_are_the_fancy_indexed_rows(dtype, width):
+    # The aggregation gathers its edges, and the grid index its points, by
+    # rows of bytes, in parts on threads (above 2**18 rows a part): the rows
+    # of array[order], whatever the parts.
+    from skimgcluster._threads import take_rows
 
     rng = np.random.default_rng(0)
-    pairs = rng.integers(0, np.iinfo(dtype).max, (2**19 + 7, 2), dtype=dtype)
-    order = rng.permutation(pairs.shape[0])[::-1]
-    got = _gather_rows(pairs, order)
-    assert got.dtype == pairs.dtype and got.flags.c_contiguous
-    np.testing.assert_array_equal(got, pairs[order])
+    if dtype == np.float64:
+        array = rng.normal(size=(2**19 + 7, width))
+    else:
+        array = rng.integers(0, np.iinfo(dtype).max, (2**19 + 7, width), dtype=dtype)
+    order = rng.permutation(array.shape[0])[::-1]
+    got = take_rows(array, order)
+    assert got.dtype == array.dtype and got.flags.c_contiguous
+    np.testing.assert_array_equal(got, array[order])
 
 
 def test_prominence_fit_set_up_is_astrolinks_to_the_bit():
