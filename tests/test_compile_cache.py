@@ -198,6 +198,34 @@ def test_compiling_process_imports_this_package_from_any_working_folder(
     assert compiling._compiling.wait(timeout=600) == 0
 
 
+def test_idle_cores_count_the_lesser_of_the_average_and_the_processes_runnable_now(monkeypatch):
+    # Work that has just ended still weighs in the last minute's load average;
+    # the processes runnable now (this one included) say the cores are free.
+    from skimgcluster import _compiling as compiling
+
+    monkeypatch.setattr(compiling.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(compiling.os, "getloadavg", lambda: (1.9, 1.0, 0.5))
+    monkeypatch.setattr(compiling, "_runnable_now", lambda: 1)
+    assert compiling._idle_cores() == 1.0
+    monkeypatch.setattr(compiling, "_runnable_now", lambda: 3)  # busy now
+    assert compiling._idle_cores() == pytest.approx(0.1)
+    monkeypatch.setattr(compiling, "_runnable_now", lambda: None)  # no /proc/loadavg
+    assert compiling._idle_cores() == pytest.approx(0.1)
+    monkeypatch.setattr(compiling.os, "getloadavg", lambda: (0.2, 1.0, 0.5))
+    monkeypatch.setattr(compiling, "_runnable_now", lambda: 2)
+    assert compiling._idle_cores() == pytest.approx(1.8)
+
+
+def test_runnable_now_reads_proc_loadavg():
+    from skimgcluster import _compiling as compiling
+
+    now = compiling._runnable_now()
+    if not os.path.exists("/proc/loadavg"):
+        assert now is None
+    else:
+        assert now >= 1  # this process at least
+
+
 def test_no_compiling_process_when_cached_busy_or_opted_out(monkeypatch):
     from skimgcluster import _compiling as compiling
 
