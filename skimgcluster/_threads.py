@@ -5,7 +5,8 @@ same loop serial (measured on the image kernels: 6.2 s against 1.9 s for the
 luminosity pass), and every new environment pays that once. The kernels are
 compiled serial with ``nogil=True`` instead, and :func:`threaded` runs parts of
 their loop on threads of Python, which run in parallel since the kernels
-release the GIL.
+release the GIL. :func:`take_rows` gathers rows so, and :func:`in_background`
+runs NumPy work on a thread of its own while its caller goes on.
 """
 
 from concurrent.futures import Future, ThreadPoolExecutor
