@@ -779,7 +779,7 @@ def _segment_peaks(label_image, inside, levels, lowest, h):
 
     Groups of segments that no 8-connected path joins are separated by
     pixels at ``lowest``, below which no reconstruction falls: each group's
-    maxima are those of its own box. The boxes are flooded side by side in
+    maxima are those of its own box. The boxes are reconstructed side by side in
     one mosaic (:func:`_pack_boxes`), each framed at ``lowest``, so that the
     reconstruction covers the segments' pixels and not the whole image, a
     few percent of a large field.
