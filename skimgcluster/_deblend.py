@@ -29,7 +29,7 @@ from scipy.sparse.csgraph import connected_components
 from skimage.segmentation import watershed
 
 from ._kernels.deblend import h_maxima
-from ._threads import in_background
+from ._threads import in_background, threaded
 
 __all__ = ["colour_split_segments", "merge_segments", "split_segments", "symmetry_split_segments"]
 
@@ -615,6 +615,10 @@ def _group_boxes(group, rows, cols, n_groups, shape):
     ]
 
 
+# Fewest segments a thread floods in a mosaic of its own (:func:`_flood_segments`).
+_FLOOD_PER_THREAD = 256
+
+
 def _flood_segments(levels, label_image, inside, peak, values, boxes, min_area):
     """The watershed parts of each segment of ``values`` about its peaks.
 
@@ -679,13 +683,16 @@ def _flood_segments(levels, label_image, inside, peak, values, boxes, min_area):
         done[value] = _flood_alone(image, markers, mask, min_area)
     active = np.ones(pair_peak.size, dtype=bool)
     active[0] = False
-    while pending:
-        dy, dx, shape = _pack_boxes([boxes[v - 1] for v in pending])
-        # Every pending segment's pixels into its place, at once.
+
+    def flood(start, stop, pending):
+        # The pending segments start to stop, side by side in one mosaic.
+        part = pending[start:stop]
+        dy, dx, shape = _pack_boxes([boxes[v - 1] for v in part])
+        # Every segment's pixels into its place, at once.
         shift_y = np.zeros(values.size, dtype=np.intp)
         shift_x = np.zeros(values.size, dtype=np.intp)
         is_pending = np.zeros(values.size, dtype=bool)
-        k_pending = position[pending] - 1
+        k_pending = position[part] - 1
         shift_y[k_pending], shift_x[k_pending], is_pending[k_pending] = dy, dx, True
         now = np.flatnonzero(is_pending[k_of])
         m_rows, m_cols = rows[now] + shift_y[k_of[now]], cols[now] + shift_x[k_of[now]]
@@ -695,8 +702,14 @@ def _flood_segments(levels, label_image, inside, peak, values, boxes, min_area):
         mask[m_rows, m_cols] = True
         seeds = np.zeros(shape, dtype=np.int32)
         seeds[m_rows, m_cols] = np.where(active[mark[now]], mark[now], 0)
-        flooded = watershed(mosaic, seeds, mask=mask)
-        area = np.bincount(flooded.ravel(), minlength=pair_peak.size)
+        return part, dy, dx, watershed(mosaic, seeds, mask=mask)
+
+    while pending:
+        # skimage's watershed releases the GIL: a mosaic per thread.
+        floods = threaded(flood, len(pending), pending, min_per_thread=_FLOOD_PER_THREAD)
+        area = np.zeros(pair_peak.size, dtype=np.intp)
+        for _, _, _, flooded in floods:
+            area += np.bincount(flooded.ravel(), minlength=pair_peak.size)
         # Each round drops at least one marker of a segment that goes again:
         # those of its parts smaller than min_area, unless none or all are.
         small = active & (area < min_area)
@@ -704,14 +717,15 @@ def _flood_segments(levels, label_image, inside, peak, values, boxes, min_area):
         n_small = np.bincount(pair_owner[small], minlength=values.size)
         again = (n_small > 0) & (n_small < n_active)
         active[small & again[pair_owner]] = False
-        for value, y, x in zip(pending, dy.tolist(), dx.tolist(), strict=True):
-            k = position[value] - 1
-            if not again[k]:
-                box = boxes[value - 1]
-                place = (slice(box[0].start + y, box[0].stop + y),
-                         slice(box[1].start + x, box[1].stop + x))  # fmt: skip
-                ids = bounds[k] + np.flatnonzero(active[bounds[k] : bounds[k + 1]])
-                done[value] = (pair_peak[flooded[place]], pair_peak[ids])
+        for part, dy, dx, flooded in floods:
+            for value, y, x in zip(part, dy.tolist(), dx.tolist(), strict=True):
+                k = position[value] - 1
+                if not again[k]:
+                    box = boxes[value - 1]
+                    place = (slice(box[0].start + y, box[0].stop + y),
+                             slice(box[1].start + x, box[1].stop + x))  # fmt: skip
+                    ids = bounds[k] + np.flatnonzero(active[bounds[k] : bounds[k + 1]])
+                    done[value] = (pair_peak[flooded[place]], pair_peak[ids])
         pending = [v for v in pending if again[position[v] - 1]]
     return [done[value] for value in values.tolist()]
 

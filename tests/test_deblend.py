@@ -711,10 +711,17 @@ def test_colour_test_of_all_segments_at_once_is_each_segments_own():
 
 @pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize("quantum", [0.0, 0.25])
-def test_segments_flooded_in_one_mosaic_are_each_flooded_alone(seed, quantum):
+@pytest.mark.parametrize("per_thread", [1, 256])
+def test_segments_flooded_in_one_mosaic_are_each_flooded_alone(
+    seed, quantum, per_thread, monkeypatch
+):
     # quantum > 0 rounds the levels so that segments hold equal levels and
-    # flood alone; the others share one mosaic.
+    # flood alone; the others share a mosaic (one per thread, with at least
+    # per_thread segments each).
+    from skimgcluster import _deblend
     from skimgcluster._deblend import _flood_alone, _flood_segments
+
+    monkeypatch.setattr(_deblend, "_FLOOD_PER_THREAD", per_thread)
 
     label_image, smoothed = _noisy_segments(seed, shape=(160, 200), n_sources=40)
     level = smoothed / 0.3
