@@ -277,6 +277,35 @@ def _snr(values, n_values, maps):
         return np.where(var > 0, flux / np.sqrt(var), 0.0), area
 
 
+def _parts_as_sources(cut, parents, first, isolated, points, maps, *, n_clustered):
+    """Parts cut out of segments, as sources without a cluster of their own.
+
+    ``cut`` is the label image with the parts numbered from ``first`` on,
+    part ``j`` cut from the segment of value ``parents[j]``; ``isolated`` is
+    ``(labels, snr)``, the points' labels and the signal-to-noise ratio of
+    every label after the ``n_clustered`` labels of clusters. A part that
+    holds no point goes back to its segment, so that every value of the
+    label image is the label of some points; the others are renumbered in
+    order. A part labels every point in its pixels, as a source without a
+    cluster does: also those AstroLink left as noise, as it leaves the wing
+    of a source whose cluster is its core. Returns the label image and
+    ``isolated`` with the parts.
+    """
+    labels, snr = isolated
+    value = cut.reshape(-1)[_pixel_of(points, cut.shape)]
+    held = np.bincount(value[value >= first] - first, minlength=parents.size) > 0
+    back = np.arange(first + parents.size)
+    back[first:] = np.where(held, first + np.cumsum(held) - 1, parents)
+    values = back[_footprint_values(cut, maps)]
+    value = back[value]
+    labels = labels.copy()
+    moved = value >= first
+    labels[moved] = value[moved] - 1
+    n_values = max(int(values.max()), first - 1) + 1
+    snr = _snr(values, n_values, maps)[0][n_clustered + 1 :]
+    return _with_footprint_values(cut.shape, values, maps), (labels, snr)
+
+
 def _edge_ratio(label_image, maps, threshold):
     """How far the noise decides each segment's edge at the analysis isophote.
 
@@ -743,7 +772,8 @@ class ImageSegmenter(BaseEstimator):
         them) would otherwise stay one. ``isolated`` is ``(labels, snr)``,
         ``snr`` holding the signal-to-noise ratio of every label from
         ``n_clustered`` on; the isolated sources are the labels from
-        ``first`` on. Parts that hold no point stay with their source.
+        ``first`` on. Parts that hold no point stay with their source
+        (:func:`_parts_as_sources`).
         """
         labels, snr = isolated
         lowest = first + 1  # the first isolated source's value in the label image
@@ -756,30 +786,18 @@ class ImageSegmenter(BaseEstimator):
         )
         if parents.size == 0:
             return label_image, isolated
-        pixel = _pixel_of(points, label_image.shape)
-        value = cut.ravel()[pixel]
-        held = np.bincount(value[value >= next_value] - next_value, minlength=parents.size) > 0
-        back = np.arange(next_value + parents.size)
-        back[next_value:] = np.where(held, next_value + np.cumsum(held) - 1, parents)
-        cut = back[cut]
-        label_image = np.where(cut != own, cut, label_image).astype(np.int32)
-        value = back[value]
-        labels = labels.copy()
-        moved = (value >= next_value) & (labels >= 0)
-        labels[moved] = value[moved] - 1
-        n_clustered = next_value - 1 - snr.size
-        values = _footprint_values(label_image, maps)
-        snr = _snr(values, int(values.max()) + 1, maps)[0][n_clustered + 1 :]
-        return label_image, (labels, snr)
+        cut = np.where(cut != own, cut, label_image)
+        return _parts_as_sources(
+            cut, parents, next_value, isolated, points, maps, n_clustered=next_value - 1 - snr.size
+        )
 
     def _symmetry_split(self, label_image, isolated, points, maps, *, n_clustered, smoothing):
         """Cut out the light that breaks each segment's point symmetry.
 
         ``isolated`` is ``(labels, snr)``: the points' labels and the
         signal-to-noise ratio of every label after the ``n_clustered`` labels
-        of clusters. The parts are numbered after every label; a part that
-        holds no point goes back to its segment, so that every value of the
-        label image is the label of some points. Returns the label
+        of clusters. The parts are numbered after every label and become
+        sources of their own (:func:`_parts_as_sources`). Returns the label
         image and ``isolated`` with the parts.
         """
         labels, snr = isolated
@@ -791,24 +809,9 @@ class ImageSegmenter(BaseEstimator):
         )  # fmt: skip
         if parents.size == 0:
             return label_image, isolated
-        # A part is a source without a cluster, and such a source labels
-        # every point in its pixels: also those AstroLink left as noise, as
-        # it leaves the wing of a source whose cluster is its core.
-        pixel = _pixel_of(points, label_image.shape)
-        value = cut.ravel()[pixel]
-        moved = value >= next_value
-        held = np.bincount(value[moved] - next_value, minlength=parents.size) > 0
-        back = np.arange(next_value + parents.size)
-        back[next_value:] = np.where(held, next_value + np.cumsum(held) - 1, parents)
-        values = back[_footprint_values(cut, maps)]
-        label_image = _with_footprint_values(cut.shape, values, maps)
-        value = back[value]
-        labels = labels.copy()
-        moved = value >= next_value
-        labels[moved] = value[moved] - 1
-        n_values = max(int(values.max()), next_value - 1) + 1
-        snr = _snr(values, n_values, maps)[0][n_clustered + 1 :]
-        return label_image, (labels, snr)
+        return _parts_as_sources(
+            cut, parents, next_value, isolated, points, maps, n_clustered=n_clustered
+        )
 
     def _deblend(self, label_image, labels, cluster_labels, points, maps, smoothing):
         """Segments split at significant peaks and merged where nothing separates them.
