@@ -664,14 +664,15 @@ def _flood_segments(levels, label_image, inside, peak, values, boxes, min_area):
     tied = set(by_seg[1:][(by_seg[1:] == by_seg[:-1]) & (by_lev[1:] == by_lev[:-1])].tolist())
     pending = [v for v in values.tolist() if v not in tied]
     if tied:
+        # Each tied segment's pixels, from one sort of them all by segment.
         by_value = np.argsort(seg, kind="stable")
-        bounds_of = np.searchsorted(seg[by_value], [sorted(tied), [v + 1 for v in sorted(tied)]])
-        pixels_of = {
-            v: by_value[lo:hi] for v, lo, hi in zip(sorted(tied), *bounds_of.tolist(), strict=True)
-        }
+        tied_values = np.array(sorted(tied))
+        lo = np.searchsorted(seg[by_value], tied_values, side="left").tolist()
+        hi = np.searchsorted(seg[by_value], tied_values, side="right").tolist()
+        pixels_of = {v: slice(a, b) for v, a, b in zip(tied_values.tolist(), lo, hi, strict=True)}
     for value in tied:
         box = boxes[value - 1]
-        own = pixels_of[value]
+        own = by_value[pixels_of[value]]
         r, c = rows[own] - box[0].start, cols[own] - box[1].start
         shape = (box[0].stop - box[0].start, box[1].stop - box[1].start)
         mask = np.zeros(shape, dtype=bool)
