@@ -256,7 +256,7 @@ def merge_segments(
     return np.array([root(i) for i in range(n_values)])
 
 
-def split_segments(label_image, smoothed, smooth_noise, *, dip, min_area, first=0):
+def split_segments(label_image, smoothed, smooth_noise, *, dip, min_area, first=0, copy=True):
     """Split segments that hold more than one significant peak.
 
     A peak is significant when it rises at least ``dip`` standard
@@ -281,6 +281,9 @@ def split_segments(label_image, smoothed, smooth_noise, *, dip, min_area, first=
     first : int, default=0
         The new parts are numbered from ``max(first, label_image.max() + 1)``
         (values that points may carry without holding a pixel are skipped).
+    copy : bool, default=True
+        If False and ``label_image`` is an int32 array, it is cut in place
+        and returned: a large image's copy costs more than its cuts.
 
     Returns
     -------
@@ -318,7 +321,7 @@ def split_segments(label_image, smoothed, smooth_noise, *, dip, min_area, first=
     owner = owner[1:]
     per_segment = np.bincount(owner, minlength=n_values)
     per_segment[0] = 0
-    out = label_image.astype(np.int32, copy=True)
+    out = label_image.astype(np.int32, copy=copy)
     next_value = max(int(first), n_values)
     parents = []
     boxes = _boxes(label_image, inside)
@@ -940,7 +943,7 @@ def band_noise_ratios(maps, n_sky=20_000):
     return mad / np.sqrt(np.mean(mad**2))
 
 
-def colour_split_segments(label_image, maps, *, z, min_area, first=0):
+def colour_split_segments(label_image, maps, *, z, min_area, first=0, copy=True):
     """Split segments whose light is two objects of different colours.
 
     Inside a segment the smoothed bands ``B`` are written per pixel as
@@ -978,6 +981,9 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0):
         Least number of pixels of each part.
     first : int, default=0
         The new parts are numbered from ``max(first, label_image.max() + 1)``.
+    copy : bool, default=True
+        If False and ``label_image`` is an int32 array, it is cut in place
+        and returned.
 
     Returns
     -------
@@ -985,7 +991,7 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0):
         As :func:`split_segments` returns them: the segments with the parts
         cut by colour, and the segment each part was cut from.
     """
-    out = label_image.astype(np.int32, copy=True)
+    out = label_image.astype(np.int32, copy=copy)
     no_parts = np.empty(0, dtype=np.int64)
     n_bands = maps.image.shape[2]
     if n_bands < 2 or not (label_image > 0).any():

@@ -249,11 +249,16 @@ def _footprint_values(label_image, maps):
     return label_image.reshape(-1)[maps.candidates]
 
 
-def _with_footprint_values(shape, values, maps):
-    """A label image of ``shape``: ``values`` at the footprint's pixels, 0 elsewhere."""
-    out = np.zeros(shape, dtype=np.int32)
-    out.reshape(-1)[maps.candidates] = values
-    return out
+def _set_footprint_values(label_image, values, maps):
+    """``label_image`` with ``values`` at the footprint's pixels, written in place.
+
+    For the label images that this module makes and owns: their segments
+    lie within the footprint, so every other pixel is 0 already, and
+    writing the footprint's pixels costs a fraction of a new image of a
+    large field (whose memory the system must first hand over).
+    """
+    np.put(label_image, maps.candidates, values)
+    return label_image
 
 
 def _snr(values, n_values, maps):
@@ -303,7 +308,7 @@ def _parts_as_sources(cut, parents, first, isolated, points, maps, *, n_clustere
     labels[moved] = value[moved] - 1
     n_values = max(int(values.max()), first - 1) + 1
     snr = _snr(values, n_values, maps)[0][n_clustered + 1 :]
-    return _with_footprint_values(cut.shape, values, maps), (labels, snr)
+    return _set_footprint_values(cut, values, maps), (labels, snr)
 
 
 def _edge_ratio(label_image, maps, threshold):
@@ -380,7 +385,7 @@ def _add_isolated_sources(label_image, labels, points, maps, *, min_snr, min_are
     new_label[chosen] = first + np.arange(chosen.size)
     pixel_label = np.where(inside, new_label[flat], -1)
     values = np.where(pixel_label >= 0, pixel_label + 1, values)
-    label_image = _with_footprint_values(label_image.shape, values, maps)
+    label_image = _set_footprint_values(label_image, values, maps)
     labels = labels.copy()
     point_label = new_label[region_of_point]
     labels[point_label >= 0] = point_label[point_label >= 0]
@@ -754,7 +759,7 @@ class ImageSegmenter(BaseEstimator):
         small[0] = False
         if small.any():
             values[small[values]] = 0
-        label_image = _with_footprint_values(label_image.shape, values, maps)
+        label_image = _set_footprint_values(label_image, values, maps)
         if self.deblend_dip is not None and self.deblend_symmetry is not None and merged:
             label_image, isolated = self._symmetry_split(
                 label_image, isolated if isolated is not None else (merged[0], np.empty(0)),
@@ -826,15 +831,16 @@ class ImageSegmenter(BaseEstimator):
         first_new = max(int(label_image.max()), n_clustered) + 1
         colour_pairs = None
         pixel = _pixel_of(points, label_image.shape)
+        # The label image is this call's own (labels_to_image's): cut in place.
         label_image, parents = split_segments(
             label_image, smoothed, smooth_noise, dip=self.deblend_dip, min_area=self.min_area,
-            first=first_new,
+            first=first_new, copy=False,
         )  # fmt: skip
         if self.deblend_color_split is not None:
-            before = label_image
+            before = label_image.ravel()[pixel]
             label_image, colour_parents = colour_split_segments(
                 label_image, maps, z=self.deblend_color_split, min_area=self.min_area,
-                first=first_new + parents.size,
+                first=first_new + parents.size, copy=False,
             )  # fmt: skip
             # Each part cut by colour and its segment: the merge tests their
             # colours at _COLOUR_SPLIT_MERGE_Z.
@@ -844,7 +850,7 @@ class ImageSegmenter(BaseEstimator):
             parents = np.concatenate([parents, colour_parents])
             # Points in pixels given to a touching segment take its label.
             value = label_image.ravel()[pixel]
-            given = value != before.ravel()[pixel]
+            given = value != before
             given &= (value > 0) & (value < first_new) & (labels >= 0)
             if given.any():
                 labels = labels.copy()
@@ -863,8 +869,8 @@ class ImageSegmenter(BaseEstimator):
                 # parents come before their parts.
                 for j, parent in enumerate(parents):
                     back[first_new + j] = renumbered[j] if held[j] else back[parent]
-                label_image = _with_footprint_values(
-                    label_image.shape, back[_footprint_values(label_image, maps)], maps
+                label_image = _set_footprint_values(
+                    label_image, back[_footprint_values(label_image, maps)], maps
                 )
                 value = back[value]
                 if colour_pairs is not None:
@@ -892,8 +898,8 @@ class ImageSegmenter(BaseEstimator):
         final = np.zeros(new_value.size, dtype=np.int64)
         final[kept] = np.arange(1, kept.size + 1)
         final = final[new_value]
-        label_image = _with_footprint_values(
-            label_image.shape, final[_footprint_values(label_image, maps)], maps
+        label_image = _set_footprint_values(
+            label_image, final[_footprint_values(label_image, maps)], maps
         )
         labels = final[labels + 1] - 1
         cluster_labels = np.where(cluster_labels >= 0, final[cluster_labels + 1] - 1, -1)

@@ -466,6 +466,39 @@ def test_split_segments_is_unchanged_by_the_reconstruction_kernel(seed, monkeypa
     np.testing.assert_array_equal(fast[1], reference[1])
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_splits_in_place_cut_the_given_image_as_a_copy_would(seed):
+    # copy=False cuts the caller's int32 image itself, with the same result;
+    # copy=True leaves it as it was.
+    label_image, smoothed = _noisy_segments(seed)
+    label_image = label_image.astype(np.int32)
+    noise = np.full_like(smoothed, 0.3)
+    given = label_image.copy()
+    expected = split_segments(given, smoothed, noise, dip=2.0, min_area=3, first=3)
+    np.testing.assert_array_equal(given, label_image)
+    assert expected[1].size > 0
+    got = split_segments(given, smoothed, noise, dip=2.0, min_area=3, first=3, copy=False)
+    assert got[0] is given
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_array_equal(got[1], expected[1])
+
+
+def test_colour_split_in_place_cuts_the_given_image_as_a_copy_would():
+    image = _colour_image([(24, 29.5, 60.0, 3.0, RED), (24, 34.5, 60.0, 3.0, BLUE)], 0)
+    sampler = LuminositySampler(analysis_threshold=1.5).fit(image)
+    data, quantum = check_image(image)
+    maps = sampler._analyse(data, quantum, None)
+    label_image = ndimage.label(maps.analysis_footprint)[0].astype(np.int32)
+    given = label_image.copy()
+    expected = colour_split_segments(given, maps, z=4.0, min_area=7)
+    np.testing.assert_array_equal(given, label_image)
+    assert expected[1].size > 0
+    got = colour_split_segments(given, maps, z=4.0, min_area=7, copy=False)
+    assert got[0] is given
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_array_equal(got[1], expected[1])
+
+
 def test_split_segments_takes_a_level_of_0_where_the_noise_is_0_or_nan():
     # As where the luminosity is NaN: no infinite level reaches the h-maxima.
     label_image, smoothed = _noisy_segments(0)
