@@ -67,21 +67,20 @@ def in_background(function, *args):
     return future
 
 
-def _take_part(start, stop, rows, order, out):
-    np.take(rows, order[start:stop], out=out[start:stop])
+def _take_part(start, stop, array, order, out):
+    np.take(array, order[start:stop], axis=0, out=out[start:stop])
 
 
 def take_rows(array, order):
-    """``array[order]`` for a C-contiguous 2-D array, gathered on the threads.
+    """``array[order]`` for a 2-D array, gathered on the threads.
 
-    Each row is taken as one item of its entries' bytes (a void dtype):
-    NumPy's fancy indexing and ``np.take(..., axis=0)`` copy a row an entry
-    at a time. ``np.take`` releases the GIL, so the parts of ``order`` run
-    in parallel (:func:`threaded`). A random gather of 10^7 rows (the edges
-    of AstroLink's aggregation at JWST sizes) took 0.65 s on one core.
+    ``np.take(..., axis=0)`` copies each row as one block and releases the
+    GIL, so the parts of ``order`` run in parallel (:func:`threaded`). On
+    this project's 2-core machines, 1.3e7 random rows of two uint32 (the
+    edges of AstroLink's aggregation at JWST sizes) took 91-98 ms, against
+    607-679 ms by fancy indexing on one core; 2.2e6 rows of five float64 in
+    nearly sorted order (the grid index's copy of the points), 23-37 ms.
     """
-    array = np.ascontiguousarray(array)
-    rows = array.view(np.dtype((np.void, array.shape[1] * array.itemsize))).reshape(-1)
-    out = np.empty(order.size, dtype=rows.dtype)
-    threaded(_take_part, order.size, rows, order, out, min_per_thread=2**18)
-    return out.view(array.dtype).reshape(order.size, array.shape[1])
+    out = np.empty((order.size, array.shape[1]), dtype=array.dtype)
+    threaded(_take_part, order.size, array, order, out, min_per_thread=2**18)
+    return out

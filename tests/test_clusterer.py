@@ -952,9 +952,9 @@ def test_aggregation_kernel_is_astrolinks_to_the_bit(case):
 
 @pytest.mark.parametrize(("dtype", "width"), [(np.uint32, 2), (np.uint64, 2), (np.float64, 5)])
 def test_rows_gathered_in_order_on_threads_are_the_fancy_indexed_rows(dtype, width):
-    # The aggregation gathers its edges, and the grid index its points, by
-    # rows of bytes, in parts on threads (above 2**18 rows a part): the rows
-    # of array[order], whatever the parts.
+    # The aggregation gathers its edges, and the grid index its points, in
+    # parts on threads (above 2**18 rows a part): the rows of array[order],
+    # whatever the parts.
     from skimgcluster._threads import take_rows
 
     rng = np.random.default_rng(0)
