@@ -65,11 +65,16 @@ class GridIndex:
         # 32-bit keys where they fit (an image's pixels): they sort faster.
         key_type = np.int32 if nux * (int(uy.max()) + 1) <= np.iinfo(np.int32).max else np.int64
         keys = np.sort((uy * nux + ux).astype(key_type))
-        # Each square's count once per point in it: NumPy's sort of the keys
-        # is much faster than np.unique's argsort, for the same counts.
+        # The count of every occupied square (NumPy's sort of the keys is much
+        # faster than np.unique's argsort, for the same counts), and their
+        # median weighted by the points in each: the median of each square's
+        # count repeated once per point in it, read off the sorted counts.
         bounds = np.flatnonzero(keys[1:] != keys[:-1]) + 1
-        counts = np.diff(np.concatenate(([0], bounds, [keys.size])))
-        density = max(float(np.median(np.repeat(counts, counts))), 1e-12)
+        counts = np.sort(np.diff(np.concatenate(([0], bounds, [keys.size]))))
+        points_below = np.cumsum(counts)
+        middle = [(keys.size - 1) // 2, keys.size // 2]
+        median = counts[np.searchsorted(points_below, middle, side="right")].mean()
+        density = max(float(median), 1e-12)
         cell = max(np.sqrt(points_per_cell / density), 1e-9)
         span = max(X[:, 0].max() - x0, X[:, 1].max() - y0, 1e-9)
         cell = max(cell, span / 4096.0)  # at most 4096 x 4096 cells

@@ -780,6 +780,25 @@ def test_grid_knn_is_exact_whatever_the_cell_size(points_per_cell):
         np.testing.assert_array_equal(idx, ref_idx)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_grid_cell_follows_the_points_weighted_median_density(seed):
+    # The cell side comes from the median, over the points, of the count of
+    # points in each one's unit square: read off the sorted counts, it is
+    # that of the counts repeated once per point, odd and even totals alike.
+    from skimgcluster._neighbors import GridIndex
+
+    rng = np.random.default_rng(seed)
+    X = _image_like_points(seed, 400 + 37 * seed)
+    X = X[: X.shape[0] - rng.integers(0, 2)]
+    ux = np.floor(X[:, 0] - X[:, 0].min()).astype(np.int64)
+    uy = np.floor(X[:, 1] - X[:, 1].min()).astype(np.int64)
+    _, counts = np.unique(uy * (ux.max() + 1) + ux, return_counts=True)
+    density = float(np.median(np.repeat(counts, counts)))
+    span = max(np.ptp(X[:, 0]), np.ptp(X[:, 1]))
+    expected = max(np.sqrt(9.0 / density), span / 4096.0)
+    assert GridIndex(X, 9.0).cell == expected
+
+
 def test_kd_tree_knn_with_more_copies_than_k():
     from pykdtree.kdtree import KDTree
 
