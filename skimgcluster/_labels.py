@@ -86,7 +86,7 @@ def _check_points(labels, points, shape):
     if points.dtype.kind not in "iuf":
         raise TypeError(f"points must be numeric; got dtype={points.dtype}.")
     shape = _check_shape(shape)
-    finite = np.isfinite(points[:, :2]).all(axis=1)
+    finite = np.isfinite(points[:, 0]) & np.isfinite(points[:, 1])
     if not finite.all():
         i = int(np.argmin(finite))
         raise ValueError(
@@ -115,9 +115,11 @@ def _votes(labels, points, shape):
     key = pix * (labels.max() + 2) + (labels + 1)
     uniq, counts = np.unique(key, return_counts=True)
     upix, ulab = np.divmod(uniq, labels.max() + 2)
-    order = np.lexsort((ulab, -counts, upix))
-    upix, ulab = upix[order], ulab[order]
-    first = np.r_[True, upix[1:] != upix[:-1]]
+    # By pixel, then label: each pixel's first entry with its largest count.
+    starts = np.flatnonzero(np.r_[True, upix[1:] != upix[:-1]])
+    pixel_of_entry = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, upix.size]))
+    top = np.flatnonzero(counts == np.maximum.reduceat(counts, starts)[pixel_of_entry])
+    first = top[np.r_[True, pixel_of_entry[top[1:]] != pixel_of_entry[top[:-1]]]]
     out[upix[first]] = ulab[first]
     return out.reshape(shape)
 
