@@ -282,13 +282,14 @@ def _snr(values, n_values, maps):
         return np.where(var > 0, flux / np.sqrt(var), 0.0), area
 
 
-def _parts_as_sources(cut, parents, first, isolated, points, maps, *, n_clustered):
+def _parts_as_sources(cut, parents, first, isolated, pixel, maps, *, n_clustered):
     """Parts cut out of segments, as sources without a cluster of their own.
 
     ``cut`` is the label image with the parts numbered from ``first`` on,
     part ``j`` cut from the segment of value ``parents[j]``; ``isolated`` is
     ``(labels, snr)``, the points' labels and the signal-to-noise ratio of
-    every label after the ``n_clustered`` labels of clusters. A part that
+    every label after the ``n_clustered`` labels of clusters; ``pixel`` is
+    the flat index of every point's pixel (:func:`_pixel_of`). A part that
     holds no point goes back to its segment, so that every value of the
     label image is the label of some points; the others are renumbered in
     order. A part labels every point in its pixels, as a source without a
@@ -297,7 +298,7 @@ def _parts_as_sources(cut, parents, first, isolated, points, maps, *, n_clustere
     ``isolated`` with the parts.
     """
     labels, snr = isolated
-    value = cut.reshape(-1)[_pixel_of(points, cut.shape)]
+    value = cut.reshape(-1)[pixel]
     held = np.bincount(value[value >= first] - first, minlength=parents.size) > 0
     back = np.arange(first + parents.size)
     back[first:] = np.where(held, first + np.cumsum(held) - 1, parents)
@@ -356,9 +357,10 @@ def _edge_ratio(label_image, maps, threshold):
         return np.where(n_above > 0, n_near / n_above, np.inf)
 
 
-def _add_isolated_sources(label_image, labels, points, maps, *, min_snr, min_area, first):
+def _add_isolated_sources(label_image, labels, pixel, maps, *, min_snr, min_area, first):
     """Footprint regions without a cluster, as sources of their own.
 
+    ``pixel`` is the flat index of every point's pixel (:func:`_pixel_of`).
     Returns the label image with the new sources numbered from ``first``,
     and ``(labels, snr)``: the points' labels with those of the new
     sources, and each new source's signal-to-noise ratio.
@@ -371,7 +373,7 @@ def _add_isolated_sources(label_image, labels, points, maps, *, min_snr, min_are
     values = _footprint_values(label_image, maps)
     has_cluster = np.zeros(n_regions + 1, dtype=bool)
     has_cluster[flat[values > 0]] = True
-    region_of_point = regions.reshape(-1)[_pixel_of(points, label_image.shape)]
+    region_of_point = regions.reshape(-1)[pixel]
     n_points = np.bincount(region_of_point, minlength=n_regions + 1)
     # A source's pixels are those of its region above the analysis isophote.
     snr, area = _snr(flat, n_regions + 1, maps)
@@ -713,13 +715,15 @@ class ImageSegmenter(BaseEstimator):
         wait_for_compilation(LABELLING)
         labels = clusterer.labels_
         label_image = labels_to_image(labels, points, data.shape[:2], footprint=maps.footprint)
+        pixel = _pixel_of(points, label_image.shape)
         merged = None
         n_clustered = int(labels.max(initial=-1)) + 1
         extra_snr = np.empty(0)
         if self.deblend_dip is not None and hasattr(clusterer, "cluster_labels_"):
             label_image, labels, cluster_labels, n_clustered = self._deblend(
-                label_image, labels, clusterer.cluster_labels_, points, maps, sampler.smoothing
-            )
+                label_image, labels, clusterer.cluster_labels_, points, pixel, maps,
+                sampler.smoothing,
+            )  # fmt: skip
             merged = (labels, cluster_labels)
             values = _footprint_values(label_image, maps)
             n_values = int(values.max(initial=0)) + 1
@@ -729,13 +733,13 @@ class ImageSegmenter(BaseEstimator):
         # it has warned, and the user's parameters are what to change).
         if self.isolated_snr is not None and points.shape[0] > clusterer.k_den_:
             label_image, isolated = _add_isolated_sources(
-                label_image, labels, points, maps, min_snr=self.isolated_snr,
+                label_image, labels, pixel, maps, min_snr=self.isolated_snr,
                 min_area=self.min_area, first=n_clustered + extra_snr.size,
             )  # fmt: skip
             isolated = (isolated[0], np.append(extra_snr, isolated[1]))
             if self.deblend_dip is not None and self.deblend_color_split is not None:
                 label_image, isolated = self._colour_split_isolated(
-                    label_image, isolated, points, maps, first=n_clustered + extra_snr.size
+                    label_image, isolated, pixel, maps, first=n_clustered + extra_snr.size
                 )
         elif extra_snr.size:
             isolated = (labels, extra_snr)
@@ -763,13 +767,13 @@ class ImageSegmenter(BaseEstimator):
         if self.deblend_dip is not None and self.deblend_symmetry is not None and merged:
             label_image, isolated = self._symmetry_split(
                 label_image, isolated if isolated is not None else (merged[0], np.empty(0)),
-                points, maps, n_clustered=n_clustered, smoothing=sampler.smoothing,
+                pixel, maps, n_clustered=n_clustered, smoothing=sampler.smoothing,
             )  # fmt: skip
         return Segmentation(
             label_image, points, sampler, clusterer, maps, isolated=isolated, merged=merged
         )
 
-    def _colour_split_isolated(self, label_image, isolated, points, maps, *, first):
+    def _colour_split_isolated(self, label_image, isolated, pixel, maps, *, first):
         """The colour split of ``_deblend`` on the isolated sources.
 
         An isolated source is a footprint region without a cluster: two
@@ -793,10 +797,10 @@ class ImageSegmenter(BaseEstimator):
             return label_image, isolated
         cut = np.where(cut != own, cut, label_image)
         return _parts_as_sources(
-            cut, parents, next_value, isolated, points, maps, n_clustered=next_value - 1 - snr.size
+            cut, parents, next_value, isolated, pixel, maps, n_clustered=next_value - 1 - snr.size
         )
 
-    def _symmetry_split(self, label_image, isolated, points, maps, *, n_clustered, smoothing):
+    def _symmetry_split(self, label_image, isolated, pixel, maps, *, n_clustered, smoothing):
         """Cut out the light that breaks each segment's point symmetry.
 
         ``isolated`` is ``(labels, snr)``: the points' labels and the
@@ -815,22 +819,23 @@ class ImageSegmenter(BaseEstimator):
         if parents.size == 0:
             return label_image, isolated
         return _parts_as_sources(
-            cut, parents, next_value, isolated, points, maps, n_clustered=n_clustered
+            cut, parents, next_value, isolated, pixel, maps, n_clustered=n_clustered
         )
 
-    def _deblend(self, label_image, labels, cluster_labels, points, maps, smoothing):
+    def _deblend(self, label_image, labels, cluster_labels, points, pixel, maps, smoothing):
         """Segments split at significant peaks and merged where nothing separates them.
 
-        Returns the label image, the labels of the points and of the
-        clusters, renumbered from 0, and the number of labels behind
-        clusters (the parts split off without a cluster come after them).
+        ``pixel`` is the flat index of every point's pixel
+        (:func:`_pixel_of`). Returns the label image, the labels of the
+        points and of the clusters, renumbered from 0, and the number of
+        labels behind clusters (the parts split off without a cluster come
+        after them).
         """
         smoothed = maps.smoothed_luminosity
         smooth_noise = maps.smooth_noise
         n_clustered = int(labels.max(initial=-1)) + 1
         first_new = max(int(label_image.max()), n_clustered) + 1
         colour_pairs = None
-        pixel = _pixel_of(points, label_image.shape)
         # The label image is this call's own (labels_to_image's): cut in place.
         label_image, parents = split_segments(
             label_image, smoothed, smooth_noise, dip=self.deblend_dip, min_area=self.min_area,
