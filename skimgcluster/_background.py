@@ -272,11 +272,14 @@ class Mesh:
         flat = np.stack([np.asarray(m, dtype=np.float64).ravel() for m in meshes])
         i1 = np.minimum(i0 + 1, self.ny - 1)
         j1 = np.minimum(j0 + 1, self.nx - 1)
+        # The four corners and weights of every pixel, shared by the meshes.
+        corners = [i * self.nx + j for i in (i0, i1) for j in (j0, j1)]
+        gx, gy = 1 - fx, 1 - fy
         out = np.empty((len(meshes), i0.size))
         for k, m in enumerate(flat):
-            top = m[i0 * self.nx + j0] * (1 - fx) + m[i0 * self.nx + j1] * fx
-            bottom = m[i1 * self.nx + j0] * (1 - fx) + m[i1 * self.nx + j1] * fx
-            out[k] = top * (1 - fy) + bottom * fy
+            top = m[corners[0]] * gx + m[corners[1]] * fx
+            bottom = m[corners[2]] * gx + m[corners[3]] * fx
+            out[k] = top * gy + bottom * fy
         return out
 
 

@@ -1034,7 +1034,7 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0, copy=True)
     # segment the array calls cost more than their arithmetic.
     stage = _colour_candidates(
         flat[where], values, all_rows, all_cols, all_bands, all_noise, all_total, all_snr,
-        all_bright, maps, weight, band_unit,
+        all_bright, maps, weight, band_unit, z,
     )  # fmt: skip
     # The cuts are made one after the other (a part may go to a touching
     # segment that an earlier cut changed), but their floods depend on the
@@ -1127,14 +1127,15 @@ _END_QUANTILE = 0.05
 class _ColourStage(NamedTuple):
     """The colour test of many segments (see :func:`_colour_candidates`)."""
 
+    # Where a segment's dipole is below z: NaN spectra and unmixing, peaks 0.
     spectra: np.ndarray  # (S, C, 2): the two end spectra, as columns
     unmixing: np.ndarray  # (S, 2, C): their weighted least-squares solution
     peaks: np.ndarray  # (S, 2): each flux's peak, an index into the segment's pixels
-    dipole: np.ndarray  # (S,): the dipole's significance, -inf where not tested
+    dipole: np.ndarray  # (S,): the dipole's significance, -inf where not a candidate
 
 
 def _colour_candidates(
-    label, values, rows, cols, bands, noise, total, snr, bright, maps, weight, band_unit
+    label, values, rows, cols, bands, noise, total, snr, bright, maps, weight, band_unit, z
 ):
     """The first test of :func:`colour_split_segments` for many segments at once.
 
@@ -1143,11 +1144,15 @@ def _colour_candidates(
     coordinates, smoothed bands, smoothed-luminosity noise, band sums,
     signal-to-noise ratios and brightness (see the caller); ``values`` the
     segments to test, each with enough bright pixels. For each: the main
-    axis of its bright pixels' colour scatter, the spectra of its two ends,
-    the fluxes of the two spectra in each pixel and where each peaks, and
-    the significance of the colour dipole (see :func:`_colour_dipole`).
-    Sums are taken per segment with ``np.bincount``, so their last bits may
-    differ from a segment's own sums in another order.
+    axis of its bright pixels' colour scatter and the significance of the
+    colour dipole along it (see :func:`_colour_dipole`); for those whose
+    dipole reaches ``z`` (few: the others are never cut), the spectra of the
+    scatter's two ends, the fluxes of the two spectra in each pixel and
+    where each peaks. The returned dipole is ``-inf`` where a segment is not
+    a candidate: its dipole is below ``z``, its two spectra cannot be told
+    apart or its two fluxes peak at one pixel. Sums are taken per segment
+    with ``np.bincount``, so their last bits may differ from a segment's own
+    sums in another order.
     """
     n = values.size
     n_bands = bands.shape[1]
@@ -1172,7 +1177,25 @@ def _colour_candidates(
                 g, weights=dev[:, a] * w * dev[:, b], minlength=n
             )
     axis = np.linalg.eigh(cov / w_sum[:, None, None])[1][:, :, -1]
-    t = np.einsum("ij,ij->i", dev, axis[g])
+    raw, raw_noise, ok = pixels.result()
+    every = np.ones(n, dtype=bool)
+    dipole = _colour_dipole(
+        raw, raw_noise, rows[lit][ok], cols[lit][ok], g[ok], every, axis, band_unit
+    )
+    spectra = np.full((n, n_bands, 2), np.nan)
+    unmixing = np.full((n, 2, n_bands), np.nan)
+    peaks = np.zeros((n, 2), dtype=np.intp)
+    candidate = np.full(n, -np.inf)
+    strong = np.flatnonzero(dipole >= z)
+    if strong.size == 0:
+        return _ColourStage(spectra, unmixing, peaks, candidate)
+    # The rest for the segments whose dipole reaches z, numbered 0 to m - 1.
+    m = strong.size
+    sub = np.full(n, -1, dtype=np.intp)
+    sub[strong] = np.arange(m)
+    on = sub[g] >= 0
+    g, frac, w, dev = sub[g[on]], frac[on], w[on], dev[on]
+    t = np.einsum("ij,ij->i", dev, axis[strong][g])
     # The two ends of the colour scatter: the pixels beyond the weighted
     # quantiles (by weight, so bright pixels, whose colours are sure, count
     # most), from one sort of all segments' pixels by segment and position:
@@ -1180,9 +1203,9 @@ def _colour_candidates(
     # the smallest integer type, which NumPy sorts by radix when it is 8 or
     # 16 bits.
     order = np.argsort(t, kind="stable")
-    order = order[np.argsort(g[order].astype(np.min_scalar_type(n)), kind="stable")]
+    order = order[np.argsort(g[order].astype(np.min_scalar_type(m)), kind="stable")]
     cum = np.cumsum(w[order])
-    start = np.searchsorted(g[order], np.arange(n))
+    start = np.searchsorted(g[order], np.arange(m))
     stop = np.append(start[1:], g.size)
     before = np.where(start > 0, cum[np.maximum(start - 1, 0)], 0.0)
     ordered = t[order]
@@ -1191,40 +1214,31 @@ def _colour_candidates(
         at = np.searchsorted(cum, before + q * (cum[stop - 1] - before))
         limit = ordered[np.minimum(at, stop - 1)]
         beyond = side * (t - limit[g]) >= 0
-        s = _group_sum(frac[beyond] * w[beyond, None], g[beyond], n)
-        s /= np.bincount(g[beyond], weights=w[beyond], minlength=n)[:, None]
+        s = _group_sum(frac[beyond] * w[beyond, None], g[beyond], m)
+        s /= np.bincount(g[beyond], weights=w[beyond], minlength=m)[:, None]
         ends.append(s / s.sum(axis=1, keepdims=True))
-    spectra = np.stack(ends, axis=2)  # (S, C, 2)
-    normal = np.einsum("sck,c,scl->skl", spectra, weight, spectra)
+    spectra[strong] = np.stack(ends, axis=2)  # (S, C, 2)
+    normal = np.einsum("sck,c,scl->skl", spectra[strong], weight, spectra[strong])
     solvable = ~_ill_conditioned(normal)
-    unmixing = np.full((n, 2, n_bands), np.nan)
     if solvable.any():
-        rhs = np.transpose(spectra[solvable], (0, 2, 1)) * weight
-        unmixing[solvable] = np.linalg.solve(normal[solvable], rhs)
+        rhs = np.transpose(spectra[strong[solvable]], (0, 2, 1)) * weight
+        unmixing[strong[solvable]] = np.linalg.solve(normal[solvable], rhs)
     # Each flux's peak: its first largest valid value in raster order.
-    g = g_all[tested]
-    flux = np.einsum("ic,ikc->ik", bands[tested], unmixing[g])
+    tested = tested[sub[g_all[tested]] >= 0]
+    g = sub[g_all[tested]]
+    flux = np.einsum("ic,ikc->ik", bands[tested], unmixing[strong][g])
     valid = np.isfinite(flux).all(axis=1) & np.isfinite(noise[tested])
-    peaks = np.zeros((n, 2), dtype=np.intp)
-    first = np.searchsorted(g, np.arange(n))
+    first = np.searchsorted(g, np.arange(m))
     for k in (0, 1):
         level = np.where(valid, flux[:, k], -np.inf)
         top = np.maximum.reduceat(level, first)
         at = np.flatnonzero(level == top[g])
         seen, where_first = np.unique(g[at], return_index=True)
-        peaks[seen, k] = at[where_first] - first[seen]
-    has_valid = np.bincount(g[valid], minlength=n) > 0
-    test = solvable & has_valid & (peaks[:, 0] != peaks[:, 1])
-    dipole = np.full(n, -np.inf)
-    in_test = test[g_all[lit]]
-    raw, noise, ok = pixels.result()
-    if in_test.any():
-        keep = in_test[ok]
-        dipole[test] = _colour_dipole(
-            raw[keep], noise[keep], rows[lit][ok][keep], cols[lit][ok][keep],
-            group[label[lit][ok][keep]], test, axis, band_unit,
-        )[test]  # fmt: skip
-    return _ColourStage(spectra, unmixing, peaks, dipole)
+        peaks[strong[seen], k] = at[where_first] - first[seen]
+    has_valid = np.bincount(g[valid], minlength=m) > 0
+    test = strong[solvable & has_valid & (peaks[strong, 0] != peaks[strong, 1])]
+    candidate[test] = dipole[test]
+    return _ColourStage(spectra, unmixing, peaks, candidate)
 
 
 def _group_sum(values, group, n):
@@ -1241,9 +1255,13 @@ def _dipole_pixels(maps, rows, cols):
     Returns ``(raw, noise, ok)``: the (m, C) bands and (m,) noise of the
     pixels where all are finite, and which pixels those are.
     """
-    raw = maps.image[rows, cols, :].astype(np.float64) - maps.band_sky(rows, cols).T
-    noise = maps.noise[rows, cols].astype(np.float64)
-    ok = np.isfinite(raw).all(axis=1) & np.isfinite(noise)
+    flat = rows * maps.image.shape[1] + cols
+    bands = np.take(maps.image.reshape(-1, maps.image.shape[2]), flat, axis=0)
+    raw = bands.astype(np.float64) - maps.band_sky(rows, cols).T
+    noise = np.take(maps.noise.reshape(-1), flat).astype(np.float64)
+    # A sum of float64 differences of float32 values cannot overflow: it is
+    # finite exactly where every band is.
+    ok = np.isfinite(raw.sum(axis=1)) & np.isfinite(noise)
     return raw[ok], noise[ok], ok
 
 

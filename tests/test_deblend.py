@@ -719,9 +719,10 @@ def test_colour_test_of_all_segments_at_once_is_each_segments_own():
     ratio = band_noise_ratios(maps)
     band_unit = ratio * 3 / np.sqrt(np.sum(ratio**2))
     weight = 1.0 / band_unit**2
-    stage = _colour_candidates(
-        label, values, rows, cols, bands, noise, total, snr, bright, maps, weight, band_unit
-    )
+    args = (label, values, rows, cols, bands, noise, total, snr, bright, maps, weight, band_unit)
+    # z = -inf: the spectra and peaks of every segment, not only of those
+    # whose dipole reaches z.
+    stage = _colour_candidates(*args, -np.inf)
     raw = image[rows, cols, :] - maps.band_sky(rows, cols).T
     pixel_noise = maps.noise[rows, cols].astype(float)
     n_tested = 0
@@ -740,6 +741,14 @@ def test_colour_test_of_all_segments_at_once_is_each_segments_own():
             assert stage.dipole[i] == -np.inf
     assert n_tested >= 3
     assert (stage.dipole >= 4.0).sum() >= 2  # the pairs: some stand out
+    # With z = 4 the rest is found for the segments whose dipole reaches 4
+    # alone, with the same values.
+    strong = _colour_candidates(*args, 4.0)
+    chosen = stage.dipole >= 4.0
+    np.testing.assert_array_equal(strong.dipole, np.where(chosen, stage.dipole, -np.inf))
+    np.testing.assert_array_equal(strong.spectra[chosen], stage.spectra[chosen])
+    np.testing.assert_array_equal(strong.unmixing[chosen], stage.unmixing[chosen])
+    np.testing.assert_array_equal(strong.peaks[chosen], stage.peaks[chosen])
 
 
 @pytest.mark.parametrize("seed", range(3))
