@@ -998,10 +998,6 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0, copy=True)
         return out, no_parts
     smoothed = maps.smoothed_luminosity
     smooth_noise = maps.smooth_noise
-    ratio = band_noise_ratios(maps)
-    # Per-band noise per unit of the luminosity's smoothed noise.
-    band_unit = ratio * n_bands / np.sqrt(np.sum(ratio**2))
-    weight = 1.0 / band_unit**2
     next_value = max(int(first), int(label_image.max()) + 1)
     parents = []
     # The pixels of every segment large enough, in raster order, with their
@@ -1018,6 +1014,14 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0, copy=True)
     where = where[np.argsort(key, kind="stable")]
     stops = np.cumsum(np.where(n_pixels >= 2 * min_area, n_pixels, 0))
     all_rows, all_cols = np.divmod(where, label_image.shape[1])
+    # The unsmoothed bands of the dipole test, read from the image on a
+    # thread of its own while the rest of the test is prepared: they depend
+    # on the pixels alone.
+    pixels = in_background(_dipole_pixels, maps, all_rows, all_cols)
+    ratio = band_noise_ratios(maps)
+    # Per-band noise per unit of the luminosity's smoothed noise.
+    band_unit = ratio * n_bands / np.sqrt(np.sum(ratio**2))
+    weight = 1.0 / band_unit**2
     all_bands = maps.band_values(all_rows, all_cols)
     all_lum = smoothed.ravel()[where].astype(np.float64)
     all_noise = smooth_noise.ravel()[where].astype(np.float64)
@@ -1034,7 +1038,7 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0, copy=True)
     # segment the array calls cost more than their arithmetic.
     stage = _colour_candidates(
         flat[where], values, all_rows, all_cols, all_bands, all_noise, all_total, all_snr,
-        all_bright, maps, weight, band_unit, z,
+        all_bright, pixels, weight, band_unit, z,
     )  # fmt: skip
     # The cuts are made one after the other (a part may go to a touching
     # segment that an earlier cut changed), but their floods depend on the
@@ -1135,15 +1139,17 @@ class _ColourStage(NamedTuple):
 
 
 def _colour_candidates(
-    label, values, rows, cols, bands, noise, total, snr, bright, maps, weight, band_unit, z
+    label, values, rows, cols, bands, noise, total, snr, bright, pixels, weight, band_unit, z
 ):
     """The first test of :func:`colour_split_segments` for many segments at once.
 
     ``label`` is the segment of each gathered pixel, in increasing order
     and raster order within a segment; ``rows`` to ``bright`` their
     coordinates, smoothed bands, smoothed-luminosity noise, band sums,
-    signal-to-noise ratios and brightness (see the caller); ``values`` the
-    segments to test, each with enough bright pixels. For each: the main
+    signal-to-noise ratios and brightness (see the caller); ``pixels`` a
+    future of :func:`_dipole_pixels` for the same pixels (see
+    :func:`._threads.in_background`); ``values`` the segments to test, each
+    with enough bright pixels. For each: the main
     axis of its bright pixels' colour scatter and the significance of the
     colour dipole along it (see :func:`_colour_dipole`); for those whose
     dipole reaches ``z`` (few: the others are never cut), the spectra of the
@@ -1161,9 +1167,6 @@ def _colour_candidates(
     g_all = group[label]
     tested = np.flatnonzero(g_all >= 0)
     lit = tested[bright[tested]]
-    # The unsmoothed bands of the dipole test read from the image while the
-    # colour axes are found: they depend on the pixels alone.
-    pixels = in_background(_dipole_pixels, maps, rows[lit], cols[lit])
     g = g_all[lit]
     frac = bands[lit] / total[lit, None]
     w = snr[lit] ** 2
@@ -1178,6 +1181,8 @@ def _colour_candidates(
             )
     axis = np.linalg.eigh(cov / w_sum[:, None, None])[1][:, :, -1]
     raw, raw_noise, ok = pixels.result()
+    ok = ok[lit]
+    raw, raw_noise = raw[lit][ok], raw_noise[lit][ok]
     every = np.ones(n, dtype=bool)
     dipole = _colour_dipole(
         raw, raw_noise, rows[lit][ok], cols[lit][ok], g[ok], every, axis, band_unit
@@ -1252,8 +1257,8 @@ def _group_sum(values, group, n):
 def _dipole_pixels(maps, rows, cols):
     """The background-subtracted, unsmoothed bands and the noise of pixels, for the dipole.
 
-    Returns ``(raw, noise, ok)``: the (m, C) bands and (m,) noise of the
-    pixels where all are finite, and which pixels those are.
+    Returns ``(raw, noise, ok)``: the (m, C) bands and (m,) noise of every
+    pixel, and where all of them are finite.
     """
     flat = rows * maps.image.shape[1] + cols
     bands = np.take(maps.image.reshape(-1, maps.image.shape[2]), flat, axis=0)
@@ -1262,7 +1267,7 @@ def _dipole_pixels(maps, rows, cols):
     # A sum of float64 differences of float32 values cannot overflow: it is
     # finite exactly where every band is.
     ok = np.isfinite(raw.sum(axis=1)) & np.isfinite(noise)
-    return raw[ok], noise[ok], ok
+    return raw, noise, ok
 
 
 def _colour_dipole(raw, noise, rows, cols, group, tested, axis, band_unit):

@@ -692,7 +692,8 @@ def test_band_noise_ratios_by_blocks_of_rows_are_those_of_all_rows(n_sky, monkey
 def test_colour_test_of_all_segments_at_once_is_each_segments_own():
     # The first stage of the colour split runs on all segments' pixels with
     # grouped sums; it must give each segment what its own pixels give.
-    from skimgcluster._deblend import _colour_candidates, band_noise_ratios
+    from skimgcluster._deblend import _colour_candidates, _dipole_pixels, band_noise_ratios
+    from skimgcluster._threads import in_background
 
     components = []
     for i, (row, col) in enumerate((r, c) for r in (20, 60) for c in (20, 60, 100)):
@@ -719,7 +720,8 @@ def test_colour_test_of_all_segments_at_once_is_each_segments_own():
     ratio = band_noise_ratios(maps)
     band_unit = ratio * 3 / np.sqrt(np.sum(ratio**2))
     weight = 1.0 / band_unit**2
-    args = (label, values, rows, cols, bands, noise, total, snr, bright, maps, weight, band_unit)
+    pixels = in_background(_dipole_pixels, maps, rows, cols)
+    args = (label, values, rows, cols, bands, noise, total, snr, bright, pixels, weight, band_unit)
     # z = -inf: the spectra and peaks of every segment, not only of those
     # whose dipole reaches z.
     stage = _colour_candidates(*args, -np.inf)
