@@ -28,7 +28,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from skimage.segmentation import watershed
 
-from ._kernels.deblend import h_maxima
+from ._kernels.deblend import group_bounds, h_maxima
 from ._threads import in_background, threaded
 
 __all__ = ["colour_split_segments", "merge_segments", "split_segments", "symmetry_split_segments"]
@@ -602,14 +602,9 @@ def _group_boxes(group, rows, cols, n_groups, shape):
     ``group``, ``rows`` and ``cols`` give each pixel's group and place in an
     image of ``shape``; a group without a pixel has ``None``.
     """
-    top = np.full(n_groups, shape[0])
-    left = np.full(n_groups, shape[1])
-    bottom = np.full(n_groups, -1)
-    right = np.full(n_groups, -1)
-    np.minimum.at(top, group, rows)
-    np.minimum.at(left, group, cols)
-    np.maximum.at(bottom, group, rows)
-    np.maximum.at(right, group, cols)
+    top, left, bottom, right = group_bounds(
+        *(np.asarray(a, dtype=np.intp) for a in (group, rows, cols)), n_groups, *shape
+    )
     return [
         (slice(t, b + 1), slice(le, r + 1)) if b >= 0 else None
         for t, b, le, r in zip(

@@ -927,3 +927,27 @@ def test_segment_cuts_a_faint_companion_on_a_wing_by_symmetry(seed):
 def test_deblend_symmetry_must_be_positive(two_source_image, value):
     with pytest.raises(ValueError, match="deblend_symmetry"):
         segment(two_source_image, random_state=0, deblend_symmetry=value)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_group_boxes_bound_each_groups_pixels(seed):
+    # The compiled pass gives each group the box of its pixels, as the lowest
+    # and highest row and column by np.minimum.at and np.maximum.at; a group
+    # without a pixel has none.
+    from skimgcluster._deblend import _group_boxes
+
+    rng = np.random.default_rng(seed)
+    n_groups = 40
+    group = rng.integers(0, n_groups - 5, 3000).astype(np.int32)
+    rows, cols = rng.integers(0, 90, group.size), rng.integers(0, 70, group.size)
+    boxes = _group_boxes(group, rows, cols, n_groups, (90, 70))
+    for g in range(n_groups):
+        own = group == g
+        if not own.any():
+            assert boxes[g] is None
+            continue
+        expected = (
+            slice(rows[own].min(), rows[own].max() + 1),
+            slice(cols[own].min(), cols[own].max() + 1),
+        )
+        assert boxes[g] == expected

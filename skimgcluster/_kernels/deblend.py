@@ -1,9 +1,38 @@
-"""Kernel of the deblender's h-maxima: a grey reconstruction by dilation.
+"""Kernels of the deblender: its h-maxima (a grey reconstruction by dilation) and boxes.
 
-Served by :func:`.._deblend.split_segments` (through ``_deblend._h_maxima``).
+Served by :func:`.._deblend.split_segments` (through ``_deblend._h_maxima``)
+and by ``_deblend._group_boxes``.
 """
 
+import numpy as np
 from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def group_bounds(group, rows, cols, n_groups, height, width):
+    """Lowest and highest row and column of the pixels of each group, in one pass.
+
+    ``group``, ``rows`` and ``cols`` (intp) give each pixel's group (``0`` to
+    ``n_groups - 1``) and place. Returns ``top``, ``left``, ``bottom`` and
+    ``right``; a group without a pixel keeps ``height``, ``width``, -1, -1.
+    """
+    top = np.full(n_groups, height, np.intp)
+    left = np.full(n_groups, width, np.intp)
+    bottom = np.full(n_groups, -1, np.intp)
+    right = np.full(n_groups, -1, np.intp)
+    for i in range(group.size):
+        g = group[i]
+        r = rows[i]
+        c = cols[i]
+        if r < top[g]:
+            top[g] = r
+        if r > bottom[g]:
+            bottom[g] = r
+        if c < left[g]:
+            left[g] = c
+        if c > right[g]:
+            right[g] = c
+    return top, left, bottom, right
 
 
 @njit(cache=True, nogil=True)
