@@ -1028,9 +1028,10 @@ def colour_split_segments(label_image, maps, *, z, min_area, first=0, copy=True)
     values = np.flatnonzero(n_bright >= 2 * min_area)
     if values.size == 0:
         return out, no_parts
-    # Every segment's colour axis, spectra, peaks and dipole at once: on a
-    # large image thousands of segments are tested and few are cut, and per
-    # segment the array calls cost more than their arithmetic.
+    # Every segment's colour axis and dipole, and the spectra and peaks of
+    # those whose dipole reaches z, at once: on a large image thousands of
+    # segments are tested and few are cut, and per segment the array calls
+    # cost more than their arithmetic.
     stage = _colour_candidates(
         flat[where], values, all_rows, all_cols, all_bands, all_noise, all_total, all_snr,
         all_bright, pixels, weight, band_unit, z,
