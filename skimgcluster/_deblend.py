@@ -28,7 +28,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from skimage.segmentation import watershed
 
-from ._kernels.deblend import group_bounds, h_maxima
+from ._kernels.deblend import colour_scatter, group_bounds, h_maxima
 from ._threads import in_background, threaded
 
 __all__ = ["colour_split_segments", "merge_segments", "split_segments", "symmetry_split_segments"]
@@ -1164,17 +1164,7 @@ def _colour_candidates(
     tested = np.flatnonzero(g_all >= 0)
     lit = tested[bright[tested]]
     g = g_all[lit]
-    frac = bands[lit] / total[lit, None]
-    w = snr[lit] ** 2
-    w_sum = np.bincount(g, weights=w, minlength=n)
-    centre = _group_sum(frac * w[:, None], g, n) / w_sum[:, None]
-    dev = frac - centre[g]
-    cov = np.empty((n, n_bands, n_bands))
-    for a in range(n_bands):
-        for b in range(a, n_bands):
-            cov[:, a, b] = cov[:, b, a] = np.bincount(
-                g, weights=dev[:, a] * w * dev[:, b], minlength=n
-            )
+    w_sum, centre, cov = colour_scatter(lit, g, bands, total, snr, n)
     axis = np.linalg.eigh(cov / w_sum[:, None, None])[1][:, :, -1]
     raw, raw_noise, ok = pixels.result()
     ok = ok[lit]
@@ -1195,7 +1185,10 @@ def _colour_candidates(
     sub = np.full(n, -1, dtype=np.intp)
     sub[strong] = np.arange(m)
     on = sub[g] >= 0
-    g, frac, w, dev = sub[g[on]], frac[on], w[on], dev[on]
+    lit, g = lit[on], sub[g[on]]
+    frac = bands[lit] / total[lit, None]
+    w = snr[lit] ** 2
+    dev = frac - centre[strong][g]
     t = np.einsum("ij,ij->i", dev, axis[strong][g])
     # The two ends of the colour scatter: the pixels beyond the weighted
     # quantiles (by weight, so bright pixels, whose colours are sure, count

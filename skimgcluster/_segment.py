@@ -17,6 +17,7 @@ from ._deblend import (
     split_segments,
     symmetry_split_segments,
 )
+from ._kernels.deblend import colour_scatter
 from ._labels import labels_to_image
 from ._sampler import LuminositySampler
 from ._segmentation import Segmentation
@@ -950,9 +951,9 @@ class ImageSegmenter(BaseEstimator):
 def compile_kernels():
     """Compile and cache the kernels a segmentation runs after its clustering.
 
-    The labelling's flood, the smoothing the deblending reads and its
-    h-maxima, in the order a segmentation needs them, on small inputs of the
-    dtypes it passes them. The process started by
+    The labelling's flood, the smoothing the deblending reads, its h-maxima
+    and the colour split's sums, in the order a segmentation needs them, on
+    small inputs of the dtypes it passes them. The process started by
     :func:`._compiling.compile_in_background` runs it once the clustering's
     kernels are cached, while a first segmentation in a new environment
     clusters; that segmentation waits for it before its labelling.
@@ -970,6 +971,9 @@ def compile_kernels():
         footprint.astype(np.int32), level.astype(np.float32), np.ones(level.shape, np.float32),
         dip=ImageSegmenter().deblend_dip, min_area=1,
     )  # fmt: skip
+    # The colour split's sums, with the dtypes of its pixels' arrays.
+    one = np.zeros(1, dtype=np.intp)
+    colour_scatter(one, one, np.ones((1, 3)), np.ones(1), np.ones(1), 1)
 
 
 def compile_small_segmentation():

@@ -951,3 +951,35 @@ def test_group_boxes_bound_each_groups_pixels(seed):
             slice(cols[own].min(), cols[own].max() + 1),
         )
         assert boxes[g] == expected
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_colour_scatter_kernel_gives_the_numpy_sums_to_the_bit(seed):
+    # The colour split's first sums, compiled in two passes over the pixels,
+    # against the NumPy expressions they replace (np.bincount adds in the
+    # pixels' order, as the kernel does).
+    from skimgcluster._kernels.deblend import colour_scatter
+
+    rng = np.random.default_rng(seed)
+    n_pixels, n_groups = 5000, 37
+    bands = rng.gamma(2.0, 10.0, (n_pixels, 3))
+    total = bands.sum(axis=1)
+    snr = rng.uniform(3.0, 300.0, n_pixels)
+    pixels = np.sort(rng.choice(n_pixels, 3000, replace=False))
+    group = np.sort(rng.integers(0, n_groups, pixels.size))
+    w_sum, centre, cov = colour_scatter(pixels, group, bands, total, snr, n_groups)
+    frac = bands[pixels] / total[pixels, None]
+    w = snr[pixels] ** 2
+    expected_w_sum = np.bincount(group, weights=w, minlength=n_groups)
+    expected_centre = np.stack(
+        [np.bincount(group, weights=frac[:, c] * w, minlength=n_groups) for c in range(3)], axis=1
+    ) / expected_w_sum[:, None]
+    dev = frac - expected_centre[group]
+    np.testing.assert_array_equal(w_sum, expected_w_sum)
+    np.testing.assert_array_equal(centre, expected_centre)
+    for a in range(3):
+        for b in range(3):
+            expected = np.bincount(group, weights=dev[:, a] * w * dev[:, b], minlength=n_groups)
+            if a > b:
+                expected = np.bincount(group, weights=dev[:, b] * w * dev[:, a], minlength=n_groups)
+            np.testing.assert_array_equal(cov[:, a, b], expected)

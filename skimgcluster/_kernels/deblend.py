@@ -1,7 +1,7 @@
-"""Kernels of the deblender: its h-maxima (a grey reconstruction by dilation) and boxes.
+"""Kernels of the deblender: its h-maxima (a grey reconstruction by dilation), boxes and colours.
 
-Served by :func:`.._deblend.split_segments` (through ``_deblend._h_maxima``)
-and by ``_deblend._group_boxes``.
+Served by :func:`.._deblend.split_segments` (through ``_deblend._h_maxima``),
+``_deblend._group_boxes`` and ``_deblend._colour_candidates``.
 """
 
 import numpy as np
@@ -161,3 +161,45 @@ def h_maxima(image, h, resolution, lowest, highest, seed, queue, queued, out):
         for j in range(w):
             out[i, j] = image[i, j] - seed[i, j] >= h
     return out
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def colour_scatter(pixels, group, bands, total, snr, n_groups):
+    """The weighted colour scatter of each group's pixels, in two passes.
+
+    For pixel ``p = pixels[i]`` of group ``group[i]``: its band fractions
+    ``bands[p] / total[p]`` weigh ``snr[p] ** 2``. Returns each group's
+    summed weight (n,), weighted mean fractions (n, C) and the weighted sums
+    of the products of the fractions' deviations from that mean (n, C, C):
+    every sum taken in the order of ``pixels``, as ``np.bincount`` takes it,
+    so that the values are those of the NumPy expressions to the bit.
+    """
+    n_bands = bands.shape[1]
+    w_sum = np.zeros(n_groups)
+    centre = np.zeros((n_groups, n_bands))
+    for i in range(pixels.size):
+        p = pixels[i]
+        k = group[i]
+        w = snr[p] * snr[p]
+        w_sum[k] += w
+        for c in range(n_bands):
+            centre[k, c] += bands[p, c] / total[p] * w
+    for k in range(n_groups):
+        for c in range(n_bands):
+            centre[k, c] /= w_sum[k]
+    cov = np.zeros((n_groups, n_bands, n_bands))
+    dev = np.empty(n_bands)
+    for i in range(pixels.size):
+        p = pixels[i]
+        k = group[i]
+        w = snr[p] * snr[p]
+        for c in range(n_bands):
+            dev[c] = bands[p, c] / total[p] - centre[k, c]
+        for a in range(n_bands):
+            for b in range(a, n_bands):
+                cov[k, a, b] += dev[a] * w * dev[b]
+    for k in range(n_groups):
+        for a in range(n_bands):
+            for b in range(a):
+                cov[k, a, b] = cov[k, b, a]
+    return w_sum, centre, cov
