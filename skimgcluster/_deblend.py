@@ -1169,10 +1169,7 @@ def _colour_candidates(
     raw, raw_noise, ok = pixels.result()
     ok = ok[lit]
     raw, raw_noise = raw[lit][ok], raw_noise[lit][ok]
-    every = np.ones(n, dtype=bool)
-    dipole = _colour_dipole(
-        raw, raw_noise, rows[lit][ok], cols[lit][ok], g[ok], every, axis, band_unit
-    )
+    dipole = _colour_dipole(raw, raw_noise, rows[lit][ok], cols[lit][ok], g[ok], axis, band_unit)
     spectra = np.full((n, n_bands, 2), np.nan)
     unmixing = np.full((n, 2, n_bands), np.nan)
     peaks = np.zeros((n, 2), dtype=np.intp)
@@ -1259,7 +1256,7 @@ def _dipole_pixels(maps, rows, cols):
     return raw, noise, ok
 
 
-def _colour_dipole(raw, noise, rows, cols, group, tested, axis, band_unit):
+def _colour_dipole(raw, noise, rows, cols, group, axis, band_unit):
     """Significance of the colour dipole of segments' pixels, in standard deviations.
 
     The colour contrast ``c = B @ a`` of every pixel's background-subtracted
@@ -1276,8 +1273,7 @@ def _colour_dipole(raw, noise, rows, cols, group, tested, axis, band_unit):
     freedom; 0 where it cannot be measured. ``raw`` and ``noise`` are the
     pixels' bands and noise from :func:`_dipole_pixels`, ``rows`` and
     ``cols`` their places; ``group`` is each pixel's segment, an index into
-    ``axis`` (S, C) and the returned (S,) array; only the segments where
-    ``tested`` is True are computed.
+    ``axis`` (S, C) and the returned (S,) array.
     """
     n = axis.shape[0]
     pos = np.stack([rows, cols], axis=1).astype(np.float64)
@@ -1285,7 +1281,7 @@ def _colour_dipole(raw, noise, rows, cols, group, tested, axis, band_unit):
     total = _group_sum(raw, group, n)
     light_sum = np.bincount(group, weights=light, minlength=n)
     count = np.bincount(group, minlength=n)
-    usable = tested & (count >= 6) & (light_sum > 0) & (total.sum(axis=1) > 0)
+    usable = (count >= 6) & (light_sum > 0) & (total.sum(axis=1) > 0)
     with np.errstate(all="ignore"):
         pos -= (_group_sum(pos * light[:, None], group, n) / light_sum[:, None])[group]
         mean_spectrum = total / total.sum(axis=1, keepdims=True)
